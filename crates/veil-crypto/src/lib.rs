@@ -36,6 +36,14 @@ pub enum CryptoError {
     KeyFile(String),
 }
 
+/// SHA-256 of `bytes` (media integrity checks; not for secrets, which use HMAC or Argon2).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
     use ring::rand::SecureRandom;
     let mut out = [0u8; N];

@@ -1,0 +1,215 @@
+//! Wiring: opens the store, loads keys, starts the ingest writer, the HTTP server and the
+//! background workers, and stops them cleanly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::AppState;
+use crate::inbound::{IngestDeps, Ingestor};
+use crate::inbox::Inbox;
+use crate::keys::Keys;
+use crate::media::{MediaFetcher, MediaFiles};
+use crate::outbound::Outbox;
+use crate::store::{ChannelRow, SqlStore, Store};
+use crate::whatsapp::graph::GraphClient;
+
+/// How to run: tests drive workers by hand and move the clock themselves.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub clock: Arc<dyn Clock>,
+    /// Run the send and media workers in the background (off in tests, which call `run_once`).
+    pub background_workers: bool,
+}
+
+/// A running Veil.
+pub struct RunningApp {
+    pub url: String,
+    pub state: AppState,
+    pub media: MediaFetcher,
+    store: SqlStore,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Builds everything and starts serving on `listener`.
+pub async fn start(
+    config: Config,
+    listener: TcpListener,
+    options: AppOptions,
+) -> anyhow::Result<RunningApp> {
+    let sql = SqlStore::connect(&config.database_url).await?;
+    let store: Arc<dyn Store> = Arc::new(sql.clone());
+    store.migrate().await?;
+    let keys = Keys::load(&config.key_file, store.as_ref()).await?;
+    let channel = store
+        .upsert_channel(&ChannelRow {
+            id: Uuid::now_v7().to_string(),
+            phone_number_id: if config.whatsapp.phone_number_id.is_empty() {
+                "unconfigured".into()
+            } else {
+                config.whatsapp.phone_number_id.clone()
+            },
+            display_phone_number: config.whatsapp.display_phone_number.clone(),
+            waba_id: config.whatsapp.waba_id.clone(),
+            created_at: options.clock.now_ms(),
+        })
+        .await?;
+    let timeout = Duration::from_millis(config.outbound.request_timeout_ms);
+    let graph = GraphClient::new(
+        &config.whatsapp.graph_api_base,
+        config
+            .whatsapp
+            .access_token
+            .expose_secret()
+            .to_owned()
+            .into(),
+        &config.whatsapp.phone_number_id,
+        timeout,
+    )?;
+    let files = MediaFiles::new(&config.media_dir);
+    let clock = options.clock.clone();
+    let ingestor = Ingestor::start(IngestDeps {
+        store: store.clone(),
+        keys: keys.clone(),
+        clock: clock.clone(),
+        default_channel: channel,
+    });
+    let outbox = Outbox::new(
+        store.clone(),
+        keys.clone(),
+        clock.clone(),
+        graph.clone(),
+        files.clone(),
+        config.outbound.clone(),
+        config.whatsapp.phone_number_id.clone(),
+    );
+    let media = MediaFetcher {
+        store: store.clone(),
+        keys: keys.clone(),
+        clock: clock.clone(),
+        graph,
+        files: files.clone(),
+        max_bytes: config.media_max_bytes,
+    };
+    let url = format!("http://{}", listener.local_addr()?);
+    let state = AppState {
+        config: Arc::new(config),
+        store: store.clone(),
+        clock: clock.clone(),
+        ingestor,
+        inbox: Inbox {
+            store: store.clone(),
+            keys,
+            clock,
+            files,
+        },
+        outbox,
+        send_wakeup: Arc::new(Notify::new()),
+        media_wakeup: Arc::new(Notify::new()),
+    };
+    let (shutdown, mut stop) = watch::channel(false);
+    let router = crate::http::router::router(state.clone());
+    let server = tokio::spawn(async move {
+        let graceful = async move {
+            let _ = stop.changed().await;
+        };
+        if let Err(err) = axum::serve(listener, router)
+            .with_graceful_shutdown(graceful)
+            .await
+        {
+            tracing::error!(error = %err, "server stopped");
+        }
+    });
+    let mut tasks = vec![server];
+    if options.background_workers {
+        tasks.push(spawn_send_worker(state.clone(), shutdown.subscribe()));
+        tasks.push(spawn_media_worker(
+            state.clone(),
+            media.clone(),
+            shutdown.subscribe(),
+        ));
+    }
+    Ok(RunningApp {
+        url,
+        state,
+        media,
+        store: sql,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Runs `work` whenever woken, and at least every `every`, until shutdown.
+async fn worker_loop<F, Fut>(
+    wakeup: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+    every: Duration,
+    mut work: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        work().await;
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::timeout(every, wakeup.notified()) => {}
+        }
+    }
+}
+
+fn spawn_send_worker(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    let wakeup = state.send_wakeup.clone();
+    tokio::spawn(worker_loop(
+        wakeup,
+        stop,
+        Duration::from_millis(250),
+        move || {
+            let outbox = state.outbox.clone();
+            async move {
+                if let Err(err) = outbox.run_once().await {
+                    tracing::warn!(error = %err, "send worker run failed");
+                }
+            }
+        },
+    ))
+}
+
+fn spawn_media_worker(
+    state: AppState,
+    media: MediaFetcher,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(worker_loop(
+        state.media_wakeup.clone(),
+        stop,
+        Duration::from_secs(1),
+        move || {
+            let media = media.clone();
+            async move {
+                if let Err(err) = media.run_once().await {
+                    tracing::warn!(error = %err, "media worker run failed");
+                }
+            }
+        },
+    ))
+}
+
+impl RunningApp {
+    /// Stops serving, lets workers finish their current run, and closes the database.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.store.close().await;
+    }
+}

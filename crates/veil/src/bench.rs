@@ -1,0 +1,304 @@
+//! Benchmarks of the hot paths, as commands so they run against the real binary:
+//! `veil bench ingest` (signed webhooks over HTTP, durably committed) and `veil bench crypto`.
+//! They print figures; no test asserts on time.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use veil_crypto::{Aad, DataKey, Keyring};
+
+use crate::cli::{Global, load_config};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Require;
+
+/// Options of `veil bench ingest`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestArgs {
+    /// How long to send, e.g. 10s, 500ms, 1m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 128)]
+    pub concurrency: usize,
+    /// Pace the whole load to this many messages per second (default: as fast as possible).
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Distinct simulated customers.
+    #[arg(long, default_value_t = 5_000)]
+    pub customers: usize,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |i| text.split_at(i));
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("not a duration: {text}"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(value)),
+        "s" => Ok(Duration::from_secs(value)),
+        "m" => Ok(Duration::from_secs(value * 60)),
+        _ => Err(format!("unknown unit in {text}; use ms, s or m")),
+    }
+}
+
+const APP_SECRET: &str = "bench-app-secret";
+
+/// A realistic inbound text webhook, escaped as Meta sends it, for customer `customer`.
+pub fn webhook_body(customer: usize, wamid: &str, timestamp: i64) -> String {
+    format!(
+        concat!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"200000000000002","changes":[{{"value":{{"messaging_product":"whatsapp","#,
+            r#""metadata":{{"display_phone_number":"15550001234","phone_number_id":"100000000000001"}},"#,
+            r#""contacts":[{{"profile":{{"name":"Cust\u00f3mer {c}"}},"wa_id":"4915{c:09}","user_id":"US.{c}"}}],"#,
+            r#""messages":[{{"from":"4915{c:09}","from_user_id":"US.{c}","id":"{w}","timestamp":"{t}","type":"text","#,
+            r#""text":{{"body":"Hallo, wo ist meine Bestellung Nummer {c}? Gr\u00fc\u00dfe"}}}}]}},"field":"messages"}}]}}]}}"#
+        ),
+        c = customer,
+        w = wamid,
+        t = timestamp
+    )
+}
+
+struct TaskResult {
+    latencies_us: Vec<u32>,
+    acked: Vec<String>,
+    errors: u64,
+}
+
+/// `veil bench ingest`.
+pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
+    let scratch = std::env::temp_dir().join(format!("veil-bench-{}", uuid::Uuid::now_v7()));
+    let (database_url, drop_after) = match global.database_url.as_deref() {
+        Some(url) if url.starts_with("postgres") => {
+            let name = format!("veil_bench_{}", uuid::Uuid::now_v7().simple());
+            (
+                crate::store::create_database(url, &name).await?,
+                Some((url.to_owned(), name)),
+            )
+        }
+        _ => (
+            format!("sqlite://{}", scratch.join("veil.db").display()),
+            None,
+        ),
+    };
+    let bench_global = Global {
+        config: None,
+        data_dir: Some(scratch.clone()),
+        database_url: Some(database_url),
+    };
+    let mut config = load_config(
+        &bench_global,
+        Some(([127, 0, 0, 1], 0).into()),
+        Require::StorageOnly,
+    )?;
+    crate::cli::ensure_sqlite_dir(&config)?;
+    crate::keys::init_keyring(&config.key_file)?;
+    config.whatsapp.app_secret = SecretString::from(APP_SECRET.to_owned());
+    config.whatsapp.phone_number_id = "100000000000001".into();
+    config.whatsapp.graph_api_base = "http://127.0.0.1:9/v23.0".into();
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let app = crate::app::start(
+        config,
+        listener,
+        crate::app::AppOptions {
+            clock: clock.clone(),
+            background_workers: false,
+        },
+    )
+    .await?;
+    let backend = app.state.store.backend();
+    println!(
+        "veil bench ingest: backend {backend}, concurrency {}, duration {:?}, rate {}",
+        args.concurrency,
+        args.duration,
+        args.rate.map_or("unpaced".into(), |r| format!("{r}/s"))
+    );
+    let url = format!("{}/webhooks/whatsapp", app.url);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .http1_only()
+        .build()?;
+    let started = Instant::now();
+    let deadline = started + args.duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..args.concurrency {
+        let (client, url, clock) = (client.clone(), url.clone(), clock.clone());
+        let customers = args.customers.max(1);
+        let per_task_interval = args
+            .rate
+            .map(|rate| Duration::from_secs_f64(args.concurrency as f64 / f64::from(rate.max(1))));
+        tasks.spawn(async move {
+            let mut result = TaskResult {
+                latencies_us: Vec::new(),
+                acked: Vec::new(),
+                errors: 0,
+            };
+            let mut ticker = per_task_interval.map(|every| {
+                let mut t = tokio::time::interval(every);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
+            let mut n = 0usize;
+            while Instant::now() < deadline {
+                if let Some(ticker) = ticker.as_mut() {
+                    ticker.tick().await;
+                }
+                let wamid = format!("wamid.bench.{task}.{n}");
+                let body =
+                    webhook_body((task * 7919 + n) % customers, &wamid, clock.now_ms() / 1000);
+                let signature = veil_crypto::sign_hub_body(APP_SECRET.as_bytes(), body.as_bytes());
+                n += 1;
+                let sent = Instant::now();
+                let response = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", signature)
+                    .body(body)
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status().is_success() => {
+                        result
+                            .latencies_us
+                            .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                        result.acked.push(wamid);
+                    }
+                    _ => result.errors += 1,
+                }
+            }
+            result
+        });
+    }
+    let mut latencies = Vec::new();
+    let mut acked = Vec::new();
+    let mut errors = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let result = joined?;
+        latencies.extend(result.latencies_us);
+        acked.extend(result.acked);
+        errors += result.errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "an index into a sorted vector"
+        )]
+        let i = ((latencies.len().saturating_sub(1)) as f64 * p).round() as usize;
+        f64::from(latencies.get(i).copied().unwrap_or(0)) / 1000.0
+    };
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "message counts are far below 2^52"
+    )]
+    let rate = acked.len() as f64 / elapsed;
+    println!(
+        "acknowledged {} messages in {elapsed:.2} s: {rate:.0} messages/s ({errors} errors)",
+        acked.len()
+    );
+    println!(
+        "latency ms: p50 {:.2}  p99 {:.2}  max {:.2}",
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    let stored = app.state.store.count_messages().await?;
+    let present = app.state.store.wamids_present(&acked).await?;
+    let all_there = usize::try_from(present).ok() == Some(acked.len());
+    println!(
+        "check: {present} of {} acknowledged wamids are in the database ({stored} messages stored): {}",
+        acked.len(),
+        if all_there { "OK" } else { "MISSING MESSAGES" }
+    );
+    app.shutdown().await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    if let Some((admin_url, name)) = drop_after {
+        crate::store::drop_database(&admin_url, &name).await?;
+    }
+    anyhow::ensure!(
+        all_there,
+        "acknowledged messages are missing from the database"
+    );
+    Ok(())
+}
+
+/// `veil bench crypto`: seal/open of a 256-byte field, key unsealing and blind indexes.
+pub fn crypto() -> anyhow::Result<()> {
+    let keyring = Keyring::generate()?;
+    let key = DataKey::generate()?;
+    let payload = [7u8; 256];
+    let aad = Aad::field(
+        "messages",
+        "content",
+        "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+    );
+    let rounds = 200_000u32;
+    let sealed = key.seal(&aad, &payload)?;
+    report("seal 256 B (AES-256-GCM)", rounds, 256, || {
+        key.seal(&aad, &payload).map(|_| ())
+    })?;
+    report("open 256 B", rounds, 256, || {
+        key.open(&aad, &sealed).map(|_| ())
+    })?;
+    let wrapped = keyring.seal_key(&key, "contacts", "c1")?;
+    report("open sealed data key", rounds, 32, || {
+        keyring.open_key(&wrapped, "contacts", "c1").map(|_| ())
+    })?;
+    report("blind index (HMAC-SHA256)", rounds, 13, || {
+        let _ = keyring.index_key().blind("wa_id", "4915112345678");
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn report(
+    name: &str,
+    rounds: u32,
+    bytes: u32,
+    mut op: impl FnMut() -> Result<(), veil_crypto::CryptoError>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    for _ in 0..rounds {
+        op()?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let per_op_ns = elapsed * 1e9 / f64::from(rounds);
+    let mb_s = f64::from(rounds) * f64::from(bytes) / elapsed / 1e6;
+    println!(
+        "{name:<28} {per_op_ns:>8.0} ns/op  {:>10.0} ops/s  {mb_s:>8.1} MB/s",
+        f64::from(rounds) / elapsed
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn bench_bodies_are_webhooks_veil_parses() {
+        let body = webhook_body(42, "wamid.bench.0.0", 1_700_000_000);
+        let items = crate::whatsapp::webhook::parse(body.as_bytes()).unwrap();
+        let [crate::whatsapp::webhook::WebhookItem::Message(m)] = items.as_slice() else {
+            panic!()
+        };
+        assert_eq!(m.customer.wa_id.as_deref(), Some("4915000000042"));
+        assert!(m.content.text.as_deref().unwrap().ends_with("Grüße"));
+    }
+}

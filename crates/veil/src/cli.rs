@@ -1,0 +1,374 @@
+//! The command line. Every command finds its installation the same way: `--config FILE`,
+//! `--data-dir DIR` (or `--database-url`), or the `VEIL_*` environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use uuid::Uuid;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config, Overrides, Require};
+
+/// Veil: a self-hosted, privacy-first WhatsApp Business inbox.
+#[derive(Debug, Parser)]
+#[command(name = "veil", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the installation is.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Configuration file (TOML); see veil.example.toml.
+    #[arg(long, global = true, env = "VEIL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (database, key file, media). Default ./veil-data.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (sqlite://… or postgres://…); overrides the data directory's database.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run Veil for real: Meta's Graph API, your app secret and tokens.
+    Serve {
+        /// Listen address, e.g. 0.0.0.0:8080.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Run Veil with the built-in Cloud API simulator and simulated customers.
+    Demo {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// No simulated customers.
+        #[arg(long)]
+        no_traffic: bool,
+    },
+    /// Run the Cloud API simulator alone.
+    Sim {
+        /// Listen address (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// App secret used to sign webhooks.
+        #[arg(long, default_value = "sim-app-secret")]
+        app_secret: String,
+        /// Bearer token the simulated Graph API accepts.
+        #[arg(long, default_value = "sim-access-token")]
+        access_token: String,
+        /// Where the simulator POSTs webhooks.
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// Phone number id the simulator serves.
+        #[arg(long, default_value = "100000000000001")]
+        phone_number_id: String,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Master keys: create, rotate, retire, show.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// API tokens for scripts and integrations.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+    /// Benchmarks of the hot paths.
+    Bench {
+        #[command(subcommand)]
+        action: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create the key file (mode 0600) if it does not exist.
+    Init,
+    /// Add a master key version and re-seal every data key under it (online).
+    Rotate,
+    /// Remove an old master key version once nothing uses it.
+    Retire {
+        #[arg(long)]
+        version: u32,
+    },
+    /// Show master key versions and how many data keys each seals.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; it is printed once and stored only as a hash.
+    Create {
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Signed webhooks over HTTP into a fresh Veil; prints messages/s and latency.
+    Ingest(crate::bench::IngestArgs),
+    /// Seal and open throughput of the envelope encryption.
+    Crypto,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the configuration for `global`.
+pub fn load_config(
+    global: &Global,
+    listen: Option<SocketAddr>,
+    require: Require,
+) -> Result<Config, config::ConfigError> {
+    let overrides = Overrides {
+        data_dir: global.data_dir.clone(),
+        listen,
+        database_url: global.database_url.clone(),
+    };
+    config::load(global.config.as_deref(), &overrides, require)
+}
+
+/// Starts the log subscriber once (later calls do nothing).
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    install_tls_provider();
+    match cli.command {
+        Command::Serve { listen } => serve(&cli.global, listen).await,
+        Command::Demo { port, no_traffic } => crate::demo::run(&cli.global, port, no_traffic).await,
+        Command::Sim {
+            listen,
+            app_secret,
+            access_token,
+            webhook_url,
+            phone_number_id,
+        } => {
+            init_logging("info");
+            let config = cloud_api_sim::SimConfig {
+                app_secret,
+                access_token,
+                webhook_url,
+                phone_number_id,
+                ..cloud_api_sim::SimConfig::default()
+            };
+            let sim = cloud_api_sim::spawn(config, listen).await?;
+            println!(
+                "Cloud API simulator on {}  (Graph API base: {}/v23.0)",
+                sim.url, sim.url
+            );
+            wait_for_stop_signal().await;
+            sim.stop();
+            Ok(())
+        }
+        Command::Migrate => {
+            let config = load_config(&cli.global, None, Require::StorageOnly)?;
+            ensure_sqlite_dir(&config)?;
+            crate::store::open(&config.database_url)
+                .await?
+                .migrate()
+                .await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Keys { action } => keys(&cli.global, action).await,
+        Command::Token { action } => token(&cli.global, action).await,
+        Command::Bench { action } => match action {
+            BenchCommand::Ingest(args) => crate::bench::ingest(&cli.global, args).await,
+            BenchCommand::Crypto => crate::bench::crypto(),
+        },
+    }
+}
+
+/// reqwest is built without a default TLS provider so that aws-lc-rs stays out; use ring.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Creates the directory of a SQLite database file (0700), so a fresh data dir just works.
+pub fn ensure_sqlite_dir(config: &Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+async fn serve(global: &Global, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let config = load_config(global, listen, Require::WhatsApp)?;
+    init_logging(&config.log_filter);
+    ensure_sqlite_dir(&config)?;
+    crate::keys::read_keyring(&config.key_file)
+        .map_err(|e| anyhow::anyhow!("{e} (create one with `veil keys init`)"))?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let app = crate::app::start(
+        config,
+        listener,
+        crate::app::AppOptions {
+            clock,
+            background_workers: true,
+        },
+    )
+    .await?;
+    tracing::info!(url = %app.url, "veil is serving");
+    println!("Veil is serving on {}", app.url);
+    wait_for_stop_signal().await;
+    app.shutdown().await;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn keys(global: &Global, action: KeysCommand) -> anyhow::Result<()> {
+    let config = load_config(global, None, Require::StorageOnly)?;
+    ensure_sqlite_dir(&config)?;
+    if let KeysCommand::Init = action {
+        let created = crate::keys::init_keyring(&config.key_file)?;
+        println!(
+            "{} {}",
+            if created {
+                "created"
+            } else {
+                "already exists:"
+            },
+            config.key_file.display()
+        );
+        return Ok(());
+    }
+    let store = crate::store::open(&config.database_url).await?;
+    store.migrate().await?;
+    match action {
+        KeysCommand::Init => {}
+        KeysCommand::Rotate => {
+            let report = crate::keys::rotate(&config.key_file, store.as_ref()).await?;
+            println!(
+                "master key version {} is current; re-sealed {} data keys",
+                report.new_version, report.resealed
+            );
+        }
+        KeysCommand::Retire { version } => {
+            crate::keys::retire(&config.key_file, store.as_ref(), version).await?;
+            println!("master key version {version} retired");
+        }
+        KeysCommand::Status => {
+            let keyring = crate::keys::read_keyring(&config.key_file)?;
+            println!("key file: {}", config.key_file.display());
+            println!("current version: {}", keyring.current_version());
+            let in_use = store.key_versions_in_use().await?;
+            for version in keyring.versions() {
+                let count = in_use
+                    .iter()
+                    .find(|(v, _)| *v == i64::from(version))
+                    .map_or(0, |(_, c)| *c);
+                println!("version {version}: seals {count} data keys");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {
+    let config = load_config(global, None, Require::StorageOnly)?;
+    ensure_sqlite_dir(&config)?;
+    let store = crate::store::open(&config.database_url).await?;
+    store.migrate().await?;
+    let now = SystemClock.now_ms();
+    match action {
+        TokenCommand::Create { name } => {
+            let (id, secret) = create_api_token(store.as_ref(), &name, now).await?;
+            println!("token id: {id}");
+            println!(
+                "token (shown once, store it safely): {}",
+                secret.expose_text()
+            );
+        }
+        TokenCommand::Revoke { id } => {
+            let revoked = store.revoke_api_token(&id, now).await?;
+            println!(
+                "{}",
+                if revoked {
+                    "revoked"
+                } else {
+                    "no such active token"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates an API token and stores its hash. Returns the id and the secret to show once.
+pub async fn create_api_token(
+    store: &dyn crate::store::Store,
+    name: &str,
+    now: i64,
+) -> anyhow::Result<(String, veil_crypto::ApiTokenSecret)> {
+    let secret = veil_crypto::ApiTokenSecret::generate()?;
+    let id = Uuid::now_v7().to_string();
+    store
+        .insert_api_token(&id, name, &secret.hash().0, now)
+        .await?;
+    Ok((id, secret))
+}

@@ -1,0 +1,577 @@
+//! Configuration: one typed value, read once at start-up.
+//!
+//! Precedence, lowest to highest: defaults, the TOML file (`--config`), `VEIL_*` environment
+//! variables (sections joined by `__`, e.g. `VEIL_WHATSAPP__APP_SECRET`), then command-line flags.
+//! Every secret may also come from a file named by `<KEY>_FILE` (file or environment), for
+//! container secrets. Unknown keys are an error. This is the only module that reads the
+//! environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub key_file: PathBuf,
+    pub media_dir: PathBuf,
+    pub whatsapp: WhatsAppConfig,
+    pub outbound: OutboundConfig,
+    pub webhook_max_body_bytes: usize,
+    pub media_max_bytes: usize,
+    pub log_filter: String,
+}
+
+/// How Veil reaches Meta, and what it checks on webhooks.
+#[derive(Debug, Clone)]
+pub struct WhatsAppConfig {
+    /// Graph API base including the version, e.g. `https://graph.facebook.com/v23.0`.
+    pub graph_api_base: String,
+    pub app_secret: SecretString,
+    pub verify_token: SecretString,
+    pub access_token: SecretString,
+    pub phone_number_id: String,
+    pub display_phone_number: String,
+    pub waba_id: String,
+}
+
+/// Outbox pacing and retries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// Sends per second per business number (Meta's default throughput is 80).
+    pub messages_per_second: u32,
+    /// Messages to one recipient in a burst before pair pacing applies.
+    pub pair_burst: u32,
+    /// One more message to the same recipient every this many milliseconds.
+    pub pair_refill_ms: u64,
+    /// Attempts before a retryable error becomes `failed`.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt up to `max_backoff_ms`.
+    pub base_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// How long an ambiguous send (accepted by Meta or not?) waits for a status webhook before it is sent again.
+    pub reconcile_ms: u64,
+    /// Timeout of one Graph API call.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            messages_per_second: 80,
+            pair_burst: 6,
+            pair_refill_ms: 6_000,
+            max_attempts: 10,
+            base_backoff_ms: 1_000,
+            max_backoff_ms: 300_000,
+            reconcile_ms: 600_000,
+            request_timeout_ms: 20_000,
+        }
+    }
+}
+
+/// The file / environment shape. Every field optional so layers can be merged.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    keys: RawKeys,
+    #[serde(default)]
+    whatsapp: RawWhatsApp,
+    #[serde(default)]
+    outbound: OutboundConfig,
+    #[serde(default)]
+    webhook: RawWebhook,
+    #[serde(default)]
+    media: RawMedia,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWhatsApp {
+    graph_api_base: Option<String>,
+    app_secret: Option<String>,
+    app_secret_file: Option<PathBuf>,
+    verify_token: Option<String>,
+    verify_token_file: Option<PathBuf>,
+    access_token: Option<String>,
+    access_token_file: Option<PathBuf>,
+    phone_number_id: Option<String>,
+    display_phone_number: Option<String>,
+    waba_id: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMedia {
+    dir: Option<PathBuf>,
+    max_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    filter: Option<String>,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+fn err(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        problem: problem.into(),
+    }
+}
+
+/// What `serve` needs and `demo` fills in itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Require {
+    /// Meta credentials must be set (`veil serve`).
+    WhatsApp,
+    /// Only storage settings are needed (`veil keys`, `veil token`, `veil migrate`, `veil demo`).
+    StorageOnly,
+}
+
+/// Loads the configuration from `file` (if any), the process environment and `overrides`.
+pub fn load(
+    file: Option<&Path>,
+    overrides: &Overrides,
+    require: Require,
+) -> Result<Config, ConfigError> {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "config.rs is the one place that reads the environment"
+    )]
+    let env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("VEIL_"))
+        .collect();
+    load_from(file, &env, overrides, require)
+}
+
+/// `load` with the environment given explicitly, so tests control it.
+pub fn load_from(
+    file: Option<&Path>,
+    env: &[(String, String)],
+    overrides: &Overrides,
+    require: Require,
+) -> Result<Config, ConfigError> {
+    if let Some(file) = file {
+        if !file.exists() {
+            return Err(err(
+                "--config",
+                format!("file {} does not exist", file.display()),
+            ));
+        }
+    }
+    let env_map: std::collections::HashMap<String, String> = env.iter().cloned().collect();
+    let raw: RawConfig = Figment::from(Serialized::defaults(RawConfig::default()))
+        .merge(match file {
+            Some(f) => Toml::file(f),
+            None => Toml::string(""),
+        })
+        .merge(Serialized::globals(env_layer(&env_map)?))
+        .extract()
+        .map_err(|e| figment_error(&e))?;
+    finish(raw, &env_map, overrides, require)
+}
+
+const NUMERIC_KEYS: &[&str] = &[
+    "messages_per_second",
+    "pair_burst",
+    "pair_refill_ms",
+    "max_attempts",
+    "base_backoff_ms",
+    "max_backoff_ms",
+    "reconcile_ms",
+    "request_timeout_ms",
+    "max_body_bytes",
+    "max_bytes",
+];
+
+/// Turns `VEIL_SECTION__KEY=value` pairs into a nested TOML-like value (all strings parsed as TOML scalars).
+fn env_layer(
+    env: &std::collections::HashMap<String, String>,
+) -> Result<figment::value::Dict, ConfigError> {
+    use figment::value::{Dict, Value};
+    let mut root = Dict::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("VEIL_") else {
+            continue;
+        };
+        if rest == "CONFIG" {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        // Numbers only where the key is numeric, so that a secret such as "12345" stays a string.
+        let numeric = path
+            .last()
+            .is_some_and(|k| NUMERIC_KEYS.contains(&k.as_str()));
+        let parsed = match value.parse::<u64>() {
+            Ok(number) if numeric => Value::from(number),
+            _ => Value::from(value.clone()),
+        };
+        insert_path(&mut root, &path, parsed)
+            .map_err(|()| err(name, "conflicts with another variable"))?;
+    }
+    Ok(root)
+}
+
+fn insert_path(
+    dict: &mut figment::value::Dict,
+    path: &[String],
+    value: figment::value::Value,
+) -> Result<(), ()> {
+    use figment::value::{Dict, Value};
+    match path {
+        [] => Err(()),
+        [last] => {
+            dict.insert(last.clone(), value);
+            Ok(())
+        }
+        [head, tail @ ..] => {
+            let entry = dict
+                .entry(head.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
+            match entry {
+                Value::Dict(_, inner) => insert_path(inner, tail, value),
+                _ => Err(()),
+            }
+        }
+    }
+}
+
+fn figment_error(e: &figment::Error) -> ConfigError {
+    let key = if e.path.is_empty() {
+        "(file)".to_owned()
+    } else {
+        e.path.join(".")
+    };
+    err(&key, e.kind.to_string())
+}
+
+fn finish(
+    raw: RawConfig,
+    env: &std::collections::HashMap<String, String>,
+    overrides: &Overrides,
+    require: Require,
+) -> Result<Config, ConfigError> {
+    let data_dir = overrides
+        .data_dir
+        .clone()
+        .or(raw.data_dir)
+        .unwrap_or_else(|| PathBuf::from("./veil-data"));
+    let listen_text = raw.server.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listen = match overrides.listen {
+        Some(addr) => addr,
+        None => listen_text
+            .parse()
+            .map_err(|_| err("server.listen", "must be an address like 127.0.0.1:8080"))?,
+    };
+    let database_url = overrides
+        .database_url
+        .clone()
+        .or(raw.database.url)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("veil.db").display()));
+    if !(database_url.starts_with("sqlite:")
+        || database_url.starts_with("postgres://")
+        || database_url.starts_with("postgresql://"))
+    {
+        return Err(err(
+            "database.url",
+            "must start with sqlite: or postgres://",
+        ));
+    }
+    let w = raw.whatsapp;
+    let secret = |key: &str,
+                  value: Option<String>,
+                  file: Option<PathBuf>|
+     -> Result<Option<SecretString>, ConfigError> {
+        let env_file = env
+            .get(&format!("VEIL_WHATSAPP__{}_FILE", key.to_ascii_uppercase()))
+            .map(PathBuf::from);
+        match env_file.or(file) {
+            Some(path) => std::fs::read_to_string(&path)
+                .map(|s| {
+                    Some(SecretString::from(
+                        s.trim_end_matches(['\n', '\r']).to_owned(),
+                    ))
+                })
+                .map_err(|_| {
+                    err(
+                        &format!("whatsapp.{key}_file"),
+                        format!("cannot read {}", path.display()),
+                    )
+                }),
+            None => Ok(value.map(SecretString::from)),
+        }
+    };
+    let app_secret = secret("app_secret", w.app_secret, w.app_secret_file)?;
+    let verify_token = secret("verify_token", w.verify_token, w.verify_token_file)?;
+    let access_token = secret("access_token", w.access_token, w.access_token_file)?;
+    let graph_api_base = w
+        .graph_api_base
+        .unwrap_or_else(|| "https://graph.facebook.com/v23.0".into());
+    if require == Require::WhatsApp {
+        for (key, present) in [
+            (
+                "whatsapp.app_secret",
+                app_secret
+                    .as_ref()
+                    .is_some_and(|s| !s.expose_secret().is_empty()),
+            ),
+            (
+                "whatsapp.verify_token",
+                verify_token
+                    .as_ref()
+                    .is_some_and(|s| !s.expose_secret().is_empty()),
+            ),
+            (
+                "whatsapp.access_token",
+                access_token
+                    .as_ref()
+                    .is_some_and(|s| !s.expose_secret().is_empty()),
+            ),
+            (
+                "whatsapp.phone_number_id",
+                w.phone_number_id.as_ref().is_some_and(|s| !s.is_empty()),
+            ),
+        ] {
+            if !present {
+                return Err(err(
+                    key,
+                    "must be set (in the file, as VEIL_ env variable, or as a _FILE)",
+                ));
+            }
+        }
+        if !(graph_api_base.starts_with("https://")
+            || graph_api_base.starts_with("http://127.0.0.1")
+            || graph_api_base.starts_with("http://localhost"))
+        {
+            return Err(err(
+                "whatsapp.graph_api_base",
+                "must be https:// (plain http only for 127.0.0.1 / localhost)",
+            ));
+        }
+    }
+    let outbound = raw.outbound;
+    if outbound.messages_per_second == 0 || outbound.pair_burst == 0 || outbound.max_attempts == 0 {
+        return Err(err(
+            "outbound",
+            "messages_per_second, pair_burst and max_attempts must be at least 1",
+        ));
+    }
+    Ok(Config {
+        listen,
+        database_url,
+        key_file: raw.keys.file.unwrap_or_else(|| data_dir.join("master.key")),
+        media_dir: raw.media.dir.unwrap_or_else(|| data_dir.join("media")),
+        whatsapp: WhatsAppConfig {
+            graph_api_base: graph_api_base.trim_end_matches('/').to_owned(),
+            app_secret: app_secret.unwrap_or_else(|| SecretString::from(String::new())),
+            verify_token: verify_token.unwrap_or_else(|| SecretString::from(String::new())),
+            access_token: access_token.unwrap_or_else(|| SecretString::from(String::new())),
+            phone_number_id: w.phone_number_id.unwrap_or_default(),
+            display_phone_number: w.display_phone_number.unwrap_or_default(),
+            waba_id: w.waba_id.unwrap_or_default(),
+        },
+        outbound,
+        webhook_max_body_bytes: raw.webhook.max_body_bytes.unwrap_or(1024 * 1024),
+        media_max_bytes: raw.media.max_bytes.unwrap_or(100 * 1024 * 1024),
+        log_filter: raw.log.filter.unwrap_or_else(|| "info".into()),
+        data_dir,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn toml_file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    const FULL: &str = r#"
+[whatsapp]
+app_secret = "file-secret"
+verify_token = "vt"
+access_token = "at"
+phone_number_id = "123"
+"#;
+
+    #[test]
+    fn example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../veil.example.toml");
+        let config = load_from(Some(&path), &[], &Overrides::default(), Require::WhatsApp).unwrap();
+        assert_eq!(config.outbound.messages_per_second, 80);
+    }
+
+    #[test]
+    fn precedence_is_default_then_file_then_env_then_flags() {
+        let file = toml_file(&format!(
+            "{FULL}\n[server]\nlisten = \"127.0.0.1:9000\"\n[outbound]\nmessages_per_second = 20\n"
+        ));
+        let c = load_from(
+            Some(file.path()),
+            &[],
+            &Overrides::default(),
+            Require::WhatsApp,
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.outbound.messages_per_second, 20);
+        assert_eq!(
+            c.outbound.pair_burst, 6,
+            "defaults fill what the file leaves out"
+        );
+        let e = env(&[
+            ("VEIL_SERVER__LISTEN", "127.0.0.1:9100"),
+            ("VEIL_OUTBOUND__MESSAGES_PER_SECOND", "30"),
+            ("VEIL_WHATSAPP__APP_SECRET", "env-secret"),
+        ]);
+        let c = load_from(
+            Some(file.path()),
+            &e,
+            &Overrides::default(),
+            Require::WhatsApp,
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.outbound.messages_per_second, 30);
+        assert_eq!(c.whatsapp.app_secret.expose_secret(), "env-secret");
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9200".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let c = load_from(Some(file.path()), &e, &flags, Require::WhatsApp).unwrap();
+        assert_eq!(c.listen.port(), 9200);
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let secret = toml_file("from-a-file\n");
+        let file = toml_file(FULL);
+        let e = env(&[(
+            "VEIL_WHATSAPP__APP_SECRET_FILE",
+            secret.path().to_str().unwrap(),
+        )]);
+        let c = load_from(
+            Some(file.path()),
+            &e,
+            &Overrides::default(),
+            Require::WhatsApp,
+        )
+        .unwrap();
+        assert_eq!(c.whatsapp.app_secret.expose_secret(), "from-a-file");
+        assert!(
+            !format!("{c:?}").contains("from-a-file"),
+            "secrets must print redacted"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("[whatsapp]\nap_secret = \"typo\"\n", "whatsapp"),
+            (
+                "[outbound]\nmessages_per_second = \"fast\"\n",
+                "outbound.messages_per_second",
+            ),
+            ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
+            ("", "whatsapp.app_secret"),
+        ];
+        for (text, key) in cases {
+            let file = toml_file(text);
+            let e = load_from(
+                Some(file.path()),
+                &[],
+                &Overrides::default(),
+                Require::WhatsApp,
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains(key), "{text:?} gave {e}");
+        }
+        let e = load_from(
+            None,
+            &env(&[("VEIL_DATABASE__URL", "mysql://x")]),
+            &Overrides::default(),
+            Require::StorageOnly,
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "database.url");
+    }
+
+    #[test]
+    fn data_dir_places_database_keys_and_media() {
+        let flags = Overrides {
+            data_dir: Some(PathBuf::from("/tmp/d")),
+            ..Overrides::default()
+        };
+        let c = load_from(None, &[], &flags, Require::StorageOnly).unwrap();
+        assert_eq!(c.database_url, "sqlite:///tmp/d/veil.db");
+        assert_eq!(c.key_file, PathBuf::from("/tmp/d/master.key"));
+        assert_eq!(c.media_dir, PathBuf::from("/tmp/d/media"));
+    }
+}

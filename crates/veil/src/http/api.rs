@@ -1,0 +1,342 @@
+//! The JSON API (`/api/v1`), for scripts now and the browser inbox later. Every handler takes an
+//! `ApiToken`, so none runs without a valid token. Responses carry customer data and are never
+//! cached (see the router's headers).
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::auth::ApiToken;
+use crate::inbox::{ConversationView, MessageView};
+use crate::outbound::OutboundRequest;
+
+/// Paging parameters.
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    limit: Option<i64>,
+    before: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct ConversationJson {
+    id: String,
+    contact: ContactJson,
+    status: String,
+    unread_count: i64,
+    last_activity_at: i64,
+    window: WindowJson,
+}
+
+#[derive(Serialize)]
+struct ContactJson {
+    id: String,
+    display_name: Option<String>,
+    masked_number: Option<String>,
+    erased: bool,
+}
+
+#[derive(Serialize)]
+struct WindowJson {
+    open: bool,
+    closes_at: Option<i64>,
+}
+
+impl From<ConversationView> for ConversationJson {
+    fn from(v: ConversationView) -> Self {
+        Self {
+            contact: ContactJson {
+                id: v.contact_id,
+                display_name: v.display_name,
+                masked_number: v.masked_number,
+                erased: v.erased,
+            },
+            window: WindowJson {
+                open: v.window.open,
+                closes_at: v.window.closes_at,
+            },
+            id: v.id,
+            status: v.status,
+            unread_count: v.unread_count,
+            last_activity_at: v.last_activity_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MessageJson {
+    id: String,
+    wamid: Option<String>,
+    direction: String,
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+    caption: Option<String>,
+    filename: Option<String>,
+    detail: Option<Value>,
+    template: Option<Value>,
+    content_available: bool,
+    reply_to: Option<String>,
+    media: Option<MediaJson>,
+    status: String,
+    error: Option<ErrorJson>,
+    timestamp: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Serialize)]
+struct MediaJson {
+    state: String,
+    url: String,
+}
+
+#[derive(Serialize)]
+struct ErrorJson {
+    code: i64,
+    title: Option<String>,
+}
+
+impl From<MessageView> for MessageJson {
+    fn from(v: MessageView) -> Self {
+        let row = v.row;
+        let content = v.content.clone().unwrap_or_default();
+        Self {
+            media: row.media_state.clone().map(|state| MediaJson {
+                state,
+                url: format!("/api/v1/messages/{}/media", row.id),
+            }),
+            error: row.error_code.map(|code| ErrorJson {
+                code,
+                title: row.error_title.clone(),
+            }),
+            content_available: v.content.is_some(),
+            text: content.text,
+            caption: content.caption,
+            filename: content.filename,
+            detail: content.detail,
+            template: content.template,
+            id: row.id,
+            wamid: row.wamid,
+            direction: row.direction,
+            kind: row.kind,
+            reply_to: row.context_wamid,
+            status: row.status,
+            timestamp: row.sent_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// `GET /api/v1/conversations`: newest activity first.
+pub async fn list_conversations(
+    _token: ApiToken,
+    State(state): State<AppState>,
+    Query(page): Query<Page>,
+) -> Result<Response, AppError> {
+    let views = state
+        .inbox
+        .conversations(page.limit.unwrap_or(50), page.before)
+        .await?;
+    let body: Vec<ConversationJson> = views.into_iter().map(Into::into).collect();
+    Ok(Json(serde_json::json!({"conversations": body})).into_response())
+}
+
+/// `GET /api/v1/conversations/{id}/messages`: oldest first within the page.
+pub async fn list_messages(
+    _token: ApiToken,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Response, AppError> {
+    let conversation = state.inbox.conversation(&id).await?;
+    let messages = state
+        .inbox
+        .messages(&id, page.limit.unwrap_or(100), page.before)
+        .await?;
+    let body: Vec<MessageJson> = messages.into_iter().map(Into::into).collect();
+    Ok(Json(
+        serde_json::json!({"conversation": ConversationJson::from(conversation), "messages": body}),
+    )
+    .into_response())
+}
+
+/// `POST /api/v1/conversations/{id}/read`: clears the unread count.
+pub async fn mark_read(
+    _token: ApiToken,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    state.inbox.mark_read(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// JSON body of a send: `{"text": …}` or `{"template": {"name", "language", "params"}}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendJson {
+    text: Option<String>,
+    reply_to: Option<String>,
+    template: Option<TemplateJson>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateJson {
+    name: String,
+    language: String,
+    #[serde(default)]
+    params: Vec<String>,
+}
+
+/// `POST /api/v1/conversations/{id}/messages`: JSON (text or template) or multipart (`file`,
+/// optional `caption`). Answers 202 with the message id once the send is durably queued.
+pub async fn send_message(
+    _token: ApiToken,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, AppError> {
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let outbound = if is_multipart {
+        let multipart = Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+        media_request(multipart).await?
+    } else {
+        let Json(body) = Json::<SendJson>::from_request(request, &state)
+            .await
+            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+        match (body.text, body.template) {
+            (Some(text), None) => OutboundRequest::Text {
+                body: text,
+                reply_to: body.reply_to,
+            },
+            (None, Some(t)) => OutboundRequest::Template {
+                name: t.name,
+                language: t.language,
+                params: t.params,
+            },
+            _ => {
+                return Err(AppError::BadRequest(
+                    "send either `text` or `template`".into(),
+                ));
+            }
+        }
+    };
+    let message_id = state.outbox.enqueue(&id, outbound).await?;
+    state.send_wakeup.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({"id": message_id, "status": "queued"})),
+    )
+        .into_response())
+}
+
+async fn media_request(mut multipart: Multipart) -> Result<OutboundRequest, AppError> {
+    let mut file = None;
+    let mut caption = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(e.body_text()))?
+    {
+        match field.name().unwrap_or_default() {
+            "file" => {
+                let mime = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_owned();
+                let filename = sanitize_filename(field.file_name().unwrap_or("file"));
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| AppError::BadRequest(e.body_text()))?;
+                file = Some((bytes.to_vec(), mime, filename));
+            }
+            "caption" => {
+                caption = Some(
+                    field
+                        .text()
+                        .await
+                        .map_err(|e| AppError::BadRequest(e.body_text()))?,
+                )
+            }
+            _ => {}
+        }
+    }
+    let (bytes, mime, filename) =
+        file.ok_or_else(|| AppError::BadRequest("a `file` part is required".into()))?;
+    Ok(OutboundRequest::Media {
+        bytes,
+        mime,
+        filename,
+        caption,
+    })
+}
+
+/// Keeps a file name printable: no path, no control or bidirectional-override characters.
+fn sanitize_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}'))
+        .take(200)
+        .collect();
+    if clean.trim().is_empty() {
+        "file".into()
+    } else {
+        clean
+    }
+}
+
+/// `GET /api/v1/messages/{id}/media`: the decrypted file, as an attachment that never renders inline.
+pub async fn download_media(
+    _token: ApiToken,
+    State(state): State<AppState>,
+    Path(message_id): Path<String>,
+) -> Result<Response, AppError> {
+    let (mime, bytes) = state.inbox.media(&message_id).await?;
+    let mime = if mime.chars().all(|c| c.is_ascii_graphic()) {
+        mime
+    } else {
+        "application/octet-stream".into()
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CONTENT_DISPOSITION, "attachment".to_owned()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".to_owned(),
+            ),
+        ],
+        bytes.to_vec(),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize_filename;
+
+    #[test]
+    fn file_names_lose_paths_and_direction_overrides() {
+        assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
+        assert_eq!(
+            sanitize_filename("invoice\u{202E}fdp.exe"),
+            "invoicefdp.exe"
+        );
+        assert_eq!(sanitize_filename("a\nb"), "ab");
+        assert_eq!(sanitize_filename(""), "file");
+    }
+}

@@ -1,0 +1,31 @@
+//! HTTP: the route table, extractors, middleware and handlers. Only this module and `app.rs` know
+//! axum. Handlers extract, call one domain function, and render.
+
+pub mod api;
+pub mod auth;
+pub mod router;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::inbound::Ingestor;
+use crate::inbox::Inbox;
+use crate::outbound::Outbox;
+use crate::store::Store;
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub ingestor: Ingestor,
+    pub inbox: Inbox,
+    pub outbox: Outbox,
+    /// Wakes the send worker when a message is queued.
+    pub send_wakeup: Arc<tokio::sync::Notify>,
+    /// Wakes the media worker when inbound media arrives.
+    pub media_wakeup: Arc<tokio::sync::Notify>,
+}

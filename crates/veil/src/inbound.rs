@@ -1,0 +1,497 @@
+//! Inbound ingest: turns parsed webhook items into sealed rows and commits them with group commit.
+//!
+//! One writer task owns the write path. Webhook handlers hand it their items and wait; the writer
+//! takes every job that is waiting, writes them all in one transaction (one fsync), then answers
+//! each. Under load many webhooks share a commit; when idle a single webhook commits alone at once.
+//! A handler answers 200 only after its reply says committed. If a group fails, its jobs are
+//! retried one by one so that one bad payload cannot fail its neighbours.
+//!
+//! Never logs a payload, name or number.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+use veil_crypto::{Aad, DataKey};
+
+use crate::clock::Clock;
+use crate::keys::{KeyError, Keys};
+use crate::store::{
+    ChannelRow, ContactLink, ContactTouch, InboundMessageWrite, IngestOutcome, IngestWrite,
+    NewContact, NewEvent, NewMedia, NewMessage, NewStatus, Store, StoreError,
+};
+use crate::whatsapp::webhook::{CustomerRef, InboundMessage, StatusUpdate, WebhookItem};
+
+/// Most webhooks one transaction takes.
+const MAX_GROUP: usize = 512;
+/// Contacts whose keys stay unsealed in memory; past this the cache starts over.
+const CONTACT_CACHE_LIMIT: usize = 50_000;
+
+/// Why ingest failed. The webhook is then answered 500 and Meta redelivers it.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("content could not be encoded")]
+    Encode,
+    #[error("the ingest writer has stopped")]
+    Stopped,
+}
+
+struct Job {
+    items: Vec<WebhookItem>,
+    reply: oneshot::Sender<Result<IngestOutcome, IngestError>>,
+}
+
+/// Handle to the writer task.
+#[derive(Debug, Clone)]
+pub struct Ingestor {
+    tx: mpsc::Sender<Job>,
+}
+
+/// What the writer needs.
+#[derive(Debug, Clone)]
+pub struct IngestDeps {
+    pub store: Arc<dyn Store>,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    /// Channel for payloads without `metadata.phone_number_id`.
+    pub default_channel: ChannelRow,
+}
+
+impl Ingestor {
+    /// Starts the writer task.
+    pub fn start(deps: IngestDeps) -> Self {
+        let (tx, rx) = mpsc::channel(8192);
+        tokio::spawn(run_writer(Writer::new(deps), rx));
+        Self { tx }
+    }
+
+    /// Hands items to the writer and waits until they are durably committed.
+    pub async fn submit(&self, items: Vec<WebhookItem>) -> Result<IngestOutcome, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job { items, reply })
+            .await
+            .map_err(|_| IngestError::Stopped)?;
+        answer.await.map_err(|_| IngestError::Stopped)?
+    }
+}
+
+async fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let all: Vec<&[WebhookItem]> = jobs.iter().map(|j| j.items.as_slice()).collect();
+        match writer.write_group(&all).await {
+            Ok(outcome) => {
+                for job in jobs {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(group_error) => {
+                tracing::warn!(error = %group_error, jobs = jobs.len(), "ingest group failed; retrying jobs one by one");
+                for job in jobs {
+                    let result = writer.write_group(&[job.items.as_slice()]).await;
+                    if let Err(err) = &result {
+                        tracing::error!(error = %err, "webhook could not be stored; answering 500 so Meta redelivers");
+                    }
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+struct CachedContact {
+    id: String,
+    conversation_id: String,
+    key: DataKey,
+    has_wa: AtomicBool,
+    has_user: AtomicBool,
+}
+
+struct Writer {
+    deps: IngestDeps,
+    contacts: HashMap<Vec<u8>, Arc<CachedContact>>,
+    channels: HashMap<String, String>,
+}
+
+/// The blind indexes of a customer reference.
+struct Blinds {
+    wa: Option<Vec<u8>>,
+    user: Option<Vec<u8>>,
+}
+
+impl Writer {
+    fn new(deps: IngestDeps) -> Self {
+        Self {
+            deps,
+            contacts: HashMap::new(),
+            channels: HashMap::new(),
+        }
+    }
+
+    async fn write_group(&mut self, jobs: &[&[WebhookItem]]) -> Result<IngestOutcome, IngestError> {
+        let now = self.deps.clock.now_ms();
+        let mut write = IngestWrite::default();
+        let mut created: Vec<Vec<u8>> = Vec::new();
+        for item in jobs.iter().flat_map(|items| items.iter()) {
+            match item {
+                WebhookItem::Message(message) => {
+                    self.add_message(message, now, &mut write, &mut created)
+                        .await?
+                }
+                WebhookItem::Status(status) => write.statuses.push(self.status_row(status, now)?),
+                WebhookItem::Event { field, raw } => {
+                    let id = Uuid::now_v7().to_string();
+                    let raw_ct = self
+                        .deps
+                        .keys
+                        .system()
+                        .seal(&Aad::field("events", "raw", &id), raw)?;
+                    write.events.push(NewEvent {
+                        id,
+                        field: field.clone(),
+                        raw_ct,
+                        received_at: now,
+                    });
+                }
+            }
+        }
+        let result = self.deps.store.apply_ingest(&write).await;
+        if result.is_err() {
+            // Contacts created for this group were not committed: forget them.
+            for blind in created {
+                self.contacts.remove(&blind);
+            }
+        }
+        Ok(result?)
+    }
+
+    fn blinds(&self, customer: &CustomerRef) -> Blinds {
+        let keys = &self.deps.keys;
+        let mut blinds = Blinds {
+            wa: customer.wa_id.as_deref().map(|n| keys.blind("wa_id", n)),
+            user: customer
+                .user_id
+                .as_deref()
+                .map(|u| keys.blind("user_id", u)),
+        };
+        if blinds.wa.is_none() && blinds.user.is_none() {
+            // Neither identifier: one shared "unknown sender" contact keeps the message.
+            blinds.wa = Some(keys.blind("unknown", "unknown"));
+        }
+        blinds
+    }
+
+    async fn channel_id(
+        &mut self,
+        message: &InboundMessage,
+        now: i64,
+    ) -> Result<String, IngestError> {
+        let Some(phone_number_id) = message.phone_number_id.clone() else {
+            return Ok(self.deps.default_channel.id.clone());
+        };
+        if let Some(id) = self.channels.get(&phone_number_id) {
+            return Ok(id.clone());
+        }
+        let channel = match self
+            .deps
+            .store
+            .channel_by_phone_number_id(&phone_number_id)
+            .await?
+        {
+            Some(channel) => channel,
+            None => {
+                let row = ChannelRow {
+                    id: Uuid::now_v7().to_string(),
+                    phone_number_id: phone_number_id.clone(),
+                    display_phone_number: message.display_phone_number.clone().unwrap_or_default(),
+                    waba_id: String::new(),
+                    created_at: now,
+                };
+                self.deps.store.upsert_channel(&row).await?
+            }
+        };
+        self.channels.insert(phone_number_id, channel.id.clone());
+        Ok(channel.id)
+    }
+
+    async fn contact(
+        &mut self,
+        customer: &CustomerRef,
+        channel_id: &str,
+        now: i64,
+        write: &mut IngestWrite,
+        created: &mut Vec<Vec<u8>>,
+    ) -> Result<Arc<CachedContact>, IngestError> {
+        let blinds = self.blinds(customer);
+        let cached = [&blinds.wa, &blinds.user]
+            .into_iter()
+            .flatten()
+            .find_map(|b| self.contacts.get(b).cloned());
+        let contact = match cached {
+            Some(contact) => contact,
+            None => {
+                self.load_or_create(&blinds, customer, channel_id, now, write, created)
+                    .await?
+            }
+        };
+        self.link_new_identifiers(&contact, &blinds, customer, write)?;
+        Ok(contact)
+    }
+
+    async fn load_or_create(
+        &mut self,
+        blinds: &Blinds,
+        customer: &CustomerRef,
+        channel_id: &str,
+        now: i64,
+        write: &mut IngestWrite,
+        created: &mut Vec<Vec<u8>>,
+    ) -> Result<Arc<CachedContact>, IngestError> {
+        let wanted: Vec<Vec<u8>> = [&blinds.wa, &blinds.user]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let found = self.deps.store.find_contacts(&wanted).await?;
+        let contact = if let Some(row) = found.into_iter().next() {
+            let key = match (&row.master_version, &row.sealed_key) {
+                (Some(version), Some(sealed)) => {
+                    let sealed = crate::store::SealedKeyRow {
+                        master_version: *version,
+                        sealed_key: sealed.clone(),
+                    };
+                    self.deps.keys.open_contact_key(&sealed, &row.id)?
+                }
+                _ => {
+                    // The key was shredded (erasure); new messages get a new key.
+                    let (key, sealed) = self.deps.keys.new_contact_key(&row.id)?;
+                    self.deps.store.rekey_contact(&row.id, &sealed).await?;
+                    key
+                }
+            };
+            CachedContact {
+                has_wa: AtomicBool::new(row.wa_blind.is_some()),
+                has_user: AtomicBool::new(row.user_blind.is_some()),
+                id: row.id,
+                conversation_id: row.conversation_id,
+                key,
+            }
+        } else {
+            let id = Uuid::now_v7().to_string();
+            let (key, sealed) = self.deps.keys.new_contact_key(&id)?;
+            let seal =
+                |column: &str, value: &Option<String>| -> Result<Option<Vec<u8>>, IngestError> {
+                    value
+                        .as_deref()
+                        .map(|v| key.seal(&Aad::field("contacts", column, &id), v.as_bytes()))
+                        .transpose()
+                        .map_err(IngestError::from_crypto)
+                };
+            let contact = NewContact {
+                id: id.clone(),
+                channel_id: channel_id.to_owned(),
+                conversation_id: Uuid::now_v7().to_string(),
+                wa_blind: blinds.wa.clone(),
+                user_blind: blinds.user.clone(),
+                key: sealed,
+                wa_id_ct: seal("wa_id", &customer.wa_id)?,
+                user_id_ct: seal("user_id", &customer.user_id)?,
+                created_at: now,
+            };
+            let cached = CachedContact {
+                has_wa: AtomicBool::new(blinds.wa.is_some()),
+                has_user: AtomicBool::new(blinds.user.is_some()),
+                id,
+                conversation_id: contact.conversation_id.clone(),
+                key,
+            };
+            write.contacts.push(contact);
+            created.extend(wanted.iter().cloned());
+            cached
+        };
+        if self.contacts.len() >= CONTACT_CACHE_LIMIT {
+            self.contacts.clear();
+        }
+        let contact = Arc::new(contact);
+        for blind in wanted {
+            self.contacts.insert(blind, contact.clone());
+        }
+        Ok(contact)
+    }
+
+    /// Records a number or BSUID a known contact did not have yet, so later messages that carry
+    /// only the other identifier reach the same conversation.
+    fn link_new_identifiers(
+        &mut self,
+        contact: &Arc<CachedContact>,
+        blinds: &Blinds,
+        customer: &CustomerRef,
+        write: &mut IngestWrite,
+    ) -> Result<(), IngestError> {
+        let new_wa = (!contact.has_wa.load(Ordering::Relaxed))
+            .then(|| blinds.wa.clone())
+            .flatten()
+            .filter(|_| customer.wa_id.is_some());
+        let new_user = (!contact.has_user.load(Ordering::Relaxed))
+            .then(|| blinds.user.clone())
+            .flatten();
+        if new_wa.is_none() && new_user.is_none() {
+            return Ok(());
+        }
+        let seal = |column: &str, value: Option<&str>| -> Result<Option<Vec<u8>>, IngestError> {
+            value
+                .map(|v| {
+                    contact
+                        .key
+                        .seal(&Aad::field("contacts", column, &contact.id), v.as_bytes())
+                })
+                .transpose()
+                .map_err(IngestError::from_crypto)
+        };
+        write.links.push(ContactLink {
+            contact_id: contact.id.clone(),
+            wa_id_ct: if new_wa.is_some() {
+                seal("wa_id", customer.wa_id.as_deref())?
+            } else {
+                None
+            },
+            user_id_ct: if new_user.is_some() {
+                seal("user_id", customer.user_id.as_deref())?
+            } else {
+                None
+            },
+            wa_blind: new_wa.clone(),
+            user_blind: new_user.clone(),
+        });
+        contact.has_wa.fetch_or(new_wa.is_some(), Ordering::Relaxed);
+        contact
+            .has_user
+            .fetch_or(new_user.is_some(), Ordering::Relaxed);
+        for blind in [new_wa, new_user].into_iter().flatten() {
+            self.contacts.insert(blind, contact.clone());
+        }
+        Ok(())
+    }
+
+    async fn add_message(
+        &mut self,
+        message: &InboundMessage,
+        now: i64,
+        write: &mut IngestWrite,
+        created: &mut Vec<Vec<u8>>,
+    ) -> Result<(), IngestError> {
+        let channel_id = self.channel_id(message, now).await?;
+        let contact = self
+            .contact(&message.customer, &channel_id, now, write, created)
+            .await?;
+        let id = Uuid::now_v7().to_string();
+        let content = serde_json::to_vec(&message.content).map_err(|_| IngestError::Encode)?;
+        let sealed = |column: &str, bytes: &[u8]| {
+            contact
+                .key
+                .seal(&Aad::field("messages", column, &id), bytes)
+                .map_err(IngestError::from_crypto)
+        };
+        // Meta's timestamp, but never in the future of our clock.
+        let sent_at = message
+            .timestamp_s
+            .and_then(|s| s.checked_mul(1000))
+            .map_or(now, |ms| ms.min(now));
+        let touch = ContactTouch {
+            name_ct: match (&message.profile_name, message.echo) {
+                (Some(name), false) => Some(contact.key.seal(
+                    &Aad::field("contacts", "name", &contact.id),
+                    name.as_bytes(),
+                )?),
+                _ => None,
+            },
+            last_inbound_at: if message.echo { 0 } else { sent_at },
+        };
+        let media = message
+            .media
+            .as_ref()
+            .filter(|_| !message.echo)
+            .map(|m| NewMedia {
+                id: Uuid::now_v7().to_string(),
+                message_id: id.clone(),
+                contact_id: contact.id.clone(),
+                direction: "in",
+                meta_media_id: Some(m.id.clone()),
+                mime: m.mime.clone(),
+                sha256: m.sha256.clone(),
+                state: "pending",
+                size_bytes: None,
+                created_at: now,
+            });
+        write.messages.push(InboundMessageWrite {
+            message: NewMessage {
+                content_ct: sealed("content", &content)?,
+                raw_ct: Some(sealed("raw", &message.raw)?),
+                id,
+                conversation_id: contact.conversation_id.clone(),
+                contact_id: contact.id.clone(),
+                wamid: Some(message.wamid.clone()),
+                direction: if message.echo { "out" } else { "in" },
+                kind: message.kind.clone(),
+                context_wamid: message.context_wamid.clone(),
+                status: if message.echo { "sent" } else { "received" },
+                status_rank: if message.echo { 20 } else { 0 },
+                sent_at,
+                created_at: now,
+            },
+            touch,
+            media,
+        });
+        Ok(())
+    }
+
+    fn status_row(&self, status: &StatusUpdate, now: i64) -> Result<NewStatus, IngestError> {
+        let id = Uuid::now_v7().to_string();
+        let blinds = self.blinds(&status.recipient);
+        Ok(NewStatus {
+            raw_ct: self
+                .deps
+                .keys
+                .system()
+                .seal(&Aad::field("status_events", "raw", &id), &status.raw)?,
+            id,
+            wamid: status.wamid.clone(),
+            status: status.status.clone(),
+            status_rank: status.rank,
+            error_code: status.error_code,
+            error_title: status.error_title.clone(),
+            recipient_blind: blinds.wa.or(blinds.user),
+            occurred_at: status
+                .timestamp_s
+                .and_then(|s| s.checked_mul(1000))
+                .unwrap_or(now),
+            received_at: now,
+            our_message_id: status.our_message_id.clone(),
+        })
+    }
+}
+
+impl IngestError {
+    fn from_crypto(e: veil_crypto::CryptoError) -> Self {
+        Self::Keys(KeyError::Crypto(e))
+    }
+}
+
+impl From<veil_crypto::CryptoError> for IngestError {
+    fn from(e: veil_crypto::CryptoError) -> Self {
+        Self::from_crypto(e)
+    }
+}

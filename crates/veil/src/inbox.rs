@@ -1,0 +1,209 @@
+//! The inbox read side: conversations and messages, opened with the contact's data key for an
+//! authorised caller. Phone numbers leave this module masked. A contact whose key was shredded
+//! shows as erased: its ciphertext can no longer be opened by anyone.
+
+use std::sync::Arc;
+
+use veil_crypto::{Aad, DataKey};
+
+use crate::clock::Clock;
+use crate::keys::{KeyError, Keys};
+use crate::media::{MediaFiles, MediaStoreError};
+use crate::store::{ConversationRow, MessageRow, SealedKeyRow, Store, StoreError};
+use crate::whatsapp::webhook::Content;
+use crate::whatsapp::window::{Window, window};
+
+/// Inbox read failures.
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("not found")]
+    NotFound,
+    #[error("media is not available ({0})")]
+    MediaUnavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Media(#[from] MediaStoreError),
+}
+
+/// One conversation as an agent sees it in the list.
+#[derive(Debug, Clone)]
+pub struct ConversationView {
+    pub id: String,
+    pub contact_id: String,
+    pub display_name: Option<String>,
+    pub masked_number: Option<String>,
+    pub erased: bool,
+    pub status: String,
+    pub unread_count: i64,
+    pub last_activity_at: i64,
+    pub window: Window,
+}
+
+/// One message as an agent sees it.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    pub row: MessageRow,
+    /// `None` when the contact's key was shredded.
+    pub content: Option<Content>,
+}
+
+/// `+49•••••••••78`: country prefix and last two digits only.
+pub fn mask_number(digits: &str) -> String {
+    let chars: Vec<char> = digits.chars().collect();
+    if chars.len() < 6 {
+        return "•".repeat(chars.len().max(3));
+    }
+    let head: String = chars.iter().take(2).collect();
+    let tail: String = chars.iter().skip(chars.len() - 2).collect();
+    format!("+{head}{}{tail}", "•".repeat(chars.len() - 4))
+}
+
+/// Read access to conversations.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    pub store: Arc<dyn Store>,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    pub files: MediaFiles,
+}
+
+impl Inbox {
+    fn key_of(&self, row: &ConversationRow) -> Option<DataKey> {
+        let sealed = SealedKeyRow {
+            master_version: row.master_version?,
+            sealed_key: row.sealed_key.clone()?,
+        };
+        self.keys.open_contact_key(&sealed, &row.contact_id).ok()
+    }
+
+    fn view(&self, row: ConversationRow, now: i64) -> ConversationView {
+        let key = self.key_of(&row);
+        let open = |column: &str, ct: &Option<Vec<u8>>| -> Option<String> {
+            let (key, ct) = (key.as_ref()?, ct.as_ref()?);
+            key.open_string(&Aad::field("contacts", column, &row.contact_id), ct)
+                .ok()
+                .map(|s| s.to_string())
+        };
+        let name = open("name", &row.name_ct);
+        let number = open("wa_id", &row.wa_id_ct);
+        ConversationView {
+            display_name: name,
+            masked_number: number.as_deref().map(mask_number),
+            erased: key.is_none(),
+            window: window(row.last_inbound_at, now),
+            id: row.id,
+            contact_id: row.contact_id,
+            status: row.status,
+            unread_count: row.unread_count,
+            last_activity_at: row.last_activity_at,
+        }
+    }
+
+    /// Conversations, newest activity first.
+    pub async fn conversations(
+        &self,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<ConversationView>, InboxError> {
+        let now = self.clock.now_ms();
+        let rows = self
+            .store
+            .list_conversations(limit.clamp(1, 200), before)
+            .await?;
+        Ok(rows.into_iter().map(|row| self.view(row, now)).collect())
+    }
+
+    /// One conversation.
+    pub async fn conversation(&self, id: &str) -> Result<ConversationView, InboxError> {
+        let row = self
+            .store
+            .conversation(id)
+            .await?
+            .ok_or(InboxError::NotFound)?;
+        Ok(self.view(row, self.clock.now_ms()))
+    }
+
+    /// A page of messages, oldest first, ending before `before` (or at the newest).
+    pub async fn messages(
+        &self,
+        conversation_id: &str,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<MessageView>, InboxError> {
+        let conversation = self
+            .store
+            .conversation(conversation_id)
+            .await?
+            .ok_or(InboxError::NotFound)?;
+        let key = self.key_of(&conversation);
+        let mut rows = self
+            .store
+            .list_messages(conversation_id, limit.clamp(1, 500), before)
+            .await?;
+        rows.reverse();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let content = key.as_ref().and_then(|key| {
+                    let plain = key
+                        .open(&Aad::field("messages", "content", &row.id), &row.content_ct)
+                        .ok()?;
+                    serde_json::from_slice::<Content>(&plain).ok()
+                });
+                MessageView { row, content }
+            })
+            .collect())
+    }
+
+    /// Marks a conversation as read.
+    pub async fn mark_read(&self, conversation_id: &str) -> Result<(), InboxError> {
+        self.store
+            .mark_conversation_read(conversation_id)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => InboxError::NotFound,
+                other => other.into(),
+            })
+    }
+
+    /// A message's media, decrypted: `(mime, bytes)`.
+    pub async fn media(
+        &self,
+        message_id: &str,
+    ) -> Result<(String, zeroize::Zeroizing<Vec<u8>>), InboxError> {
+        let media = self
+            .store
+            .media_for_message(message_id)
+            .await?
+            .ok_or(InboxError::NotFound)?;
+        if media.state != "stored" {
+            return Err(InboxError::MediaUnavailable(media.state));
+        }
+        let key = self
+            .keys
+            .contact_key(self.store.as_ref(), &media.contact_id)
+            .await?;
+        let bytes = self.files.read(&key, &media.id).await?;
+        Ok((
+            media
+                .mime
+                .unwrap_or_else(|| "application/octet-stream".into()),
+            bytes,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_masked_to_prefix_and_last_two() {
+        assert_eq!(mask_number("4915112345678"), "+49•••••••••78");
+        assert_eq!(mask_number("123"), "•••");
+        assert!(!mask_number("5511987654321").contains("98765"));
+    }
+}

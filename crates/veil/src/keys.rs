@@ -1,0 +1,285 @@
+//! Where keys live at run time: the keyring file (outside the database, mode 0600), the sealed
+//! per-contact data keys in the database, and the installation's own data key for raw status and
+//! event payloads.
+//!
+//! Rotation is online: `veil keys rotate` writes a new master version to the key file first, then
+//! re-seals every data key under it. A running server that meets a version it does not hold
+//! reloads the key file once, so it keeps reading while another process rotates. Never logs key
+//! material.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use veil_crypto::{CryptoError, DataKey, Keyring, SealedKey};
+
+use crate::store::{SealedKeyRow, Store, StoreError};
+
+/// Key-handling failures.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("key file {path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    #[error("this contact's data key was deleted")]
+    Shredded,
+    #[error("master key version {0} still seals {1} keys; run `veil keys rotate` first")]
+    StillInUse(i64, i64),
+}
+
+/// The name of the installation key row that seals raw statuses and events.
+const SYSTEM_KEY: &str = "system";
+
+/// Reads the key file, refusing one that others can read.
+pub fn read_keyring(path: &Path) -> Result<Keyring, KeyError> {
+    let file_err = |problem: String| KeyError::File {
+        path: path.to_owned(),
+        problem,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| file_err(e.to_string()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(file_err(format!(
+                "mode {:o} lets others read it; chmod 600",
+                mode & 0o777
+            )));
+        }
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?,
+    );
+    Ok(Keyring::from_file_text(&text)?)
+}
+
+/// Writes the key file atomically with mode 0600 (temp file, fsync, rename).
+pub fn write_keyring(path: &Path, keyring: &Keyring) -> Result<(), KeyError> {
+    let file_err = |e: std::io::Error| KeyError::File {
+        path: path.to_owned(),
+        problem: e.to_string(),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(file_err)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp).map_err(file_err)?;
+    file.write_all(keyring.to_file_text().as_bytes())
+        .map_err(file_err)?;
+    file.sync_all().map_err(file_err)?;
+    std::fs::rename(&tmp, path).map_err(file_err)?;
+    Ok(())
+}
+
+/// Creates a key file if none exists (`veil keys init`, and `veil demo` on first start).
+/// Returns whether a new one was written.
+pub fn init_keyring(path: &Path) -> Result<bool, KeyError> {
+    if path.exists() {
+        return Ok(false);
+    }
+    write_keyring(path, &Keyring::generate()?)?;
+    Ok(true)
+}
+
+/// The keys a running Veil uses. Cheap to share.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    inner: Arc<KeysInner>,
+}
+
+#[derive(Debug)]
+struct KeysInner {
+    path: PathBuf,
+    keyring: RwLock<Keyring>,
+    system: DataKey,
+}
+
+fn to_sealed(row: &SealedKeyRow) -> Result<SealedKey, KeyError> {
+    let version = u32::try_from(row.master_version).map_err(|_| CryptoError::Malformed)?;
+    Ok(SealedKey {
+        master_version: version,
+        bytes: row.sealed_key.clone(),
+    })
+}
+
+fn to_row(sealed: SealedKey) -> SealedKeyRow {
+    SealedKeyRow {
+        master_version: i64::from(sealed.master_version),
+        sealed_key: sealed.bytes,
+    }
+}
+
+impl Keys {
+    /// Loads the keyring from `path` and the installation key from the store (creating it once).
+    pub async fn load(path: &Path, store: &dyn Store) -> Result<Self, KeyError> {
+        let keyring = read_keyring(path)?;
+        let fresh = DataKey::generate()?;
+        let fresh_row = to_row(keyring.seal_key(&fresh, "installation_keys", SYSTEM_KEY)?);
+        let stored = store.installation_key(SYSTEM_KEY, &fresh_row).await?;
+        let system = keyring.open_key(&to_sealed(&stored)?, "installation_keys", SYSTEM_KEY)?;
+        Ok(Self {
+            inner: Arc::new(KeysInner {
+                path: path.to_owned(),
+                keyring: RwLock::new(keyring),
+                system,
+            }),
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Keyring> {
+        self.inner
+            .keyring
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The blind index of an identifier.
+    pub fn blind(&self, domain: &str, value: &str) -> Vec<u8> {
+        self.read().index_key().blind(domain, value)
+    }
+
+    /// The installation's own data key (raw statuses and events).
+    pub fn system(&self) -> &DataKey {
+        &self.inner.system
+    }
+
+    /// A new data key for a contact, and its sealed form to store.
+    pub fn new_contact_key(&self, contact_id: &str) -> Result<(DataKey, SealedKeyRow), KeyError> {
+        self.reload_if_changed();
+        let key = DataKey::generate()?;
+        let sealed = self.read().seal_key(&key, "contacts", contact_id)?;
+        Ok((key, to_row(sealed)))
+    }
+
+    /// Opens a contact's sealed data key.
+    pub fn open_contact_key(
+        &self,
+        row: &SealedKeyRow,
+        contact_id: &str,
+    ) -> Result<DataKey, KeyError> {
+        self.open_sealed(row, "contacts", contact_id)
+    }
+
+    /// Loads and opens a contact's key from the store.
+    pub async fn contact_key(
+        &self,
+        store: &dyn Store,
+        contact_id: &str,
+    ) -> Result<DataKey, KeyError> {
+        let row = store
+            .contact_key(contact_id)
+            .await?
+            .ok_or(KeyError::Shredded)?;
+        self.open_contact_key(&row, contact_id)
+    }
+
+    fn open_sealed(
+        &self,
+        row: &SealedKeyRow,
+        table: &str,
+        owner: &str,
+    ) -> Result<DataKey, KeyError> {
+        let sealed = to_sealed(row)?;
+        match self.read().open_key(&sealed, table, owner) {
+            Err(CryptoError::UnknownKeyVersion(_)) => {}
+            other => return Ok(other?),
+        }
+        // Another process may have rotated: read the key file again, then retry once.
+        self.reload()?;
+        Ok(self.read().open_key(&sealed, table, owner)?)
+    }
+
+    fn reload(&self) -> Result<(), KeyError> {
+        let fresh = read_keyring(&self.inner.path)?;
+        *self
+            .inner
+            .keyring
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        Ok(())
+    }
+
+    fn reload_if_changed(&self) {
+        if let Ok(fresh) = read_keyring(&self.inner.path) {
+            if fresh.current_version() != self.read().current_version() {
+                *self
+                    .inner
+                    .keyring
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+            }
+        }
+    }
+
+    /// The master version that seals new keys.
+    pub fn current_version(&self) -> u32 {
+        self.read().current_version()
+    }
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationReport {
+    pub new_version: u32,
+    pub resealed: u64,
+}
+
+/// Adds a master version (written to the key file first), then re-seals every data key under it
+/// in batches. Safe to run while Veil serves; safe to run again after an interruption.
+pub async fn rotate(path: &Path, store: &dyn Store) -> Result<RotationReport, KeyError> {
+    let mut keyring = read_keyring(path)?;
+    let new_version = keyring.add_version()?;
+    write_keyring(path, &keyring)?;
+    let resealed = reseal_all(&keyring, store).await?;
+    Ok(RotationReport {
+        new_version,
+        resealed,
+    })
+}
+
+/// Re-seals every key not under the keyring's current version.
+pub async fn reseal_all(keyring: &Keyring, store: &dyn Store) -> Result<u64, KeyError> {
+    let current = i64::from(keyring.current_version());
+    let mut resealed = 0;
+    loop {
+        let batch = store.keys_to_rewrap(current, 500).await?;
+        if batch.is_empty() {
+            return Ok(resealed);
+        }
+        for owner in batch {
+            let row = SealedKeyRow {
+                master_version: owner.master_version,
+                sealed_key: owner.sealed_key.clone(),
+            };
+            let key = keyring.open_key(&to_sealed(&row)?, &owner.owner_table, &owner.owner_id)?;
+            let fresh = to_row(keyring.seal_key(&key, &owner.owner_table, &owner.owner_id)?);
+            if store.rewrap_key(&owner, &fresh).await? {
+                resealed += 1;
+            }
+        }
+    }
+}
+
+/// Drops a master version from the key file once no sealed key uses it.
+pub async fn retire(path: &Path, store: &dyn Store, version: u32) -> Result<(), KeyError> {
+    let in_use = store.key_versions_in_use().await?;
+    if let Some((v, count)) = in_use.iter().find(|(v, _)| *v == i64::from(version)) {
+        return Err(KeyError::StillInUse(*v, *count));
+    }
+    let mut keyring = read_keyring(path)?;
+    keyring.retire_version(version)?;
+    write_keyring(path, &keyring)
+}

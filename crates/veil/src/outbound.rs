@@ -1,0 +1,680 @@
+//! Outbound: an agent's reply becomes a durable outbox row, and a worker sends it.
+//!
+//! The request is committed (message + outbox row, one transaction) before the Graph API is
+//! called. The worker claims due rows as `sending` with a lease, paces them per business number
+//! and per recipient, sends, and records the wamid. Retryable failures go back to `queued` with
+//! exponential backoff; other failures end as `failed` with Meta's code. A send whose answer was
+//! lost (timeout, cut connection, or Veil dying mid-call, seen as an expired lease) becomes
+//! `ambiguous`: Veil tagged it with `biz_opaque_callback_data = "veil:<message id>"`, so Meta's
+//! status webhook can settle it; only if none arrives within `reconcile_ms` is it sent again.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+use veil_crypto::{Aad, DataKey};
+
+use crate::clock::Clock;
+use crate::config::OutboundConfig;
+use crate::keys::{KeyError, Keys};
+use crate::media::{MediaFiles, MediaStoreError};
+use crate::store::{NewMedia, NewMessage, NewOutbox, OutboxClaim, Store, StoreError};
+use crate::whatsapp::graph::{GraphClient, SendOutcome};
+use crate::whatsapp::pacing::{Pace, Pacer};
+use crate::whatsapp::webhook::{Content, OPAQUE_PREFIX};
+use crate::whatsapp::window::window;
+
+/// Placeholder in a stored media request until the file is uploaded to Meta.
+const PENDING_MEDIA_ID: &str = "veil:pending-upload";
+
+/// What an agent (or integration) asks to send.
+#[derive(Debug, Clone)]
+pub enum OutboundRequest {
+    Text {
+        body: String,
+        reply_to: Option<String>,
+    },
+    Template {
+        name: String,
+        language: String,
+        params: Vec<String>,
+    },
+    Media {
+        bytes: Vec<u8>,
+        mime: String,
+        filename: String,
+        caption: Option<String>,
+    },
+}
+
+/// Why a send request was refused or could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("conversation not found")]
+    NotFound,
+    #[error("the 24-hour customer-service window is closed; send a template")]
+    WindowClosed,
+    #[error("invalid message: {0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Media(#[from] MediaStoreError),
+}
+
+/// WhatsApp media kind and size limit for a MIME type (Meta's supported-media table).
+pub fn media_kind(mime: &str) -> Option<(&'static str, usize)> {
+    const MB: usize = 1024 * 1024;
+    Some(match mime {
+        "image/jpeg" | "image/png" => ("image", 5 * MB),
+        "image/webp" => ("sticker", 500 * 1024),
+        "video/mp4" | "video/3gp" => ("video", 16 * MB),
+        "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => ("audio", 16 * MB),
+        "text/plain"
+        | "application/pdf"
+        | "application/msword"
+        | "application/vnd.ms-excel"
+        | "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            ("document", 100 * MB)
+        }
+        _ => return None,
+    })
+}
+
+/// The outbox: enqueueing and the send worker.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub store: Arc<dyn Store>,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    pub graph: GraphClient,
+    pub files: MediaFiles,
+    pub config: OutboundConfig,
+    pub phone_number_id: String,
+    pacer: Arc<Mutex<Pacer>>,
+}
+
+/// What one worker run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendReport {
+    pub sent: u32,
+    pub retried: u32,
+    pub failed: u32,
+    pub ambiguous: u32,
+    pub paced: u32,
+}
+
+struct Prepared {
+    kind: String,
+    request: Value,
+    content: Content,
+    media: Option<(String, Vec<u8>, String)>,
+}
+
+impl Outbox {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Keys,
+        clock: Arc<dyn Clock>,
+        graph: GraphClient,
+        files: MediaFiles,
+        config: OutboundConfig,
+        phone_number_id: String,
+    ) -> Self {
+        let pacer = Pacer::new(
+            config.messages_per_second,
+            config.pair_burst,
+            config.pair_refill_ms,
+        );
+        Self {
+            store,
+            keys,
+            clock,
+            graph,
+            files,
+            config,
+            phone_number_id,
+            pacer: Arc::new(Mutex::new(pacer)),
+        }
+    }
+
+    /// Records a message to send in `conversation_id`; returns the new message id.
+    pub async fn enqueue(
+        &self,
+        conversation_id: &str,
+        request: OutboundRequest,
+    ) -> Result<String, OutboundError> {
+        let conversation = self
+            .store
+            .conversation(conversation_id)
+            .await?
+            .ok_or(OutboundError::NotFound)?;
+        let now = self.clock.now_ms();
+        let is_template = matches!(request, OutboundRequest::Template { .. });
+        if !is_template && !window(conversation.last_inbound_at, now).open {
+            return Err(OutboundError::WindowClosed);
+        }
+        let key = self
+            .keys
+            .contact_key(self.store.as_ref(), &conversation.contact_id)
+            .await?;
+        let open = |column: &str, ct: &Option<Vec<u8>>| -> Option<String> {
+            let ct = ct.as_ref()?;
+            key.open_string(
+                &Aad::field("contacts", column, &conversation.contact_id),
+                ct,
+            )
+            .ok()
+            .map(|s| s.to_string())
+        };
+        let recipient = match (
+            open("wa_id", &conversation.wa_id_ct),
+            open("user_id", &conversation.user_id_ct),
+        ) {
+            (Some(number), _) => json!({"to": number}),
+            (None, Some(user_id)) => json!({"recipient": user_id}),
+            (None, None) => {
+                return Err(OutboundError::Invalid(
+                    "this contact has no reachable identifier",
+                ));
+            }
+        };
+        let message_id = Uuid::now_v7().to_string();
+        let prepared = prepare(request, &message_id, recipient)?;
+        let media_row = match &prepared.media {
+            Some((media_id, bytes, mime)) => {
+                self.files.write(&key, media_id, bytes).await?;
+                Some(NewMedia {
+                    id: media_id.clone(),
+                    message_id: message_id.clone(),
+                    contact_id: conversation.contact_id.clone(),
+                    direction: "out",
+                    meta_media_id: None,
+                    mime: Some(mime.clone()),
+                    sha256: Some(hex::encode(veil_crypto::sha256(bytes))),
+                    state: "stored",
+                    size_bytes: i64::try_from(bytes.len()).ok(),
+                    created_at: now,
+                })
+            }
+            None => None,
+        };
+        let outbox_id = Uuid::now_v7().to_string();
+        let content =
+            serde_json::to_vec(&prepared.content).map_err(|_| OutboundError::Invalid("content"))?;
+        let request =
+            serde_json::to_vec(&prepared.request).map_err(|_| OutboundError::Invalid("request"))?;
+        let seal = |table: &str, column: &str, id: &str, bytes: &[u8]| {
+            key.seal(&Aad::field(table, column, id), bytes)
+                .map_err(KeyError::from)
+        };
+        let message = NewMessage {
+            content_ct: seal("messages", "content", &message_id, &content)?,
+            raw_ct: None,
+            id: message_id.clone(),
+            conversation_id: conversation.id.clone(),
+            contact_id: conversation.contact_id.clone(),
+            wamid: None,
+            direction: "out",
+            kind: prepared.kind,
+            context_wamid: None,
+            status: "queued",
+            status_rank: 0,
+            sent_at: now,
+            created_at: now,
+        };
+        let outbox = NewOutbox {
+            request_ct: seal("outbox", "request", &outbox_id, &request)?,
+            id: outbox_id,
+            message_id: message_id.clone(),
+            contact_id: conversation.contact_id.clone(),
+            now,
+        };
+        self.store
+            .enqueue_outbound(&message, &outbox, media_row.as_ref())
+            .await?;
+        Ok(message_id)
+    }
+
+    /// Sends every due outbox row once. Sends run concurrently; pacing is decided before each.
+    pub async fn run_once(&self) -> Result<SendReport, OutboundError> {
+        let now = self.clock.now_ms();
+        let lease_ms = i64::try_from(self.config.request_timeout_ms)
+            .unwrap_or(i64::MAX / 4)
+            .saturating_add(30_000);
+        self.store
+            .expire_stuck_sends(now, now.saturating_add(self.reconcile_ms()))
+            .await?;
+        let claims = self
+            .store
+            .claim_outbox(now, now.saturating_add(lease_ms), 64)
+            .await?;
+        let mut report = SendReport::default();
+        let mut sends = tokio::task::JoinSet::new();
+        for claim in claims {
+            let pace = self
+                .pacer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .try_send(&self.phone_number_id, &claim.contact_id, now);
+            if let Pace::WaitMs(wait) = pace {
+                self.store
+                    .outbox_retry(
+                        &claim.id,
+                        now.saturating_add(wait),
+                        claim.attempts,
+                        None,
+                        now,
+                    )
+                    .await?;
+                report.paced += 1;
+                continue;
+            }
+            let this = self.clone();
+            sends.spawn(async move {
+                let outcome = this.send_one(&claim).await;
+                (claim, outcome)
+            });
+        }
+        while let Some(joined) = sends.join_next().await {
+            let Ok((claim, outcome)) = joined else {
+                continue;
+            };
+            self.record(&claim, outcome?, now, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    fn reconcile_ms(&self) -> i64 {
+        i64::try_from(self.config.reconcile_ms).unwrap_or(i64::MAX / 4)
+    }
+
+    async fn send_one(&self, claim: &OutboxClaim) -> Result<SendOutcome, OutboundError> {
+        let key = match self
+            .keys
+            .contact_key(self.store.as_ref(), &claim.contact_id)
+            .await
+        {
+            Ok(key) => key,
+            Err(KeyError::Shredded) => {
+                return Ok(SendOutcome::Rejected {
+                    code: 0,
+                    title: "contact erased before sending".into(),
+                });
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let bytes = key
+            .open(
+                &Aad::field("outbox", "request", &claim.id),
+                &claim.request_ct,
+            )
+            .map_err(KeyError::from)?;
+        let mut request: Value =
+            serde_json::from_slice(&bytes).map_err(|_| OutboundError::Invalid("stored request"))?;
+        if let Some(outcome) = self.upload_pending_media(claim, &key, &mut request).await? {
+            return Ok(outcome);
+        }
+        Ok(self.graph.send(&request).await)
+    }
+
+    /// Uploads an outbound file the first time its message is tried, and puts Meta's id in the request.
+    async fn upload_pending_media(
+        &self,
+        claim: &OutboxClaim,
+        key: &DataKey,
+        request: &mut Value,
+    ) -> Result<Option<SendOutcome>, OutboundError> {
+        let kind = request
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let pending = request
+            .pointer(&format!("/{kind}/id"))
+            .and_then(Value::as_str)
+            == Some(PENDING_MEDIA_ID);
+        if !pending {
+            return Ok(None);
+        }
+        let Some(media) = self.store.media_for_message(&claim.message_id).await? else {
+            return Ok(Some(SendOutcome::Rejected {
+                code: 0,
+                title: "media file missing".into(),
+            }));
+        };
+        let meta_id = match media.meta_media_id {
+            Some(id) => id,
+            None => {
+                let bytes = self.files.read(key, &media.id).await?;
+                let mime = media.mime.clone().unwrap_or_default();
+                match self
+                    .graph
+                    .upload_media(bytes.to_vec(), &mime, &format!("{kind}-{}", media.id))
+                    .await
+                {
+                    Ok(id) => {
+                        self.store.set_media_meta_id(&media.id, &id).await?;
+                        id
+                    }
+                    Err(crate::whatsapp::graph::MediaError::Fatal(why)) => {
+                        return Ok(Some(SendOutcome::Rejected {
+                            code: 131_053,
+                            title: why,
+                        }));
+                    }
+                    Err(_) => {
+                        return Ok(Some(SendOutcome::Retryable {
+                            code: Some(131_053),
+                        }));
+                    }
+                }
+            }
+        };
+        if let Some(slot) = request.pointer_mut(&format!("/{kind}/id")) {
+            *slot = Value::String(meta_id);
+        }
+        Ok(None)
+    }
+
+    async fn record(
+        &self,
+        claim: &OutboxClaim,
+        outcome: SendOutcome,
+        now: i64,
+        report: &mut SendReport,
+    ) -> Result<(), OutboundError> {
+        let attempts = claim.attempts + 1;
+        match outcome {
+            SendOutcome::Accepted { wamid } => {
+                self.store.outbox_sent(claim, &wamid, now).await?;
+                report.sent += 1;
+            }
+            SendOutcome::Rejected { code, title } => {
+                self.store.outbox_failed(claim, code, &title, now).await?;
+                report.failed += 1;
+            }
+            SendOutcome::Ambiguous => {
+                tracing::warn!(message = %claim.message_id, "send outcome unknown; waiting for a status webhook before resending");
+                self.store
+                    .outbox_ambiguous(
+                        &claim.id,
+                        now.saturating_add(self.reconcile_ms()),
+                        attempts,
+                        now,
+                    )
+                    .await?;
+                report.ambiguous += 1;
+            }
+            SendOutcome::Retryable { code } if attempts >= i64::from(self.config.max_attempts) => {
+                let title = format!("gave up after {attempts} attempts");
+                self.store
+                    .outbox_failed(claim, code.unwrap_or(0), &title, now)
+                    .await?;
+                report.failed += 1;
+            }
+            SendOutcome::Retryable { code } => {
+                let mut delay = backoff_ms(&self.config, attempts);
+                if code == Some(131_056) {
+                    self.pacer
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .pair_refused(&claim.contact_id, now);
+                    delay = delay
+                        .max(i64::try_from(self.config.pair_refill_ms).unwrap_or(i64::MAX / 4));
+                }
+                self.store
+                    .outbox_retry(&claim.id, now.saturating_add(delay), attempts, code, now)
+                    .await?;
+                report.retried += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Exponential backoff: base × 2^(attempts−1), capped.
+pub fn backoff_ms(config: &OutboundConfig, attempts: i64) -> i64 {
+    let exponent = u32::try_from((attempts - 1).clamp(0, 20)).unwrap_or(20);
+    let delay = config
+        .base_backoff_ms
+        .saturating_mul(1u64 << exponent)
+        .min(config.max_backoff_ms);
+    i64::try_from(delay).unwrap_or(i64::MAX / 4)
+}
+
+fn prepare(
+    request: OutboundRequest,
+    message_id: &str,
+    recipient: Value,
+) -> Result<Prepared, OutboundError> {
+    let mut body = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "biz_opaque_callback_data": format!("{OPAQUE_PREFIX}{message_id}")});
+    if let (Some(body), Some(recipient)) = (body.as_object_mut(), recipient.as_object()) {
+        body.extend(recipient.clone());
+    }
+    let (kind, object, content, media) = match request {
+        OutboundRequest::Text {
+            body: text,
+            reply_to,
+        } => {
+            if text.trim().is_empty() || text.chars().count() > 4096 {
+                return Err(OutboundError::Invalid(
+                    "text must have 1 to 4096 characters",
+                ));
+            }
+            if let (Some(reply_to), Some(obj)) = (reply_to, body.as_object_mut()) {
+                obj.insert("context".into(), json!({"message_id": reply_to}));
+            }
+            (
+                "text".to_owned(),
+                json!({"body": text, "preview_url": false}),
+                Content {
+                    text: Some(text),
+                    ..Content::default()
+                },
+                None,
+            )
+        }
+        OutboundRequest::Template {
+            name,
+            language,
+            params,
+        } => {
+            let valid_name = !name.is_empty()
+                && name.len() <= 512
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name || language.is_empty() || language.len() > 16 {
+                return Err(OutboundError::Invalid(
+                    "template needs a name (letters, digits, _) and a language code",
+                ));
+            }
+            let parameters: Vec<Value> = params
+                .iter()
+                .map(|p| json!({"type": "text", "text": p}))
+                .collect();
+            let components = if parameters.is_empty() {
+                json!([])
+            } else {
+                json!([{"type": "body", "parameters": parameters}])
+            };
+            let template =
+                json!({"name": name, "language": {"code": language}, "components": components});
+            let content = Content {
+                template: Some(json!({"name": name, "language": language, "params": params})),
+                ..Content::default()
+            };
+            ("template".to_owned(), template, content, None)
+        }
+        OutboundRequest::Media {
+            bytes,
+            mime,
+            filename,
+            caption,
+        } => {
+            let (kind, limit) = media_kind(&mime).ok_or(OutboundError::Invalid(
+                "this file type cannot be sent on WhatsApp",
+            ))?;
+            if bytes.is_empty() || bytes.len() > limit {
+                return Err(OutboundError::Invalid(
+                    "file is empty or larger than WhatsApp allows for its type",
+                ));
+            }
+            if caption.as_ref().is_some_and(|c| c.chars().count() > 1024) {
+                return Err(OutboundError::Invalid(
+                    "caption must have at most 1024 characters",
+                ));
+            }
+            let mut object = json!({"id": PENDING_MEDIA_ID});
+            if let Some(obj) = object.as_object_mut() {
+                if let Some(caption) = caption
+                    .clone()
+                    .filter(|_| matches!(kind, "image" | "video" | "document"))
+                {
+                    obj.insert("caption".into(), json!(caption));
+                }
+                if kind == "document" {
+                    obj.insert("filename".into(), json!(filename));
+                }
+            }
+            let content = Content {
+                caption,
+                filename: Some(filename),
+                ..Content::default()
+            };
+            (
+                kind.to_owned(),
+                object,
+                content,
+                Some((Uuid::now_v7().to_string(), bytes, mime)),
+            )
+        }
+    };
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("type".into(), json!(kind));
+        obj.insert(kind.clone(), object);
+    }
+    Ok(Prepared {
+        kind,
+        request: body,
+        content,
+        media,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let config = OutboundConfig {
+            base_backoff_ms: 100,
+            max_backoff_ms: 1_000,
+            ..OutboundConfig::default()
+        };
+        let delays: Vec<i64> = (1..=6).map(|a| backoff_ms(&config, a)).collect();
+        assert_eq!(delays, vec![100, 200, 400, 800, 1_000, 1_000]);
+    }
+
+    #[test]
+    fn requests_carry_our_id_and_the_recipient() {
+        let p = prepare(
+            OutboundRequest::Text {
+                body: "Hi".into(),
+                reply_to: Some("wamid.X".into()),
+            },
+            "m1",
+            json!({"to": "4915"}),
+        )
+        .unwrap();
+        assert_eq!(p.request["biz_opaque_callback_data"], "veil:m1");
+        assert_eq!(p.request["to"], "4915");
+        assert_eq!(p.request["text"]["body"], "Hi");
+        assert_eq!(p.request["context"]["message_id"], "wamid.X");
+        let p = prepare(
+            OutboundRequest::Template {
+                name: "order_update".into(),
+                language: "de".into(),
+                params: vec!["42".into()],
+            },
+            "m2",
+            json!({"recipient": "US.1"}),
+        )
+        .unwrap();
+        assert_eq!(
+            p.request["template"]["components"][0]["parameters"][0]["text"],
+            "42"
+        );
+        assert_eq!(p.request["recipient"], "US.1");
+    }
+
+    #[test]
+    fn invalid_requests_are_refused() {
+        let to = || json!({"to": "1"});
+        assert!(
+            prepare(
+                OutboundRequest::Text {
+                    body: " ".into(),
+                    reply_to: None
+                },
+                "m",
+                to()
+            )
+            .is_err()
+        );
+        assert!(
+            prepare(
+                OutboundRequest::Text {
+                    body: "x".repeat(4097),
+                    reply_to: None
+                },
+                "m",
+                to()
+            )
+            .is_err()
+        );
+        assert!(
+            prepare(
+                OutboundRequest::Template {
+                    name: "bad name".into(),
+                    language: "en".into(),
+                    params: vec![]
+                },
+                "m",
+                to()
+            )
+            .is_err()
+        );
+        assert!(
+            prepare(
+                OutboundRequest::Media {
+                    bytes: vec![1],
+                    mime: "application/x-msdownload".into(),
+                    filename: "a.exe".into(),
+                    caption: None
+                },
+                "m",
+                to()
+            )
+            .is_err()
+        );
+        assert!(
+            prepare(
+                OutboundRequest::Media {
+                    bytes: vec![0; 6 * 1024 * 1024],
+                    mime: "image/png".into(),
+                    filename: "a.png".into(),
+                    caption: None
+                },
+                "m",
+                to()
+            )
+            .is_err()
+        );
+    }
+}

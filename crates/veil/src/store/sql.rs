@@ -1,0 +1,699 @@
+//! `SqlStore`: the `Store` trait on SQLite or PostgreSQL.
+//!
+//! The statements are portable (`$n` placeholders, epoch integers, `ON CONFLICT`, `RETURNING`), so
+//! each is written once and `on_pool!` compiles it for both drivers. Dialect lives in three places
+//! only: connection setup (pragmas), how a write transaction begins (`BEGIN IMMEDIATE` on SQLite)
+//! and the claim queries (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use super::*;
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The store on either backend.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: Pool,
+}
+
+/// Runs `$body` with `$conn` bound to whichever pool this store has. The body is compiled once per
+/// driver, so the SQL in it must be portable.
+macro_rules! on_pool {
+    ($self:expr, $conn:ident => $body:expr) => {
+        match &$self.pool {
+            Pool::Sqlite($conn) => $body,
+            Pool::Postgres($conn) => $body,
+        }
+    };
+}
+
+/// Starting a write transaction: SQLite takes the write lock up front so that two writers never
+/// deadlock upgrading a read lock; PostgreSQL's default is right.
+trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = Sqlite;
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = Postgres;
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
+const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET state = 'sending', lease_until = $1, updated_at = $2 \
+     WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'ambiguous') AND next_attempt_at <= $2 \
+     ORDER BY next_attempt_at LIMIT $3) \
+     RETURNING id, message_id, contact_id, attempts, request_ct";
+const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET state = 'sending', lease_until = $1, updated_at = $2 \
+     WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'ambiguous') AND next_attempt_at <= $2 \
+     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, message_id, contact_id, attempts, request_ct";
+const CLAIM_MEDIA_SQLITE: &str = "UPDATE media SET state = 'fetching', next_attempt_at = $1 \
+     WHERE id IN (SELECT id FROM media WHERE direction = 'in' AND state IN ('pending', 'fetching') AND next_attempt_at <= $2 \
+     ORDER BY next_attempt_at LIMIT $3) \
+     RETURNING id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, size_bytes";
+const CLAIM_MEDIA_POSTGRES: &str = "UPDATE media SET state = 'fetching', next_attempt_at = $1 \
+     WHERE id IN (SELECT id FROM media WHERE direction = 'in' AND state IN ('pending', 'fetching') AND next_attempt_at <= $2 \
+     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, size_bytes";
+
+/// Inserts a media row inside the caller's transaction.
+macro_rules! insert_media {
+    ($m:expr, $exec:expr) => {
+        sqlx::query(
+            "INSERT INTO media (id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, \
+             next_attempt_at, size_bytes, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $9)",
+        )
+        .bind(&$m.id)
+        .bind(&$m.message_id)
+        .bind(&$m.contact_id)
+        .bind($m.direction)
+        .bind(&$m.meta_media_id)
+        .bind(&$m.mime)
+        .bind(&$m.sha256)
+        .bind($m.state)
+        .bind($m.created_at)
+        .bind($m.size_bytes)
+        .execute($exec)
+        .await?
+    };
+}
+
+impl SqlStore {
+    /// Connects to `url`. SQLite files are created if missing and run in WAL mode with
+    /// `synchronous=FULL`: a commit is on disk before Veil answers.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            Ok(Self {
+                pool: Pool::Sqlite(pool),
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .connect(url)
+                .await?;
+            Ok(Self {
+                pool: Pool::Postgres(pool),
+            })
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    /// Closes every connection (checkpointing SQLite's WAL).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn upsert_channel(&self, c: &ChannelRow) -> StoreResult<ChannelRow> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "INSERT INTO channels (id, phone_number_id, display_phone_number, waba_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (phone_number_id) DO UPDATE SET display_phone_number = excluded.display_phone_number, waba_id = excluded.waba_id \
+             RETURNING id, phone_number_id, display_phone_number, waba_id, created_at")
+            .bind(&c.id).bind(&c.phone_number_id).bind(&c.display_phone_number).bind(&c.waba_id).bind(c.created_at)
+            .fetch_one(pool).await?))
+    }
+
+    async fn channel_by_phone_number_id(
+        &self,
+        phone_number_id: &str,
+    ) -> StoreResult<Option<ChannelRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT id, phone_number_id, display_phone_number, waba_id, created_at FROM channels WHERE phone_number_id = $1")
+            .bind(phone_number_id).fetch_optional(pool).await?))
+    }
+
+    async fn default_channel(&self) -> StoreResult<Option<ChannelRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT id, phone_number_id, display_phone_number, waba_id, created_at FROM channels ORDER BY created_at, id LIMIT 1")
+            .fetch_optional(pool).await?))
+    }
+
+    async fn installation_key(
+        &self,
+        name: &str,
+        fresh: &SealedKeyRow,
+    ) -> StoreResult<SealedKeyRow> {
+        on_pool!(self, pool => {
+            sqlx::query("INSERT INTO installation_keys (name, master_version, sealed_key) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+                .bind(name).bind(fresh.master_version).bind(&fresh.sealed_key).execute(pool).await?;
+            Ok(sqlx::query_as("SELECT master_version, sealed_key FROM installation_keys WHERE name = $1")
+                .bind(name).fetch_one(pool).await?)
+        })
+    }
+
+    async fn find_contacts(&self, blinds: &[Vec<u8>]) -> StoreResult<Vec<ContactKeyRow>> {
+        let mut found = Vec::new();
+        on_pool!(self, pool => {
+            for blind in blinds {
+                let rows: Vec<ContactKeyRow> = sqlx::query_as(
+                    "SELECT c.id, v.id AS conversation_id, c.wa_blind, c.user_blind, c.master_version, c.sealed_key \
+                     FROM contacts c JOIN conversations v ON v.contact_id = c.id WHERE c.wa_blind = $1 OR c.user_blind = $1")
+                    .bind(blind).fetch_all(pool).await?;
+                found.extend(rows);
+            }
+        });
+        Ok(found)
+    }
+
+    async fn apply_ingest(&self, write: &IngestWrite) -> StoreResult<IngestOutcome> {
+        let mut outcome = IngestOutcome::default();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            for c in &write.contacts {
+                sqlx::query(
+                    "INSERT INTO contacts (id, channel_id, wa_blind, user_blind, master_version, sealed_key, wa_id_ct, user_id_ct, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                    .bind(&c.id).bind(&c.channel_id).bind(&c.wa_blind).bind(&c.user_blind).bind(c.key.master_version)
+                    .bind(&c.key.sealed_key).bind(&c.wa_id_ct).bind(&c.user_id_ct).bind(c.created_at)
+                    .execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO conversations (id, contact_id, channel_id, status, unread_count, last_activity_at, created_at) \
+                     VALUES ($1, $2, $3, 'open', 0, $4, $4)")
+                    .bind(&c.conversation_id).bind(&c.id).bind(&c.channel_id).bind(c.created_at)
+                    .execute(&mut *tx).await?;
+            }
+            for l in &write.links {
+                sqlx::query(
+                    "UPDATE contacts SET wa_blind = COALESCE(wa_blind, $1), wa_id_ct = COALESCE(wa_id_ct, $2), \
+                     user_blind = COALESCE(user_blind, $3), user_id_ct = COALESCE(user_id_ct, $4) WHERE id = $5")
+                    .bind(&l.wa_blind).bind(&l.wa_id_ct).bind(&l.user_blind).bind(&l.user_id_ct).bind(&l.contact_id)
+                    .execute(&mut *tx).await?;
+            }
+            for item in &write.messages {
+                let m = &item.message;
+                let inserted: Option<String> = sqlx::query_scalar(
+                    "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
+                     status, status_rank, sent_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+                     ON CONFLICT (wamid) DO NOTHING RETURNING id")
+                    .bind(&m.id).bind(&m.conversation_id).bind(&m.contact_id).bind(&m.wamid).bind(m.direction).bind(&m.kind)
+                    .bind(&m.content_ct).bind(&m.raw_ct).bind(&m.context_wamid).bind(m.status).bind(m.status_rank)
+                    .bind(m.sent_at).bind(m.created_at)
+                    .fetch_optional(&mut *tx).await?;
+                if inserted.is_none() {
+                    outcome.duplicates += 1;
+                    continue;
+                }
+                outcome.messages_inserted += 1;
+                sqlx::query(
+                    "UPDATE conversations SET unread_count = unread_count + $1, status = 'open', \
+                     last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END WHERE id = $3")
+                    .bind(i64::from(m.direction == "in")).bind(m.created_at).bind(&m.conversation_id).execute(&mut *tx).await?;
+                sqlx::query(
+                    "UPDATE contacts SET name_ct = COALESCE($1, name_ct), \
+                     last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < $2 THEN $2 ELSE last_inbound_at END WHERE id = $3")
+                    .bind(&item.touch.name_ct).bind(item.touch.last_inbound_at).bind(&m.contact_id).execute(&mut *tx).await?;
+                if let Some(media) = &item.media {
+                    insert_media!(media, &mut *tx);
+                }
+            }
+            for s in &write.statuses {
+                sqlx::query(
+                    "INSERT INTO status_events (id, wamid, status, status_rank, error_code, error_title, recipient_blind, raw_ct, occurred_at, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                    .bind(&s.id).bind(&s.wamid).bind(&s.status).bind(s.status_rank).bind(s.error_code).bind(&s.error_title)
+                    .bind(&s.recipient_blind).bind(&s.raw_ct).bind(s.occurred_at).bind(s.received_at)
+                    .execute(&mut *tx).await?;
+                if let Some(ours) = &s.our_message_id {
+                    // Reconciles a send whose response was lost: Meta echoes our id with the wamid.
+                    sqlx::query("UPDATE messages SET wamid = $1 WHERE id = $2 AND wamid IS NULL")
+                        .bind(&s.wamid).bind(ours).execute(&mut *tx).await?;
+                    sqlx::query("UPDATE outbox SET state = 'sent', updated_at = $1 WHERE message_id = $2 AND state IN ('sending', 'ambiguous', 'queued')")
+                        .bind(s.received_at).bind(ours).execute(&mut *tx).await?;
+                }
+                let applied = sqlx::query(
+                    "UPDATE messages SET status = $1, status_rank = $2, error_code = COALESCE($3, error_code), \
+                     error_title = COALESCE($4, error_title), updated_at = $5 WHERE wamid = $6 AND status_rank < $2")
+                    .bind(&s.status).bind(s.status_rank).bind(s.error_code).bind(&s.error_title).bind(s.received_at).bind(&s.wamid)
+                    .execute(&mut *tx).await?;
+                outcome.statuses_applied += applied.rows_affected();
+            }
+            for e in &write.events {
+                sqlx::query("INSERT INTO events (id, field, raw_ct, received_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&e.id).bind(&e.field).bind(&e.raw_ct).bind(e.received_at).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(outcome)
+    }
+
+    async fn list_conversations(
+        &self,
+        limit: i64,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<ConversationRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT v.id, v.contact_id, v.status, v.unread_count, v.last_activity_at, c.name_ct, c.wa_id_ct, c.user_id_ct, \
+             c.master_version, c.sealed_key, c.last_inbound_at \
+             FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE v.last_activity_at < $1 \
+             ORDER BY v.last_activity_at DESC, v.id DESC LIMIT $2")
+            .bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?))
+    }
+
+    async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT v.id, v.contact_id, v.status, v.unread_count, v.last_activity_at, c.name_ct, c.wa_id_ct, c.user_id_ct, \
+             c.master_version, c.sealed_key, c.last_inbound_at \
+             FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE v.id = $1")
+            .bind(id).fetch_optional(pool).await?))
+    }
+
+    async fn list_messages(
+        &self,
+        conversation_id: &str,
+        limit: i64,
+        before: Option<i64>,
+    ) -> StoreResult<Vec<MessageRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT m.id, m.conversation_id, m.contact_id, m.wamid, m.direction, m.kind, m.content_ct, m.context_wamid, m.status, \
+             m.error_code, m.error_title, m.sent_at, m.created_at, m.updated_at, \
+             (SELECT media.state FROM media WHERE media.message_id = m.id LIMIT 1) AS media_state \
+             FROM messages m WHERE m.conversation_id = $1 AND m.created_at < $2 \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT $3")
+            .bind(conversation_id).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?))
+    }
+
+    async fn mark_conversation_read(&self, id: &str) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let done = sqlx::query("UPDATE conversations SET unread_count = 0 WHERE id = $1").bind(id).execute(pool).await?;
+            if done.rows_affected() == 0 { return Err(StoreError::NotFound); }
+        });
+        Ok(())
+    }
+
+    async fn media_for_message(&self, message_id: &str) -> StoreResult<Option<MediaRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, size_bytes FROM media WHERE message_id = $1")
+            .bind(message_id).fetch_optional(pool).await?))
+    }
+
+    async fn count_messages(&self) -> StoreResult<i64> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(pool).await?))
+    }
+
+    async fn wamids_present(&self, wamids: &[String]) -> StoreResult<i64> {
+        let mut present = 0;
+        on_pool!(self, pool => {
+            for wamid in wamids {
+                let found: Option<String> = sqlx::query_scalar("SELECT id FROM messages WHERE wamid = $1").bind(wamid).fetch_optional(pool).await?;
+                present += i64::from(found.is_some());
+            }
+        });
+        Ok(present)
+    }
+
+    async fn enqueue_outbound(
+        &self,
+        m: &NewMessage,
+        o: &NewOutbox,
+        media: Option<&NewMedia>,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
+                 status, status_rank, sent_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)")
+                .bind(&m.id).bind(&m.conversation_id).bind(&m.contact_id).bind(&m.wamid).bind(m.direction).bind(&m.kind)
+                .bind(&m.content_ct).bind(&m.raw_ct).bind(&m.context_wamid).bind(m.status).bind(m.status_rank)
+                .bind(m.sent_at).bind(m.created_at)
+                .execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO outbox (id, message_id, contact_id, state, attempts, next_attempt_at, lease_until, request_ct, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'queued', 0, $4, 0, $5, $4, $4)")
+                .bind(&o.id).bind(&o.message_id).bind(&o.contact_id).bind(o.now).bind(&o.request_ct)
+                .execute(&mut *tx).await?;
+            if let Some(media) = media {
+                insert_media!(media, &mut *tx);
+            }
+            sqlx::query("UPDATE conversations SET last_activity_at = CASE WHEN last_activity_at < $1 THEN $1 ELSE last_activity_at END WHERE id = $2")
+                .bind(m.created_at).bind(&m.conversation_id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn expire_stuck_sends(&self, now: i64, reconcile_until: i64) -> StoreResult<u64> {
+        on_pool!(self, pool => Ok(sqlx::query(
+            "UPDATE outbox SET state = 'ambiguous', next_attempt_at = $1, updated_at = $2 WHERE state = 'sending' AND lease_until < $2")
+            .bind(reconcile_until).bind(now).execute(pool).await?.rows_affected()))
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxClaim>> {
+        let mut rows: Vec<OutboxClaim> = match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_as(CLAIM_OUTBOX_SQLITE)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_as(CLAIM_OUTBOX_POSTGRES)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(rows)
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: &str,
+        next_attempt_at: i64,
+        attempts: i64,
+        error_code: Option<i64>,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE outbox SET state = 'queued', next_attempt_at = $1, attempts = $2, last_error_code = $3, updated_at = $4 WHERE id = $5 AND state = 'sending'")
+            .bind(next_attempt_at).bind(attempts).bind(error_code).bind(now).bind(id).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn outbox_ambiguous(
+        &self,
+        id: &str,
+        reconcile_until: i64,
+        attempts: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE outbox SET state = 'ambiguous', next_attempt_at = $1, attempts = $2, updated_at = $3 WHERE id = $4 AND state = 'sending'")
+            .bind(reconcile_until).bind(attempts).bind(now).bind(id).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn outbox_sent(&self, claim: &OutboxClaim, wamid: &str, now: i64) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "UPDATE messages SET wamid = $1, status = CASE WHEN status_rank < 10 THEN 'accepted' ELSE status END, \
+                 status_rank = CASE WHEN status_rank < 10 THEN 10 ELSE status_rank END, updated_at = $2 \
+                 WHERE id = $3 AND (wamid IS NULL OR wamid = $1)")
+                .bind(wamid).bind(now).bind(&claim.message_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE outbox SET state = 'sent', attempts = attempts + 1, updated_at = $1 WHERE id = $2")
+                .bind(now).bind(&claim.id).execute(&mut *tx).await?;
+            // Statuses may have arrived before we knew the wamid; apply the furthest one now.
+            let best: Option<(String, i64, Option<i64>, Option<String>)> = sqlx::query_as(
+                "SELECT status, status_rank, error_code, error_title FROM status_events WHERE wamid = $1 ORDER BY status_rank DESC LIMIT 1")
+                .bind(wamid).fetch_optional(&mut *tx).await?;
+            if let Some((status, rank, code, title)) = best {
+                sqlx::query("UPDATE messages SET status = $1, status_rank = $2, error_code = $3, error_title = $4 WHERE id = $5 AND status_rank < $2")
+                    .bind(status).bind(rank).bind(code).bind(title).bind(&claim.message_id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn outbox_failed(
+        &self,
+        claim: &OutboxClaim,
+        code: i64,
+        title: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE messages SET status = 'failed', status_rank = 35, error_code = $1, error_title = $2, updated_at = $3 WHERE id = $4")
+                .bind(code).bind(title).bind(now).bind(&claim.message_id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error_code = $1, updated_at = $2 WHERE id = $3")
+                .bind(code).bind(now).bind(&claim.id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn outbox_state(&self, message_id: &str) -> StoreResult<Option<String>> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT state FROM outbox WHERE message_id = $1").bind(message_id).fetch_optional(pool).await?))
+    }
+
+    async fn set_media_meta_id(&self, media_id: &str, meta_media_id: &str) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE media SET meta_media_id = $1 WHERE id = $2").bind(meta_media_id).bind(media_id).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn claim_media(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<MediaRow>> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_as(CLAIM_MEDIA_SQLITE)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_as(CLAIM_MEDIA_POSTGRES)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        })
+    }
+
+    async fn media_done(
+        &self,
+        id: &str,
+        state: &str,
+        size: Option<i64>,
+        mime: Option<&str>,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE media SET state = $1, size_bytes = COALESCE($2, size_bytes), mime = COALESCE($3, mime), last_error = $4 WHERE id = $5")
+            .bind(state).bind(size).bind(mime).bind(error).bind(id).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn media_retry(
+        &self,
+        id: &str,
+        next_attempt_at: i64,
+        attempts: i64,
+        error: &str,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE media SET state = 'pending', next_attempt_at = $1, attempts = $2, last_error = $3 WHERE id = $4")
+            .bind(next_attempt_at).bind(attempts).bind(error).bind(id).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn contact_key(&self, contact_id: &str) -> StoreResult<Option<SealedKeyRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT master_version, sealed_key FROM contacts WHERE id = $1 AND sealed_key IS NOT NULL AND master_version IS NOT NULL")
+            .bind(contact_id).fetch_optional(pool).await?))
+    }
+
+    async fn keys_to_rewrap(&self, current: i64, limit: i64) -> StoreResult<Vec<KeyOwnerRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT owner_table, owner_id, master_version, sealed_key FROM ( \
+               SELECT 'contacts' AS owner_table, id AS owner_id, master_version, sealed_key FROM contacts \
+               WHERE sealed_key IS NOT NULL AND master_version <> $1 \
+               UNION ALL \
+               SELECT 'installation_keys' AS owner_table, name AS owner_id, master_version, sealed_key FROM installation_keys \
+               WHERE master_version <> $1) k ORDER BY owner_table, owner_id LIMIT $2")
+            .bind(current).bind(limit).fetch_all(pool).await?))
+    }
+
+    async fn rewrap_key(&self, owner: &KeyOwnerRow, fresh: &SealedKeyRow) -> StoreResult<bool> {
+        let done = on_pool!(self, pool => match owner.owner_table.as_str() {
+            "contacts" => sqlx::query("UPDATE contacts SET master_version = $1, sealed_key = $2 WHERE id = $3 AND master_version = $4")
+                .bind(fresh.master_version).bind(&fresh.sealed_key).bind(&owner.owner_id).bind(owner.master_version)
+                .execute(pool).await?.rows_affected(),
+            _ => sqlx::query("UPDATE installation_keys SET master_version = $1, sealed_key = $2 WHERE name = $3 AND master_version = $4")
+                .bind(fresh.master_version).bind(&fresh.sealed_key).bind(&owner.owner_id).bind(owner.master_version)
+                .execute(pool).await?.rows_affected(),
+        });
+        Ok(done == 1)
+    }
+
+    async fn key_versions_in_use(&self) -> StoreResult<Vec<(i64, i64)>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT master_version, COUNT(*) FROM ( \
+               SELECT master_version FROM contacts WHERE sealed_key IS NOT NULL \
+               UNION ALL SELECT master_version FROM installation_keys) k \
+             GROUP BY master_version ORDER BY master_version")
+            .fetch_all(pool).await?))
+    }
+
+    async fn rekey_contact(&self, contact_id: &str, fresh: &SealedKeyRow) -> StoreResult<bool> {
+        on_pool!(self, pool => Ok(sqlx::query("UPDATE contacts SET master_version = $1, sealed_key = $2 WHERE id = $3 AND sealed_key IS NULL")
+            .bind(fresh.master_version).bind(&fresh.sealed_key).bind(contact_id).execute(pool).await?.rows_affected() == 1))
+    }
+
+    async fn shred_contact_key(&self, contact_id: &str) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE contacts SET sealed_key = NULL, master_version = NULL WHERE id = $1")
+            .bind(contact_id).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn insert_api_token(
+        &self,
+        id: &str,
+        name: &str,
+        hash: &[u8],
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("INSERT INTO api_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id).bind(name).bind(hash).bind(now).execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn api_token_by_hash(&self, hash: &[u8]) -> StoreResult<Option<String>> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(hash).fetch_optional(pool).await?))
+    }
+
+    async fn revoke_api_token(&self, id: &str, now: i64) -> StoreResult<bool> {
+        on_pool!(self, pool => Ok(sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now).bind(id).execute(pool).await?.rows_affected() == 1))
+    }
+}
+
+fn valid_database_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let server = match base.rfind('/') {
+        Some(i) if base[..i].ends_with('/') => base,
+        Some(i) => &base[..i],
+        None => base,
+    };
+    let server = server.trim_end_matches('/');
+    query.map_or_else(
+        || format!("{server}/{name}"),
+        |q| format!("{server}/{name}?{q}"),
+    )
+}
+
+pub(super) async fn create_database(admin_url: &str, name: &str) -> StoreResult<String> {
+    if !valid_database_name(name) {
+        return Err(StoreError::UnsupportedUrl);
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await?;
+    // A database name cannot be a bind parameter; `name` is checked to be [a-z0-9_] above.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(with_database(admin_url, name))
+}
+
+pub(super) async fn drop_database(admin_url: &str, name: &str) -> StoreResult<()> {
+    if !valid_database_name(name) {
+        return Err(StoreError::UnsupportedUrl);
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin_url)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_urls_replace_only_the_database() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+        assert!(!valid_database_name("x; DROP"));
+    }
+}
