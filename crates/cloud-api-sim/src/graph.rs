@@ -64,7 +64,7 @@ fn authorize(
     state: &SimState,
     headers: &HeaderMap,
     query: &std::collections::HashMap<String, String>,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -76,12 +76,12 @@ fn authorize(
         Some(token) if bool::from(subtle::ConstantTimeEq::ct_eq(token.as_bytes(), expected)) => {
             Ok(())
         }
-        _ => Err(graph_error(
+        _ => Err(Box::new(graph_error(
             StatusCode::UNAUTHORIZED,
             190,
             "Invalid OAuth access token - Cannot parse access token",
             "Invalid OAuth access token",
-        )),
+        ))),
     }
 }
 
@@ -102,7 +102,7 @@ async fn send_message(
     body: Bytes,
 ) -> Response {
     if let Err(response) = authorize(&state, &headers, &query) {
-        return response;
+        return *response;
     }
     if !valid_version(&version) || phone_number_id != state.config.phone_number_id {
         return graph_error(
@@ -214,16 +214,14 @@ fn decode_json_string(value: &Value) -> Value {
 
 fn refuse_by_faults_or_limits(state: &SimState, to: &str) -> Option<Response> {
     let mut inner = state.lock();
-    if let Some((remaining, code)) = inner.faults.fail_next_with {
-        if remaining > 0 {
-            inner.faults.fail_next_with = (remaining > 1).then_some((remaining - 1, code));
-            return Some(graph_error(
-                StatusCode::BAD_REQUEST,
-                code,
-                "Injected failure",
-                "fault injection",
-            ));
-        }
+    if let Some((remaining, code)) = inner.faults.fail_next_with.filter(|(n, _)| *n > 0) {
+        inner.faults.fail_next_with = (remaining > 1).then_some((remaining - 1, code));
+        return Some(graph_error(
+            StatusCode::BAD_REQUEST,
+            code,
+            "Injected failure",
+            "fault injection",
+        ));
     }
     if inner.faults.burst_429 > 0 {
         inner.faults.burst_429 -= 1;
@@ -335,6 +333,45 @@ fn tokio_stream_once(
     Once(Some(item))
 }
 
+struct UploadForm {
+    product: Option<String>,
+    declared_type: Option<String>,
+    file: Option<(Vec<u8>, Option<String>)>,
+}
+
+async fn read_upload_form(
+    multipart: &mut Multipart,
+    product: Option<String>,
+) -> Result<UploadForm, Box<Response>> {
+    let mut form = UploadForm {
+        product,
+        declared_type: None,
+        file: None,
+    };
+    while let Ok(Some(field)) = multipart.next_field().await {
+        match field.name().unwrap_or_default() {
+            "messaging_product" => form.product = field.text().await.ok(),
+            "type" => form.declared_type = field.text().await.ok(),
+            "file" => {
+                let part_type = field.content_type().map(str::to_owned);
+                match field.bytes().await {
+                    Ok(bytes) => form.file = Some((bytes.to_vec(), part_type)),
+                    Err(_) => {
+                        return Err(Box::new(graph_error(
+                            StatusCode::BAD_REQUEST,
+                            131_053,
+                            "Media upload error",
+                            "could not read the file part",
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
 /// Meta's supported media types and size limits.
 fn media_limit(mime: &str) -> Option<usize> {
     const MB: usize = 1024 * 1024;
@@ -363,7 +400,7 @@ async fn upload_media(
     mut multipart: Multipart,
 ) -> Response {
     if let Err(response) = authorize(&state, &headers, &query) {
-        return response;
+        return *response;
     }
     if phone_number_id != state.config.phone_number_id {
         return graph_error(
@@ -373,30 +410,20 @@ async fn upload_media(
             "Unknown phone number id",
         );
     }
-    let mut product = query.get("messaging_product").cloned();
-    let mut declared_type = None;
-    let mut file: Option<(Vec<u8>, Option<String>)> = None;
-    while let Ok(Some(field)) = multipart.next_field().await {
-        match field.name().unwrap_or_default() {
-            "messaging_product" => product = field.text().await.ok(),
-            "type" => declared_type = field.text().await.ok(),
-            "file" => {
-                let part_type = field.content_type().map(str::to_owned);
-                match field.bytes().await {
-                    Ok(bytes) => file = Some((bytes.to_vec(), part_type)),
-                    Err(_) => {
-                        return graph_error(
-                            StatusCode::BAD_REQUEST,
-                            131_053,
-                            "Media upload error",
-                            "could not read the file part",
-                        );
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    let form = match read_upload_form(&mut multipart, query.get("messaging_product").cloned()).await
+    {
+        Ok(form) => form,
+        Err(response) => return *response,
+    };
+    store_upload(&state, form)
+}
+
+fn store_upload(state: &SimState, form: UploadForm) -> Response {
+    let UploadForm {
+        product,
+        declared_type,
+        file,
+    } = form;
     if product.as_deref() != Some("whatsapp") {
         return graph_error(
             StatusCode::BAD_REQUEST,
@@ -466,7 +493,7 @@ async fn media_metadata(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = authorize(&state, &headers, &query) {
-        return response;
+        return *response;
     }
     if !valid_version(&version) {
         return graph_error(
@@ -498,7 +525,7 @@ async fn delete_media(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = authorize(&state, &headers, &query) {
-        return response;
+        return *response;
     }
     match state.lock().media.remove(&media_id) {
         Some(_) => Json(json!({"success": true})).into_response(),
@@ -513,7 +540,7 @@ async fn download_media(
     headers: HeaderMap,
 ) -> Response {
     if let Err(response) = authorize(&state, &headers, &query) {
-        return response;
+        return *response;
     }
     inject_latency(&state).await;
     let inner = state.lock();
@@ -528,7 +555,7 @@ async fn download_media(
 }
 
 async fn sim_inbound(State(state): State<Shared>, Json(spec): Json<InboundSpec>) -> Response {
-    match crate::inbound::emit(&state, spec).await {
+    match crate::inbound::emit(&state, &spec) {
         Ok(wamid) => Json(json!({"wamid": wamid})).into_response(),
         Err(err) => (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
     }

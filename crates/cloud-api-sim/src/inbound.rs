@@ -8,12 +8,12 @@ use crate::webhooks::{metadata, queue_change, user_id_for};
 use crate::{InboundSpec, SimError};
 
 /// Emits one inbound message and returns its wamid.
-pub async fn emit(state: &SimState, spec: InboundSpec) -> Result<String, SimError> {
+pub fn emit(state: &SimState, spec: &InboundSpec) -> Result<String, SimError> {
     if spec.from.is_empty() || !spec.from.chars().all(|c| c.is_ascii_digit()) {
         return Err(SimError::Invalid("`from` must be digits".into()));
     }
     let wamid = state.new_wamid();
-    let body = message_body(state, &spec)?;
+    let body = message_body(state, spec)?;
     let mut message = json!({
         "from": spec.from,
         "from_user_id": user_id_for(&spec.from),
@@ -25,13 +25,15 @@ pub async fn emit(state: &SimState, spec: InboundSpec) -> Result<String, SimErro
         for (key, value) in extra {
             obj.insert(key.clone(), value.clone());
         }
-        if let Some(context) = &spec.context_wamid {
-            if spec.kind != "reaction" {
-                obj.insert(
-                    "context".into(),
-                    json!({"from": state.config.display_phone_number, "id": context}),
-                );
-            }
+        if let Some(context) = spec
+            .context_wamid
+            .as_ref()
+            .filter(|_| spec.kind != "reaction")
+        {
+            obj.insert(
+                "context".into(),
+                json!({"from": state.config.display_phone_number, "id": context}),
+            );
         }
     }
     state
@@ -44,7 +46,7 @@ pub async fn emit(state: &SimState, spec: InboundSpec) -> Result<String, SimErro
         "contacts": [{"profile": {"name": spec.name}, "wa_id": spec.from, "user_id": user_id_for(&spec.from)}],
         "messages": [message],
     });
-    queue_change(state, "messages", value);
+    queue_change(state, "messages", &value);
     Ok(wamid)
 }
 
@@ -74,7 +76,7 @@ fn message_body(state: &SimState, spec: &InboundSpec) -> Result<Value, SimError>
         }
         "button" => json!({"button": {"text": text, "payload": "payload-1"}}),
         "unsupported" => {
-            json!({"errors": [{"code": 131051, "title": "Message type unknown", "message": "Message type unknown", "error_data": {"details": "Message type is currently not supported."}}]})
+            json!({"errors": [{"code": 131_051, "title": "Message type unknown", "message": "Message type unknown", "error_data": {"details": "Message type is currently not supported."}}]})
         }
         other => return Err(SimError::Invalid(format!("unknown kind {other}"))),
     })
@@ -100,7 +102,7 @@ fn media_object(state: &SimState, kind: &str, caption: &str, expired: bool) -> V
     let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
     let id = format!(
         "{}",
-        1_000_000_000_000_000u64 + u64::from(state.lock().media.len() as u32) * 7 + 3
+        1_000_000_000_000_000u64 + u64::try_from(state.lock().media.len()).unwrap_or(0) * 7 + 3
     );
     let sha_hex = hex::encode(digest.as_ref());
     let sha_b64 = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());

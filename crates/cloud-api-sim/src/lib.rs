@@ -110,8 +110,8 @@ impl SimHandle {
     }
 
     /// Emits one inbound message of `kind` from `from` and returns its wamid.
-    pub async fn customer_writes(&self, message: InboundSpec) -> Result<String, SimError> {
-        inbound::emit(&self.state, message).await
+    pub fn customer_writes(&self, message: &InboundSpec) -> Result<String, SimError> {
+        inbound::emit(&self.state, message)
     }
 
     /// Webhook deliveries still queued or retrying.

@@ -56,10 +56,10 @@ async fn deliver(state: &SimState, client: &reqwest::Client, body: &[u8]) {
         match result {
             Ok(response) if response.status().is_success() => return,
             Ok(response) => {
-                tracing::warn!(status = %response.status(), attempt, "webhook refused; will retry")
+                tracing::warn!(status = %response.status(), attempt, "webhook refused; will retry");
             }
             Err(err) => {
-                tracing::warn!(error = %err, attempt, "webhook delivery failed; will retry")
+                tracing::warn!(error = %err, attempt, "webhook delivery failed; will retry");
             }
         }
         tokio::time::sleep(delay).await;
@@ -74,7 +74,7 @@ fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 /// Wraps one change value in Meta's envelope and queues it.
-pub fn queue_change(state: &SimState, field: &str, value: Value) {
+pub fn queue_change(state: &SimState, field: &str, value: &Value) {
     let envelope = json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": state.config.waba_id, "changes": [{"value": value, "field": field}]}]
@@ -100,8 +100,11 @@ pub fn user_id_for(number: &str) -> String {
         .as_ref()
         .iter()
         .take(10)
-        .map(|b| format!("{:02}", b % 100))
-        .collect();
+        .fold(String::new(), |mut out, b| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{:02}", b % 100);
+            out
+        });
     format!("US.{digits}")
 }
 
@@ -189,5 +192,5 @@ fn emit_status(
         "contacts": [{"wa_id": to, "user_id": user_id_for(to)}],
         "statuses": [item],
     });
-    queue_change(state, "messages", value);
+    queue_change(state, "messages", &value);
 }

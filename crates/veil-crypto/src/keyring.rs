@@ -181,17 +181,19 @@ impl Keyring {
 
     /// The key file text. Contains secrets: the caller writes it with mode 0600 and never logs it.
     pub fn to_file_text(&self) -> Zeroizing<String> {
+        use std::fmt::Write as _;
         let mut out = format!(
             "{HEADER}\nindex {}\n",
             STANDARD.encode(self.index.bytes.as_slice())
         );
         for (version, key) in &self.masters {
-            out.push_str(&format!(
-                "master {version} {}\n",
+            let _ = writeln!(
+                out,
+                "master {version} {}",
                 STANDARD.encode(key.bytes.as_slice())
-            ));
+            );
         }
-        out.push_str(&format!("current {}\n", self.current));
+        let _ = writeln!(out, "current {}", self.current);
         Zeroizing::new(out)
     }
 

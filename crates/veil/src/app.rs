@@ -40,6 +40,10 @@ pub struct RunningApp {
 }
 
 /// Builds everything and starts serving on `listener`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "linear wiring of the whole app; splitting it would scatter one recipe"
+)]
 pub async fn start(
     config: Config,
     listener: TcpListener,
@@ -132,7 +136,7 @@ pub async fn start(
     if options.background_workers {
         tasks.push(spawn_send_worker(state.clone(), shutdown.subscribe()));
         tasks.push(spawn_media_worker(
-            state.clone(),
+            &state,
             media.clone(),
             shutdown.subscribe(),
         ));
@@ -184,7 +188,7 @@ fn spawn_send_worker(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle
 }
 
 fn spawn_media_worker(
-    state: AppState,
+    state: &AppState,
     media: MediaFetcher,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {

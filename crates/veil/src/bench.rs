@@ -69,6 +69,10 @@ struct TaskResult {
 }
 
 /// `veil bench ingest`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one benchmark script: set-up, load, report, check, tear-down"
+)]
 pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("veil-bench-{}", uuid::Uuid::now_v7()));
     let (database_url, drop_after) = match global.database_url.as_deref() {
@@ -128,9 +132,12 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
     for task in 0..args.concurrency {
         let (client, url, clock) = (client.clone(), url.clone(), clock.clone());
         let customers = args.customers.max(1);
-        let per_task_interval = args
-            .rate
-            .map(|rate| Duration::from_secs_f64(args.concurrency as f64 / f64::from(rate.max(1))));
+        let per_task_interval = args.rate.map(|rate| {
+            Duration::from_secs_f64(
+                f64::from(u32::try_from(args.concurrency).unwrap_or(u32::MAX))
+                    / f64::from(rate.max(1)),
+            )
+        });
         tasks.spawn(async move {
             let mut result = TaskResult {
                 latencies_us: Vec::new(),
@@ -286,7 +293,7 @@ mod tests {
     fn durations_parse() {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_mins(2)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert!(parse_duration("x").is_err());
     }

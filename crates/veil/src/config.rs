@@ -208,13 +208,11 @@ pub fn load_from(
     overrides: &Overrides,
     require: Require,
 ) -> Result<Config, ConfigError> {
-    if let Some(file) = file {
-        if !file.exists() {
-            return Err(err(
-                "--config",
-                format!("file {} does not exist", file.display()),
-            ));
-        }
+    if let Some(file) = file.filter(|f| !f.exists()) {
+        return Err(err(
+            "--config",
+            format!("file {} does not exist", file.display()),
+        ));
     }
     let env_map: std::collections::HashMap<String, String> = env.iter().cloned().collect();
     let raw: RawConfig = Figment::from(Serialized::defaults(RawConfig::default()))
@@ -302,6 +300,10 @@ fn figment_error(e: &figment::Error) -> ConfigError {
     err(&key, e.kind.to_string())
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one validation list, key by key, so each error names its key"
+)]
 fn finish(
     raw: RawConfig,
     env: &std::collections::HashMap<String, String>,

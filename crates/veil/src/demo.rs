@@ -50,6 +50,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Runs the demo until Ctrl-C or SIGTERM.
+#[allow(
+    clippy::too_many_lines,
+    reason = "a linear start-up script; each step depends on the one before"
+)]
 pub async fn run(global: &Global, port: u16, no_traffic: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let veil_addr = listener.local_addr()?;
@@ -236,7 +240,7 @@ async fn simulated_customers(sim: Arc<cloud_api_sim::SimHandle>) {
             };
             (spec, rng.random_range(2_000..6_000))
         };
-        match sim.customer_writes(spec).await {
+        match sim.customer_writes(&spec) {
             Ok(wamid) => last_wamid = Some(wamid),
             Err(err) => tracing::warn!(error = %err, "simulated customer could not write"),
         }

@@ -149,7 +149,7 @@ impl Writer {
             match item {
                 WebhookItem::Message(message) => {
                     self.add_message(message, now, &mut write, &mut created)
-                        .await?
+                        .await?;
                 }
                 WebhookItem::Status(status) => write.statuses.push(self.status_row(status, now)?),
                 WebhookItem::Event { field, raw } => {
@@ -251,6 +251,10 @@ impl Writer {
         Ok(contact)
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "find-or-create of one contact, with its key, in one place"
+    )]
     async fn load_or_create(
         &mut self,
         blinds: &Blinds,
@@ -386,6 +390,10 @@ impl Writer {
         Ok(())
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "maps one parsed message to its sealed rows, field by field"
+    )]
     async fn add_message(
         &mut self,
         message: &InboundMessage,

@@ -213,8 +213,11 @@ impl Keys {
     }
 
     fn reload_if_changed(&self) {
-        if let Ok(fresh) = read_keyring(&self.inner.path) {
-            if fresh.current_version() != self.read().current_version() {
+        let fresh = read_keyring(&self.inner.path)
+            .ok()
+            .filter(|f| f.current_version() != self.read().current_version());
+        if let Some(fresh) = fresh {
+            {
                 *self
                     .inner
                     .keyring

@@ -269,7 +269,7 @@ async fn media_request(mut multipart: Multipart) -> Result<OutboundRequest, AppE
                         .text()
                         .await
                         .map_err(|e| AppError::BadRequest(e.body_text()))?,
-                )
+                );
             }
             _ => {}
         }

@@ -20,7 +20,7 @@ use crate::whatsapp::webhook::{WebhookItem, parse};
 /// `GET`: answers Meta's `hub.challenge` when `hub.verify_token` matches.
 pub async fn verify(
     State(state): State<AppState>,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String, std::hash::RandomState>>,
 ) -> Response {
     let expected = state
         .config

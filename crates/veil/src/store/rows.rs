@@ -107,7 +107,7 @@ pub struct NewStatus {
     pub our_message_id: Option<String>,
 }
 
-/// A non-message webhook change (account_update, template status, …), kept sealed.
+/// A non-message webhook change (`account_update`, template status, …), kept sealed.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub id: String,

@@ -136,7 +136,7 @@ fn parse_change(change: &Value, items: &mut Vec<WebhookItem>) {
         .any(|k| value.get(*k).is_some());
     match field {
         Some("messages" | "smb_message_echoes") | None if carries_messages => {
-            parse_messages_value(value, items)
+            parse_messages_value(value, items);
         }
         _ => items.push(WebhookItem::Event {
             field: field.unwrap_or("unknown").to_owned(),
