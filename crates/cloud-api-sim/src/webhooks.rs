@@ -109,6 +109,8 @@ pub fn user_id_for(number: &str) -> String {
 }
 
 /// Plays the statuses for one accepted message in the background.
+/// Plays the statuses for one accepted message in the background. Counted in `pending` until the
+/// last status is queued, so `pending_webhooks() == 0` means nothing more is coming.
 pub fn play_statuses(
     state: Arc<SimState>,
     wamid: String,
@@ -116,18 +118,25 @@ pub fn play_statuses(
     opaque: Option<String>,
     failure: Option<(i64, &'static str)>,
 ) {
+    state.pending.fetch_add(1, Ordering::SeqCst);
     tokio::spawn(async move {
+        play(&state, &wamid, &to, opaque.as_deref(), failure).await;
+        state.pending.fetch_sub(1, Ordering::SeqCst);
+    });
+}
+
+async fn play(
+    state: &Arc<SimState>,
+    wamid: &str,
+    to: &str,
+    opaque: Option<&str>,
+    failure: Option<(i64, &'static str)>,
+) {
+    {
         let step = Duration::from_millis(state.config.status_step_ms);
         if let Some((code, title)) = failure {
             tokio::time::sleep(step).await;
-            emit_status(
-                &state,
-                &wamid,
-                &to,
-                "failed",
-                opaque.as_deref(),
-                Some((code, title)),
-            );
+            emit_status(state, wamid, to, "failed", opaque, Some((code, title)));
             return;
         }
         let (reorder, duplicate_roll): (bool, f64) = {
@@ -146,12 +155,12 @@ pub fn play_statuses(
         }
         for status in steps {
             tokio::time::sleep(step).await;
-            emit_status(&state, &wamid, &to, status, opaque.as_deref(), None);
+            emit_status(state, wamid, to, status, opaque, None);
             if duplicate_roll < state.config.duplicate_rate {
-                emit_status(&state, &wamid, &to, status, opaque.as_deref(), None);
+                emit_status(state, wamid, to, status, opaque, None);
             }
         }
-    });
+    }
 }
 
 fn emit_status(

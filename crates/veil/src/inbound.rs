@@ -114,6 +114,7 @@ async fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
 
 struct CachedContact {
     id: String,
+    key_id: String,
     conversation_id: String,
     key: DataKey,
     has_wa: AtomicBool,
@@ -141,7 +142,22 @@ impl Writer {
         }
     }
 
+    /// Writes a group; if a cached contact key turned out stale (shredded or replaced by another
+    /// process), forgets the cache and tries once more with keys read afresh.
     async fn write_group(&mut self, jobs: &[&[WebhookItem]]) -> Result<IngestOutcome, IngestError> {
+        match self.try_write_group(jobs).await {
+            Err(IngestError::Store(StoreError::StaleContactKey(_))) => {
+                self.contacts.clear();
+                self.try_write_group(jobs).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_write_group(
+        &mut self,
+        jobs: &[&[WebhookItem]],
+    ) -> Result<IngestOutcome, IngestError> {
         let now = self.deps.clock.now_ms();
         let mut write = IngestWrite::default();
         let mut created: Vec<Vec<u8>> = Vec::new();
@@ -271,6 +287,7 @@ impl Writer {
             .collect();
         let found = self.deps.store.find_contacts(&wanted).await?;
         let contact = if let Some(row) = found.into_iter().next() {
+            let mut key_id = row.key_id.clone().unwrap_or_default();
             let key = match (&row.master_version, &row.sealed_key) {
                 (Some(version), Some(sealed)) => {
                     let sealed = crate::store::SealedKeyRow {
@@ -282,11 +299,16 @@ impl Writer {
                 _ => {
                     // The key was shredded (erasure); new messages get a new key.
                     let (key, sealed) = self.deps.keys.new_contact_key(&row.id)?;
-                    self.deps.store.rekey_contact(&row.id, &sealed).await?;
+                    key_id = Uuid::new_v4().to_string();
+                    self.deps
+                        .store
+                        .rekey_contact(&row.id, &sealed, &key_id)
+                        .await?;
                     key
                 }
             };
             CachedContact {
+                key_id,
                 has_wa: AtomicBool::new(row.wa_blind.is_some()),
                 has_user: AtomicBool::new(row.user_blind.is_some()),
                 id: row.id,
@@ -311,11 +333,13 @@ impl Writer {
                 wa_blind: blinds.wa.clone(),
                 user_blind: blinds.user.clone(),
                 key: sealed,
+                key_id: Uuid::new_v4().to_string(),
                 wa_id_ct: seal("wa_id", &customer.wa_id)?,
                 user_id_ct: seal("user_id", &customer.user_id)?,
                 created_at: now,
             };
             let cached = CachedContact {
+                key_id: contact.key_id.clone(),
                 has_wa: AtomicBool::new(blinds.wa.is_some()),
                 has_user: AtomicBool::new(blinds.user.is_some()),
                 id,
@@ -419,6 +443,7 @@ impl Writer {
             .and_then(|s| s.checked_mul(1000))
             .map_or(now, |ms| ms.min(now));
         let touch = ContactTouch {
+            key_id: contact.key_id.clone(),
             name_ct: match (&message.profile_name, message.echo) {
                 (Some(name), false) => Some(contact.key.seal(
                     &Aad::field("contacts", "name", &contact.id),

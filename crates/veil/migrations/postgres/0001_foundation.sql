@@ -21,6 +21,8 @@ CREATE TABLE contacts (
     user_blind BYTEA UNIQUE,
     master_version BIGINT,
     sealed_key BYTEA,
+    -- Random id of the current data key: changes when the key is replaced, NULL once shredded.
+    key_id TEXT,
     name_ct BYTEA,
     wa_id_ct BYTEA,
     user_id_ct BYTEA,

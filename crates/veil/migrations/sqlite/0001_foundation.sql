@@ -21,6 +21,8 @@ CREATE TABLE contacts (
     user_blind BLOB UNIQUE,
     master_version INTEGER,
     sealed_key BLOB,
+    -- Random id of the current data key: changes when the key is replaced, NULL once shredded.
+    key_id TEXT,
     name_ct BLOB,
     wa_id_ct BLOB,
     user_id_ct BLOB,

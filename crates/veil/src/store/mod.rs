@@ -22,6 +22,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("not found")]
     NotFound,
+    /// A contact's data key changed (shredded or replaced) after the caller read it.
+    #[error("contact {0} has a different data key now")]
+    StaleContactKey(String),
     #[error("unsupported database url")]
     UnsupportedUrl,
 }
@@ -70,6 +73,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn mark_conversation_read(&self, id: &str) -> StoreResult<()>;
     async fn media_for_message(&self, message_id: &str) -> StoreResult<Option<MediaRow>>;
     async fn count_messages(&self) -> StoreResult<i64>;
+    /// How many raw status events are kept for `wamid`.
+    async fn count_status_events(&self, wamid: &str) -> StoreResult<i64>;
     async fn wamids_present(&self, wamids: &[String]) -> StoreResult<i64>;
 
     // Outbound.
@@ -147,7 +152,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// How many sealed keys each master version holds.
     async fn key_versions_in_use(&self) -> StoreResult<Vec<(i64, i64)>>;
     /// Gives a contact whose key was shredded a fresh key (new messages after an erasure).
-    async fn rekey_contact(&self, contact_id: &str, fresh: &SealedKeyRow) -> StoreResult<bool>;
+    async fn rekey_contact(
+        &self,
+        contact_id: &str,
+        fresh: &SealedKeyRow,
+        key_id: &str,
+    ) -> StoreResult<bool>;
     /// Deletes a contact's data key: everything sealed with it becomes unreadable.
     async fn shred_contact_key(&self, contact_id: &str) -> StoreResult<()>;
 

@@ -22,6 +22,7 @@ pub struct SealedKeyRow {
 pub struct ContactKeyRow {
     pub id: String,
     pub conversation_id: String,
+    pub key_id: Option<String>,
     pub wa_blind: Option<Vec<u8>>,
     pub user_blind: Option<Vec<u8>>,
     pub master_version: Option<i64>,
@@ -37,6 +38,7 @@ pub struct NewContact {
     pub wa_blind: Option<Vec<u8>>,
     pub user_blind: Option<Vec<u8>>,
     pub key: SealedKeyRow,
+    pub key_id: String,
     pub wa_id_ct: Option<Vec<u8>>,
     pub user_id_ct: Option<Vec<u8>>,
     pub created_at: i64,
@@ -63,6 +65,8 @@ pub struct NewMessage {
 /// Contact changes that come with a newly inserted inbound message.
 #[derive(Debug, Clone)]
 pub struct ContactTouch {
+    /// The data key the message was sealed with; the write fails if the contact's key changed.
+    pub key_id: String,
     pub name_ct: Option<Vec<u8>>,
     pub last_inbound_at: i64,
 }

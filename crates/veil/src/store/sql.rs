@@ -204,7 +204,7 @@ impl Store for SqlStore {
         on_pool!(self, pool => {
             for blind in blinds {
                 let rows: Vec<ContactKeyRow> = sqlx::query_as(
-                    "SELECT c.id, v.id AS conversation_id, c.wa_blind, c.user_blind, c.master_version, c.sealed_key \
+                    "SELECT c.id, v.id AS conversation_id, c.key_id, c.wa_blind, c.user_blind, c.master_version, c.sealed_key \
                      FROM contacts c JOIN conversations v ON v.contact_id = c.id WHERE c.wa_blind = $1 OR c.user_blind = $1")
                     .bind(blind).fetch_all(pool).await?;
                 found.extend(rows);
@@ -219,10 +219,10 @@ impl Store for SqlStore {
             let mut tx = pool.begin_write().await?;
             for c in &write.contacts {
                 sqlx::query(
-                    "INSERT INTO contacts (id, channel_id, wa_blind, user_blind, master_version, sealed_key, wa_id_ct, user_id_ct, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                    "INSERT INTO contacts (id, channel_id, wa_blind, user_blind, master_version, sealed_key, wa_id_ct, user_id_ct, created_at, key_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
                     .bind(&c.id).bind(&c.channel_id).bind(&c.wa_blind).bind(&c.user_blind).bind(c.key.master_version)
-                    .bind(&c.key.sealed_key).bind(&c.wa_id_ct).bind(&c.user_id_ct).bind(c.created_at)
+                    .bind(&c.key.sealed_key).bind(&c.wa_id_ct).bind(&c.user_id_ct).bind(c.created_at).bind(&c.key_id)
                     .execute(&mut *tx).await?;
                 sqlx::query(
                     "INSERT INTO conversations (id, contact_id, channel_id, status, unread_count, last_activity_at, created_at) \
@@ -257,10 +257,16 @@ impl Store for SqlStore {
                     "UPDATE conversations SET unread_count = unread_count + $1, status = 'open', \
                      last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END WHERE id = $3")
                     .bind(i64::from(m.direction == "in")).bind(m.created_at).bind(&m.conversation_id).execute(&mut *tx).await?;
-                sqlx::query(
+                let touched = sqlx::query(
                     "UPDATE contacts SET name_ct = COALESCE($1, name_ct), \
-                     last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < $2 THEN $2 ELSE last_inbound_at END WHERE id = $3")
-                    .bind(&item.touch.name_ct).bind(item.touch.last_inbound_at).bind(&m.contact_id).execute(&mut *tx).await?;
+                     last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < $2 THEN $2 ELSE last_inbound_at END \
+                     WHERE id = $3 AND key_id = $4")
+                    .bind(&item.touch.name_ct).bind(item.touch.last_inbound_at).bind(&m.contact_id).bind(&item.touch.key_id)
+                    .execute(&mut *tx).await?;
+                if touched.rows_affected() != 1 {
+                    // Sealed with a key the contact no longer has (shredded meanwhile): refuse the group.
+                    return Err(StoreError::StaleContactKey(m.contact_id.clone()));
+                }
                 if let Some(media) = &item.media {
                     insert_media!(media, &mut *tx);
                 }
@@ -347,6 +353,10 @@ impl Store for SqlStore {
 
     async fn count_messages(&self) -> StoreResult<i64> {
         on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(pool).await?))
+    }
+
+    async fn count_status_events(&self, wamid: &str) -> StoreResult<i64> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT COUNT(*) FROM status_events WHERE wamid = $1").bind(wamid).fetch_one(pool).await?))
     }
 
     async fn wamids_present(&self, wamids: &[String]) -> StoreResult<i64> {
@@ -593,13 +603,18 @@ impl Store for SqlStore {
             .fetch_all(pool).await?))
     }
 
-    async fn rekey_contact(&self, contact_id: &str, fresh: &SealedKeyRow) -> StoreResult<bool> {
-        on_pool!(self, pool => Ok(sqlx::query("UPDATE contacts SET master_version = $1, sealed_key = $2 WHERE id = $3 AND sealed_key IS NULL")
-            .bind(fresh.master_version).bind(&fresh.sealed_key).bind(contact_id).execute(pool).await?.rows_affected() == 1))
+    async fn rekey_contact(
+        &self,
+        contact_id: &str,
+        fresh: &SealedKeyRow,
+        key_id: &str,
+    ) -> StoreResult<bool> {
+        on_pool!(self, pool => Ok(sqlx::query("UPDATE contacts SET master_version = $1, sealed_key = $2, key_id = $3 WHERE id = $4 AND sealed_key IS NULL")
+            .bind(fresh.master_version).bind(&fresh.sealed_key).bind(key_id).bind(contact_id).execute(pool).await?.rows_affected() == 1))
     }
 
     async fn shred_contact_key(&self, contact_id: &str) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query("UPDATE contacts SET sealed_key = NULL, master_version = NULL WHERE id = $1")
+        on_pool!(self, pool => sqlx::query("UPDATE contacts SET sealed_key = NULL, master_version = NULL, key_id = NULL WHERE id = $1")
             .bind(contact_id).execute(pool).await?.rows_affected());
         Ok(())
     }

@@ -1,0 +1,214 @@
+//! The real binary: configuration errors, key and token commands, and `veil demo` end to end.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const VEIL: &str = env!("CARGO_BIN_EXE_veil");
+
+fn veil(args: &[&str]) -> std::process::Output {
+    Command::new(VEIL)
+        .args(args)
+        .env_remove("VEIL_CONFIG")
+        .output()
+        .expect("veil runs")
+}
+
+#[test]
+fn invalid_configuration_names_the_key_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("veil.toml");
+    std::fs::write(&file, "[outbound]\nmessages_per_second = \"fast\"\n").unwrap();
+    let out = veil(&["--config", file.to_str().unwrap(), "serve"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("outbound.messages_per_second"), "{stderr}");
+    std::fs::write(&file, "[whatsapp]\napp_secret = \"s\"\n").unwrap();
+    let out = veil(&["--config", file.to_str().unwrap(), "serve"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("whatsapp.verify_token"));
+}
+
+#[test]
+fn keys_and_tokens_work_on_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    assert!(veil(&["--data-dir", data, "keys", "init"]).status.success());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let out = veil(&["--data-dir", data, "token", "create", "--name", "ci"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token (shown once, store it safely): "))
+        .unwrap();
+    assert!(token.starts_with("veil_"));
+    let db = std::fs::read(dir.path().join("veil.db")).unwrap();
+    assert!(
+        !db.windows(token.len()).any(|w| w == token.as_bytes()),
+        "only the hash is stored"
+    );
+    let out = veil(&["--data-dir", data, "keys", "rotate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status =
+        String::from_utf8_lossy(&veil(&["--data-dir", data, "keys", "status"]).stdout).into_owned();
+    assert!(status.contains("current version: 2"), "{status}");
+    assert!(
+        veil(&["--data-dir", data, "keys", "retire", "--version", "1"])
+            .status
+            .success()
+    );
+}
+
+fn wait_for(path: &std::path::Path) -> serde_json::Value {
+    for _ in 0..300 {
+        if let Some(value) = std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            return value;
+        }
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "waits for another process; bounded to 30 s"
+        )]
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+fn stop(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_runs_serves_traffic_stops_cleanly_and_reuses_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let mut child = Command::new(VEIL)
+        .args(["--data-dir", &data, "demo", "--port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let info = wait_for(&dir.path().join("demo.json"));
+    for key in [
+        "url",
+        "webhook_url",
+        "app_secret",
+        "verify_token",
+        "phone_number_id",
+        "simulator_url",
+        "access_token",
+        "api_token",
+    ] {
+        assert!(
+            info[key].as_str().is_some_and(|v| !v.is_empty()),
+            "demo.json lacks {key}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(dir.path().join("demo.json"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+    let client = reqwest::Client::new();
+    let url = info["url"].as_str().unwrap();
+    assert!(
+        client
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let token = info["api_token"].as_str().unwrap();
+    let mut conversations = Vec::new();
+    for _ in 0..150 {
+        let body: serde_json::Value = client
+            .get(format!("{url}/api/v1/conversations"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        conversations = body["conversations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !conversations.is_empty() {
+            break;
+        }
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "waits for simulated customers of another process; bounded"
+        )]
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!conversations.is_empty(), "simulated customers wrote in");
+    assert!(stop(&mut child).success(), "SIGTERM stops the demo cleanly");
+    // Second start: same data, same token.
+    std::fs::remove_file(dir.path().join("demo.json")).ok();
+    std::fs::write(
+        dir.path().join("demo.json"),
+        serde_json::to_vec(&info).unwrap(),
+    )
+    .unwrap();
+    let mut child = Command::new(VEIL)
+        .args(["--data-dir", &data, "demo", "--port", "0", "--no-traffic"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut again = serde_json::Value::Null;
+    for _ in 0..300 {
+        again = wait_for(&dir.path().join("demo.json"));
+        if again["url"] != info["url"] {
+            break;
+        }
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "waits for another process; bounded"
+        )]
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(again["api_token"], info["api_token"]);
+    let body: serde_json::Value = client
+        .get(format!(
+            "{}/api/v1/conversations",
+            again["url"].as_str().unwrap()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["conversations"].as_array().unwrap().len() >= conversations.len());
+    assert!(stop(&mut child).success());
+}

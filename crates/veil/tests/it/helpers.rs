@@ -1,0 +1,274 @@
+//! `TestApp`: the real Veil router on port 0 with the Cloud API simulator on port 0, a fresh
+//! database (SQLite file, or a scratch PostgreSQL database when `TEST_POSTGRES_URL` is set),
+//! a manual clock, and no background workers: tests call `run_once()` themselves.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloud_api_sim::{SimConfig, SimHandle};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::Value;
+use veil::app::{AppOptions, RunningApp};
+use veil::clock::{Clock, ManualClock, SystemClock};
+use veil::config::{Config, Overrides, Require};
+
+pub const APP_SECRET: &str = "test-app-secret";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+pub const ACCESS_TOKEN: &str = "test-access-token";
+
+/// The PostgreSQL server URL tests should use, if any.
+pub fn postgres_url() -> Option<String> {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "tests pick their backend from the environment, as CI sets it"
+    )]
+    std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+pub struct TestApp {
+    pub app: Option<RunningApp>,
+    pub sim: SimHandle,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    scratch_db: Option<(String, String)>,
+}
+
+/// The scratch database URL of a PostgreSQL-backed test app.
+impl TestApp {
+    pub fn postgres_database_url(&self) -> Option<String> {
+        self.config
+            .database_url
+            .starts_with("postgres")
+            .then(|| self.config.database_url.clone())
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_, _| {}).await
+    }
+
+    /// Starts everything; `tweak` may change Veil's config and the simulator's before start.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config, &mut SimConfig)) -> Self {
+        veil::cli::install_tls_provider();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, scratch_db) = match postgres_url() {
+            Some(admin) => {
+                let name = format!("veil_t_{}", uuid::Uuid::now_v7().simple());
+                let url = veil::store::create_database(&admin, &name)
+                    .await
+                    .expect("PostgreSQL must be reachable when TEST_POSTGRES_URL is set");
+                (url, Some((admin, name)))
+            }
+            None => (
+                format!("sqlite://{}", dir.path().join("veil.db").display()),
+                None,
+            ),
+        };
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let veil_addr = listener.local_addr().expect("addr");
+        let overrides = Overrides {
+            data_dir: Some(dir.path().to_owned()),
+            listen: Some(veil_addr),
+            database_url: Some(database_url),
+        };
+        let mut config =
+            veil::config::load_from(None, &[], &overrides, Require::StorageOnly).expect("config");
+        let mut sim_config = SimConfig {
+            app_secret: APP_SECRET.into(),
+            access_token: ACCESS_TOKEN.into(),
+            webhook_url: Some(format!("http://{veil_addr}/webhooks/whatsapp")),
+            status_step_ms: 0,
+            ..SimConfig::default()
+        };
+        config.whatsapp.app_secret = SecretString::from(APP_SECRET.to_owned());
+        config.whatsapp.verify_token = SecretString::from(VERIFY_TOKEN.to_owned());
+        config.whatsapp.access_token = SecretString::from(ACCESS_TOKEN.to_owned());
+        config.whatsapp.phone_number_id = sim_config.phone_number_id.clone();
+        config.outbound.request_timeout_ms = 2_000;
+        tweak(&mut config, &mut sim_config);
+        let sim = cloud_api_sim::spawn(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("sim");
+        config.whatsapp.graph_api_base = format!("{}/v23.0", sim.url);
+        veil::keys::init_keyring(&config.key_file).expect("key file");
+        let clock = ManualClock::new(SystemClock.now_ms());
+        let options = AppOptions {
+            clock: clock.clone(),
+            background_workers: false,
+        };
+        let app = veil::app::start(config.clone(), listener, options)
+            .await
+            .expect("app starts");
+        let (_, secret) =
+            veil::cli::create_api_token(app.state.store.as_ref(), "test", clock.now_ms())
+                .await
+                .expect("token");
+        Self {
+            token: secret.expose_text().to_owned(),
+            app: Some(app),
+            sim,
+            clock,
+            dir,
+            client: reqwest::Client::new(),
+            config,
+            scratch_db,
+        }
+    }
+
+    pub fn app(&self) -> &RunningApp {
+        self.app.as_ref().expect("running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.app().url)
+    }
+
+    /// POSTs `body` to the webhook, signed with the app secret.
+    pub async fn post_webhook(&self, body: &[u8]) -> StatusCode {
+        let signature = veil_crypto::sign_hub_body(APP_SECRET.as_bytes(), body);
+        self.post_webhook_raw(body, Some(&signature)).await
+    }
+
+    pub async fn post_webhook_raw(&self, body: &[u8], signature: Option<&str>) -> StatusCode {
+        let mut request = self
+            .client
+            .post(self.url("/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        request.send().await.expect("webhook request").status()
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A simulated customer writes; returns once Veil has committed the webhook.
+    pub async fn customer_writes(&self, from: &str, name: &str, kind: &str, text: &str) -> String {
+        let spec = cloud_api_sim::InboundSpec {
+            from: from.into(),
+            name: name.into(),
+            kind: kind.into(),
+            text: text.into(),
+            context_wamid: None,
+            expired_media: false,
+        };
+        let wamid = self.sim.customer_writes(&spec).expect("sim accepts");
+        self.settle().await;
+        wamid
+    }
+
+    /// Waits until the simulator has delivered every webhook it queued (and Veil answered them).
+    pub async fn settle(&self) {
+        for _ in 0..1_000 {
+            if self.sim.pending_webhooks() == 0 {
+                return;
+            }
+            #[allow(
+                clippy::disallowed_methods,
+                reason = "waits for another server's deliveries; bounded to 10 s"
+            )]
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("simulator still had webhooks pending after 10 s");
+    }
+
+    /// The conversations list.
+    pub async fn conversations(&self) -> Vec<Value> {
+        let (status, body) = self.get("/api/v1/conversations?limit=200").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["conversations"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The conversation whose contact has `name`.
+    pub async fn conversation_named(&self, name: &str) -> Value {
+        self.conversations()
+            .await
+            .into_iter()
+            .find(|c| c["contact"]["display_name"] == name)
+            .unwrap_or_else(|| panic!("no conversation for {name}"))
+    }
+
+    pub async fn messages(&self, conversation_id: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&format!(
+                "/api/v1/conversations/{conversation_id}/messages?limit=500"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn send_text(&self, conversation_id: &str, text: &str) -> (StatusCode, Value) {
+        self.post_json(
+            &format!("/api/v1/conversations/{conversation_id}/messages"),
+            &serde_json::json!({"text": text}),
+        )
+        .await
+    }
+
+    /// One run of the send worker, then waits for the simulator's status webhooks.
+    pub async fn run_outbox(&self) -> veil::outbound::SendReport {
+        let report = self
+            .app()
+            .state
+            .outbox
+            .run_once()
+            .await
+            .expect("send worker");
+        self.settle().await;
+        report
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+        if let Some((admin, name)) = self.scratch_db.take() {
+            veil::store::drop_database(&admin, &name)
+                .await
+                .expect("drop scratch database");
+        }
+    }
+}
+
+/// The fixture directory shared beside the repository.
+pub fn fixtures_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/whatsapp")
+}
