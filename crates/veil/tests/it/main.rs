@@ -2,6 +2,15 @@
 //! With `TEST_POSTGRES_URL` set, every test runs on a fresh PostgreSQL database instead of
 //! SQLite.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::too_many_lines,
+    reason = "test code: a failed unwrap is a failed test, and a scenario reads best in one piece"
+)]
+
 mod api;
 mod cli;
 mod helpers;

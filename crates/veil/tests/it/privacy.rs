@@ -16,9 +16,9 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
         if path.is_dir() {
-            out.extend(files_under(&path))
+            out.extend(files_under(&path));
         } else {
-            out.push(path)
+            out.push(path);
         }
     }
     out
