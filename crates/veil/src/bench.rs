@@ -68,6 +68,71 @@ struct TaskResult {
     errors: u64,
 }
 
+/// What one load connection does.
+struct Load {
+    addr: String,
+    clock: Arc<dyn Clock>,
+    customers: usize,
+    interval: Option<Duration>,
+    deadline: Instant,
+}
+
+/// One keep-alive HTTP/1.1 connection posting signed webhooks until the deadline. A plain hyper
+/// connection: the load generator shares the two cores with Veil, so it must be cheap.
+async fn run_connection(load: Load, task: usize) -> anyhow::Result<TaskResult> {
+    let stream = tokio::net::TcpStream::connect(&load.addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let mut result = TaskResult {
+        latencies_us: Vec::new(),
+        acked: Vec::new(),
+        errors: 0,
+    };
+    let mut ticker = load.interval.map(|every| {
+        let mut t = tokio::time::interval(every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    let mut n = 0usize;
+    while Instant::now() < load.deadline {
+        if let Some(ticker) = ticker.as_mut() {
+            ticker.tick().await;
+        }
+        let wamid = format!("wamid.bench.{task}.{n}");
+        let body = webhook_body(
+            (task * 7919 + n) % load.customers,
+            &wamid,
+            load.clock.now_ms() / 1000,
+        );
+        let signature = veil_crypto::sign_hub_body(APP_SECRET.as_bytes(), body.as_bytes());
+        n += 1;
+        let request = hyper::Request::post("/webhooks/whatsapp")
+            .header("host", &load.addr)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))?;
+        let sent = Instant::now();
+        sender.ready().await?;
+        match sender.send_request(request).await {
+            Ok(response) if response.status().is_success() => {
+                http_body_util::BodyExt::collect(response.into_body()).await?;
+                result
+                    .latencies_us
+                    .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                result.acked.push(wamid);
+            }
+            Ok(response) => {
+                http_body_util::BodyExt::collect(response.into_body()).await?;
+                result.errors += 1;
+            }
+            Err(_) => result.errors += 1,
+        }
+    }
+    Ok(result)
+}
+
 /// `veil bench ingest`.
 #[allow(
     clippy::too_many_lines,
@@ -121,70 +186,30 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
         args.duration,
         args.rate.map_or("unpaced".into(), |r| format!("{r}/s"))
     );
-    let url = format!("{}/webhooks/whatsapp", app.url);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .http1_only()
-        .build()?;
+    let addr = app.url.trim_start_matches("http://").to_owned();
     let started = Instant::now();
     let deadline = started + args.duration;
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..args.concurrency {
-        let (client, url, clock) = (client.clone(), url.clone(), clock.clone());
-        let customers = args.customers.max(1);
-        let per_task_interval = args.rate.map(|rate| {
-            Duration::from_secs_f64(
-                f64::from(u32::try_from(args.concurrency).unwrap_or(u32::MAX))
-                    / f64::from(rate.max(1)),
-            )
-        });
-        tasks.spawn(async move {
-            let mut result = TaskResult {
-                latencies_us: Vec::new(),
-                acked: Vec::new(),
-                errors: 0,
-            };
-            let mut ticker = per_task_interval.map(|every| {
-                let mut t = tokio::time::interval(every);
-                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                t
-            });
-            let mut n = 0usize;
-            while Instant::now() < deadline {
-                if let Some(ticker) = ticker.as_mut() {
-                    ticker.tick().await;
-                }
-                let wamid = format!("wamid.bench.{task}.{n}");
-                let body =
-                    webhook_body((task * 7919 + n) % customers, &wamid, clock.now_ms() / 1000);
-                let signature = veil_crypto::sign_hub_body(APP_SECRET.as_bytes(), body.as_bytes());
-                n += 1;
-                let sent = Instant::now();
-                let response = client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("x-hub-signature-256", signature)
-                    .body(body)
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) if r.status().is_success() => {
-                        result
-                            .latencies_us
-                            .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
-                        result.acked.push(wamid);
-                    }
-                    _ => result.errors += 1,
-                }
-            }
-            result
-        });
+        let load = Load {
+            addr: addr.clone(),
+            clock: clock.clone(),
+            customers: args.customers.max(1),
+            interval: args.rate.map(|rate| {
+                Duration::from_secs_f64(
+                    f64::from(u32::try_from(args.concurrency).unwrap_or(u32::MAX))
+                        / f64::from(rate.max(1)),
+                )
+            }),
+            deadline,
+        };
+        tasks.spawn(run_connection(load, task));
     }
     let mut latencies = Vec::new();
     let mut acked = Vec::new();
     let mut errors = 0;
     while let Some(joined) = tasks.join_next().await {
-        let result = joined?;
+        let result = joined??;
         latencies.extend(result.latencies_us);
         acked.extend(result.acked);
         errors += result.errors;

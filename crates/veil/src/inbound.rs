@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -119,6 +119,8 @@ struct CachedContact {
     key: DataKey,
     has_wa: AtomicBool,
     has_user: AtomicBool,
+    /// Hash of the profile name last written (0: not known), so an unchanged name is not rewritten.
+    name_hash: AtomicU64,
 }
 
 struct Writer {
@@ -186,10 +188,9 @@ impl Writer {
         }
         let result = self.deps.store.apply_ingest(&write).await;
         if result.is_err() {
-            // Contacts created for this group were not committed: forget them.
-            for blind in created {
-                self.contacts.remove(&blind);
-            }
+            // Nothing of this group was committed: forget what the cache learnt from it.
+            drop(created);
+            self.contacts.clear();
         }
         Ok(result?)
     }
@@ -263,7 +264,8 @@ impl Writer {
                     .await?
             }
         };
-        self.link_new_identifiers(&contact, &blinds, customer, write)?;
+        self.link_new_identifiers(&contact, &blinds, customer, write)
+            .await?;
         Ok(contact)
     }
 
@@ -311,6 +313,7 @@ impl Writer {
                 key_id,
                 has_wa: AtomicBool::new(row.wa_blind.is_some()),
                 has_user: AtomicBool::new(row.user_blind.is_some()),
+                name_hash: AtomicU64::new(0),
                 id: row.id,
                 conversation_id: row.conversation_id,
                 key,
@@ -342,6 +345,7 @@ impl Writer {
                 key_id: contact.key_id.clone(),
                 has_wa: AtomicBool::new(blinds.wa.is_some()),
                 has_user: AtomicBool::new(blinds.user.is_some()),
+                name_hash: AtomicU64::new(0),
                 id,
                 conversation_id: contact.conversation_id.clone(),
                 key,
@@ -362,7 +366,7 @@ impl Writer {
 
     /// Records a number or BSUID a known contact did not have yet, so later messages that carry
     /// only the other identifier reach the same conversation.
-    fn link_new_identifiers(
+    async fn link_new_identifiers(
         &mut self,
         contact: &Arc<CachedContact>,
         blinds: &Blinds,
@@ -376,6 +380,35 @@ impl Writer {
         let new_user = (!contact.has_user.load(Ordering::Relaxed))
             .then(|| blinds.user.clone())
             .flatten();
+        if new_wa.is_none() && new_user.is_none() {
+            return Ok(());
+        }
+        // An identifier another contact already holds stays with that contact.
+        let candidates: Vec<Vec<u8>> = [&new_wa, &new_user]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        let taken = self.deps.store.find_contacts(&candidates).await?;
+        // Checked once per process: whatever the answer, do not look again for this contact.
+        contact.has_wa.fetch_or(new_wa.is_some(), Ordering::Relaxed);
+        contact
+            .has_user
+            .fetch_or(new_user.is_some(), Ordering::Relaxed);
+        let is_free = |blind: &Vec<u8>| {
+            let in_db = taken.iter().any(|row| {
+                row.id != contact.id
+                    && (row.wa_blind.as_ref() == Some(blind)
+                        || row.user_blind.as_ref() == Some(blind))
+            });
+            let in_cache = self
+                .contacts
+                .get(blind)
+                .is_some_and(|other| other.id != contact.id);
+            !in_db && !in_cache
+        };
+        let new_wa = new_wa.filter(is_free);
+        let new_user = new_user.filter(is_free);
         if new_wa.is_none() && new_user.is_none() {
             return Ok(());
         }
@@ -444,11 +477,17 @@ impl Writer {
             .map_or(now, |ms| ms.min(now));
         let touch = ContactTouch {
             key_id: contact.key_id.clone(),
+            // Written only when it differs from the name last written for this contact.
             name_ct: match (&message.profile_name, message.echo) {
-                (Some(name), false) => Some(contact.key.seal(
-                    &Aad::field("contacts", "name", &contact.id),
-                    name.as_bytes(),
-                )?),
+                (Some(name), false)
+                    if contact.name_hash.swap(name_hash(name), Ordering::Relaxed)
+                        != name_hash(name) =>
+                {
+                    Some(contact.key.seal(
+                        &Aad::field("contacts", "name", &contact.id),
+                        name.as_bytes(),
+                    )?)
+                }
                 _ => None,
             },
             last_inbound_at: if message.echo { 0 } else { sent_at },
@@ -515,6 +554,14 @@ impl Writer {
             our_message_id: status.our_message_id.clone(),
         })
     }
+}
+
+/// An in-memory fingerprint of a name (never stored); 0 is reserved for "unknown".
+fn name_hash(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut hasher);
+    hasher.finish() | 1
 }
 
 impl IngestError {

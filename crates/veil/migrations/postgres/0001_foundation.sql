@@ -26,7 +26,6 @@ CREATE TABLE contacts (
     name_ct BYTEA,
     wa_id_ct BYTEA,
     user_id_ct BYTEA,
-    last_inbound_at BIGINT,
     created_at BIGINT NOT NULL
 );
 
@@ -36,6 +35,8 @@ CREATE TABLE conversations (
     channel_id TEXT NOT NULL REFERENCES channels(id),
     status TEXT NOT NULL,
     unread_count BIGINT NOT NULL,
+    -- Time of the customer's last message: the 24-hour window is measured from it.
+    last_inbound_at BIGINT,
     last_activity_at BIGINT NOT NULL,
     created_at BIGINT NOT NULL
 );

@@ -26,7 +26,6 @@ CREATE TABLE contacts (
     name_ct BLOB,
     wa_id_ct BLOB,
     user_id_ct BLOB,
-    last_inbound_at INTEGER,
     created_at INTEGER NOT NULL
 );
 
@@ -36,6 +35,8 @@ CREATE TABLE conversations (
     channel_id TEXT NOT NULL REFERENCES channels(id),
     status TEXT NOT NULL,
     unread_count INTEGER NOT NULL,
+    -- Time of the customer's last message: the 24-hour window is measured from it.
+    last_inbound_at INTEGER,
     last_activity_at INTEGER NOT NULL,
     created_at INTEGER NOT NULL
 );

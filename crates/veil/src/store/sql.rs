@@ -5,6 +5,8 @@
 //! only: connection setup (pragmas), how a write transaction begins (`BEGIN IMMEDIATE` on SQLite)
 //! and the claim queries (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
 
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,9 +18,9 @@ use sqlx::sqlite::{
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::{
-    ChannelRow, ContactKeyRow, ConversationRow, IngestOutcome, IngestWrite, KeyOwnerRow, MediaRow,
-    MessageRow, NewMedia, NewMessage, NewOutbox, OutboxClaim, SealedKeyRow, Store, StoreError,
-    StoreResult,
+    ChannelRow, ContactKeyRow, ConversationRow, InboundMessageWrite, IngestOutcome, IngestWrite,
+    KeyOwnerRow, MediaRow, MessageRow, NewMedia, NewMessage, NewOutbox, OutboxClaim, SealedKeyRow,
+    Store, StoreError, StoreResult,
 };
 
 #[derive(Debug, Clone)]
@@ -81,6 +83,68 @@ const CLAIM_MEDIA_POSTGRES: &str = "UPDATE media SET state = 'fetching', next_at
      WHERE id IN (SELECT id FROM media WHERE direction = 'in' AND state IN ('pending', 'fetching') AND next_attempt_at <= $2 \
      ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, size_bytes";
+
+/// Messages per multi-row INSERT: 14 parameters each stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 parameter limits.
+const MESSAGE_CHUNK: usize = 500;
+
+/// `($1, $2, …), ($n, …)` for `rows` rows of `cols` parameters, optionally with a type cast per
+/// column (PostgreSQL cannot infer parameter types inside `VALUES`). Only placeholders, never data.
+fn placeholders(rows: usize, cols: usize, casts: &[&str]) -> String {
+    let mut out = String::with_capacity(rows * cols * 6);
+    for row in 0..rows {
+        out.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..cols {
+            let n = row * cols + col + 1;
+            if col > 0 {
+                out.push_str(", ");
+            }
+            match casts.get(col) {
+                Some(ty) => {
+                    let _ = write!(out, "CAST(${n} AS {ty})");
+                }
+                None => {
+                    let _ = write!(out, "${n}");
+                }
+            }
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// What the inserted messages of one chunk change on their conversations.
+struct ConversationTouch<'a> {
+    conversation_id: &'a str,
+    key_id: &'a str,
+    unread: i64,
+    last_activity: i64,
+    last_inbound: i64,
+}
+
+fn conversation_touches<'a>(inserted: &[&'a InboundMessageWrite]) -> Vec<ConversationTouch<'a>> {
+    let mut by_conversation: Vec<ConversationTouch<'a>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for item in inserted {
+        let m = &item.message;
+        let slot = *index.entry(m.conversation_id.as_str()).or_insert_with(|| {
+            by_conversation.push(ConversationTouch {
+                conversation_id: &m.conversation_id,
+                key_id: &item.touch.key_id,
+                unread: 0,
+                last_activity: 0,
+                last_inbound: 0,
+            });
+            by_conversation.len() - 1
+        });
+        if let Some(touch) = by_conversation.get_mut(slot) {
+            touch.unread += i64::from(m.direction == "in");
+            touch.last_activity = touch.last_activity.max(m.created_at);
+            touch.last_inbound = touch.last_inbound.max(item.touch.last_inbound_at);
+        }
+    }
+    by_conversation
+}
 
 /// Inserts a media row inside the caller's transaction.
 macro_rules! insert_media {
@@ -200,17 +264,21 @@ impl Store for SqlStore {
     }
 
     async fn find_contacts(&self, blinds: &[Vec<u8>]) -> StoreResult<Vec<ContactKeyRow>> {
-        let mut found = Vec::new();
+        if blinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = placeholders(blinds.len(), 1, &[]).replace(['(', ')'], "");
+        let sql = format!(
+            "SELECT c.id, v.id AS conversation_id, c.key_id, c.wa_blind, c.user_blind, c.master_version, c.sealed_key \
+             FROM contacts c JOIN conversations v ON v.contact_id = c.id WHERE c.wa_blind IN ({list}) OR c.user_blind IN ({list})"
+        );
         on_pool!(self, pool => {
+            let mut query = sqlx::query_as::<_, ContactKeyRow>(sqlx::AssertSqlSafe(sql));
             for blind in blinds {
-                let rows: Vec<ContactKeyRow> = sqlx::query_as(
-                    "SELECT c.id, v.id AS conversation_id, c.key_id, c.wa_blind, c.user_blind, c.master_version, c.sealed_key \
-                     FROM contacts c JOIN conversations v ON v.contact_id = c.id WHERE c.wa_blind = $1 OR c.user_blind = $1")
-                    .bind(blind).fetch_all(pool).await?;
-                found.extend(rows);
+                query = query.bind(blind);
             }
-        });
-        Ok(found)
+            Ok(query.fetch_all(pool).await?)
+        })
     }
 
     async fn apply_ingest(&self, write: &IngestWrite) -> StoreResult<IngestOutcome> {
@@ -237,38 +305,51 @@ impl Store for SqlStore {
                     .bind(&l.wa_blind).bind(&l.wa_id_ct).bind(&l.user_blind).bind(&l.user_id_ct).bind(&l.contact_id)
                     .execute(&mut *tx).await?;
             }
-            for item in &write.messages {
-                let m = &item.message;
-                let inserted: Option<String> = sqlx::query_scalar(
+            for chunk in write.messages.chunks(MESSAGE_CHUNK) {
+                let sql = format!(
                     "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
-                     status, status_rank, sent_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
-                     ON CONFLICT (wamid) DO NOTHING RETURNING id")
-                    .bind(&m.id).bind(&m.conversation_id).bind(&m.contact_id).bind(&m.wamid).bind(m.direction).bind(&m.kind)
-                    .bind(&m.content_ct).bind(&m.raw_ct).bind(&m.context_wamid).bind(m.status).bind(m.status_rank)
-                    .bind(m.sent_at).bind(m.created_at)
-                    .fetch_optional(&mut *tx).await?;
-                if inserted.is_none() {
-                    outcome.duplicates += 1;
-                    continue;
+                     status, status_rank, sent_at, created_at, updated_at) VALUES {} ON CONFLICT (wamid) DO NOTHING RETURNING id",
+                    placeholders(chunk.len(), 14, &[]));
+                let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+                for item in chunk {
+                    let m = &item.message;
+                    insert = insert.bind(&m.id).bind(&m.conversation_id).bind(&m.contact_id).bind(&m.wamid).bind(m.direction).bind(&m.kind)
+                        .bind(&m.content_ct).bind(&m.raw_ct).bind(&m.context_wamid).bind(m.status).bind(m.status_rank)
+                        .bind(m.sent_at).bind(m.created_at).bind(m.created_at);
                 }
-                outcome.messages_inserted += 1;
-                sqlx::query(
-                    "UPDATE conversations SET unread_count = unread_count + $1, status = 'open', \
-                     last_activity_at = CASE WHEN last_activity_at < $2 THEN $2 ELSE last_activity_at END WHERE id = $3")
-                    .bind(i64::from(m.direction == "in")).bind(m.created_at).bind(&m.conversation_id).execute(&mut *tx).await?;
-                let touched = sqlx::query(
-                    "UPDATE contacts SET name_ct = COALESCE($1, name_ct), \
-                     last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < $2 THEN $2 ELSE last_inbound_at END \
-                     WHERE id = $3 AND key_id = $4")
-                    .bind(&item.touch.name_ct).bind(item.touch.last_inbound_at).bind(&m.contact_id).bind(&item.touch.key_id)
-                    .execute(&mut *tx).await?;
-                if touched.rows_affected() != 1 {
-                    // Sealed with a key the contact no longer has (shredded meanwhile): refuse the group.
-                    return Err(StoreError::StaleContactKey(m.contact_id.clone()));
+                let inserted: HashSet<String> = insert.fetch_all(&mut *tx).await?.into_iter().collect();
+                let fresh: Vec<&InboundMessageWrite> = chunk.iter().filter(|i| inserted.contains(&i.message.id)).collect();
+                outcome.messages_inserted += fresh.len() as u64;
+                outcome.duplicates += (chunk.len() - fresh.len()) as u64;
+                let touches = conversation_touches(&fresh);
+                if !touches.is_empty() {
+                    // One statement for every conversation of the chunk. It also proves each contact
+                    // still has the data key its messages were sealed with (not shredded meanwhile).
+                    let sql = format!(
+                        "UPDATE conversations SET unread_count = conversations.unread_count + v.column2, status = 'open', \
+                         last_activity_at = CASE WHEN conversations.last_activity_at < v.column3 THEN v.column3 ELSE conversations.last_activity_at END, \
+                         last_inbound_at = CASE WHEN conversations.last_inbound_at IS NULL OR conversations.last_inbound_at < v.column4 \
+                           THEN v.column4 ELSE conversations.last_inbound_at END \
+                         FROM (VALUES {}) AS v WHERE conversations.id = v.column1 \
+                         AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = v.column5)",
+                        placeholders(touches.len(), 5, &["TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT"]));
+                    let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for t in &touches {
+                        update = update.bind(t.conversation_id).bind(t.unread).bind(t.last_activity).bind(t.last_inbound).bind(t.key_id);
+                    }
+                    if update.execute(&mut *tx).await?.rows_affected() != touches.len() as u64 {
+                        return Err(StoreError::StaleContactKey(String::new()));
+                    }
                 }
-                if let Some(media) = &item.media {
-                    insert_media!(media, &mut *tx);
+                for item in chunk {
+                    if let Some(name_ct) = &item.touch.name_ct {
+                        sqlx::query("UPDATE contacts SET name_ct = $1 WHERE id = $2").bind(name_ct).bind(&item.message.contact_id).execute(&mut *tx).await?;
+                    }
+                }
+                for item in &fresh {
+                    if let Some(media) = &item.media {
+                        insert_media!(media, &mut *tx);
+                    }
                 }
             }
             for s in &write.statuses {
@@ -308,7 +389,7 @@ impl Store for SqlStore {
     ) -> StoreResult<Vec<ConversationRow>> {
         on_pool!(self, pool => Ok(sqlx::query_as(
             "SELECT v.id, v.contact_id, v.status, v.unread_count, v.last_activity_at, c.name_ct, c.wa_id_ct, c.user_id_ct, \
-             c.master_version, c.sealed_key, c.last_inbound_at \
+             c.master_version, c.sealed_key, v.last_inbound_at \
              FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE v.last_activity_at < $1 \
              ORDER BY v.last_activity_at DESC, v.id DESC LIMIT $2")
             .bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?))
@@ -317,7 +398,7 @@ impl Store for SqlStore {
     async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRow>> {
         on_pool!(self, pool => Ok(sqlx::query_as(
             "SELECT v.id, v.contact_id, v.status, v.unread_count, v.last_activity_at, c.name_ct, c.wa_id_ct, c.user_id_ct, \
-             c.master_version, c.sealed_key, c.last_inbound_at \
+             c.master_version, c.sealed_key, v.last_inbound_at \
              FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE v.id = $1")
             .bind(id).fetch_optional(pool).await?))
     }
@@ -702,6 +783,12 @@ pub(super) async fn drop_database(admin_url: &str, name: &str) -> StoreResult<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_number_rows_and_cast_columns() {
+        assert_eq!(placeholders(2, 2, &[]), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(1, 2, &["TEXT"]), "(CAST($1 AS TEXT), $2)");
+    }
 
     #[test]
     fn scratch_urls_replace_only_the_database() {

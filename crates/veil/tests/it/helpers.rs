@@ -58,6 +58,10 @@ impl TestApp {
     /// Starts everything; `tweak` may change Veil's config and the simulator's before start.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config, &mut SimConfig)) -> Self {
         veil::cli::install_tls_provider();
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, scratch_db) = match postgres_url() {
             Some(admin) => {
