@@ -88,9 +88,29 @@ const CLAIM_MEDIA_POSTGRES: &str = "UPDATE media SET state = 'fetching', next_at
 /// PostgreSQL's 65,535 parameter limits.
 const MESSAGE_CHUNK: usize = 500;
 
-/// `($1, $2, …), ($n, …)` for `rows` rows of `cols` parameters, optionally with a type cast per
-/// column (PostgreSQL cannot infer parameter types inside `VALUES`). Only placeholders, never data.
-fn placeholders(rows: usize, cols: usize, casts: &[&str]) -> String {
+/// Which placeholder style a generated statement uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    /// Anonymous `?`: sqlx-sqlite resolves every `$n` through `sqlite3_bind_parameter_name`, a
+    /// linear scan, which makes statements with thousands of parameters quadratic.
+    Sqlite,
+    /// Numbered `$n`.
+    Postgres,
+}
+
+impl SqlStore {
+    fn dialect(&self) -> Dialect {
+        match self.pool {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
+/// `(?, ?), (?, ?)` or `($1, $2), ($3, $4)` for `rows` rows of `cols` parameters, optionally with
+/// a type cast per column (PostgreSQL cannot infer parameter types inside `VALUES`). Only
+/// placeholders, never data. Parameters are bound in order.
+fn placeholders(dialect: Dialect, rows: usize, cols: usize, casts: &[&str]) -> String {
     let mut out = String::with_capacity(rows * cols * 6);
     for row in 0..rows {
         out.push_str(if row == 0 { "(" } else { ", (" });
@@ -99,13 +119,15 @@ fn placeholders(rows: usize, cols: usize, casts: &[&str]) -> String {
             if col > 0 {
                 out.push_str(", ");
             }
+            let param = match dialect {
+                Dialect::Sqlite => "?".to_owned(),
+                Dialect::Postgres => format!("${n}"),
+            };
             match casts.get(col) {
                 Some(ty) => {
-                    let _ = write!(out, "CAST(${n} AS {ty})");
+                    let _ = write!(out, "CAST({param} AS {ty})");
                 }
-                None => {
-                    let _ = write!(out, "${n}");
-                }
+                None => out.push_str(&param),
             }
         }
         out.push(')');
@@ -267,14 +289,17 @@ impl Store for SqlStore {
         if blinds.is_empty() {
             return Ok(Vec::new());
         }
-        let list = placeholders(blinds.len(), 1, &[]).replace(['(', ')'], "");
+        // The blinds are bound twice, once per IN list: `?` placeholders cannot be reused.
+        let both = placeholders(self.dialect(), 2, blinds.len(), &[]);
+        let (wa_list, user_list) = both.split_once("), (").unwrap_or_default();
+        let (wa_list, user_list) = (wa_list.trim_start_matches('('), user_list.trim_end_matches(')'));
         let sql = format!(
             "SELECT c.id, v.id AS conversation_id, c.key_id, c.wa_blind, c.user_blind, c.master_version, c.sealed_key \
-             FROM contacts c JOIN conversations v ON v.contact_id = c.id WHERE c.wa_blind IN ({list}) OR c.user_blind IN ({list})"
+             FROM contacts c JOIN conversations v ON v.contact_id = c.id WHERE c.wa_blind IN ({wa_list}) OR c.user_blind IN ({user_list})"
         );
         on_pool!(self, pool => {
             let mut query = sqlx::query_as::<_, ContactKeyRow>(sqlx::AssertSqlSafe(sql));
-            for blind in blinds {
+            for blind in blinds.iter().chain(blinds) {
                 query = query.bind(blind);
             }
             Ok(query.fetch_all(pool).await?)
@@ -283,6 +308,7 @@ impl Store for SqlStore {
 
     async fn apply_ingest(&self, write: &IngestWrite) -> StoreResult<IngestOutcome> {
         let mut outcome = IngestOutcome::default();
+        let dialect = self.dialect();
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             for c in &write.contacts {
@@ -309,7 +335,7 @@ impl Store for SqlStore {
                 let sql = format!(
                     "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
                      status, status_rank, sent_at, created_at, updated_at) VALUES {} ON CONFLICT (wamid) DO NOTHING RETURNING id",
-                    placeholders(chunk.len(), 14, &[]));
+                    placeholders(dialect, chunk.len(), 14, &[]));
                 let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
                 for item in chunk {
                     let m = &item.message;
@@ -332,7 +358,7 @@ impl Store for SqlStore {
                            THEN v.column4 ELSE conversations.last_inbound_at END \
                          FROM (VALUES {}) AS v WHERE conversations.id = v.column1 \
                          AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = v.column5)",
-                        placeholders(touches.len(), 5, &["TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT"]));
+                        placeholders(dialect, touches.len(), 5, &["TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT"]));
                     let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for t in &touches {
                         update = update.bind(t.conversation_id).bind(t.unread).bind(t.last_activity).bind(t.last_inbound).bind(t.key_id);
@@ -786,8 +812,9 @@ mod tests {
 
     #[test]
     fn placeholders_number_rows_and_cast_columns() {
-        assert_eq!(placeholders(2, 2, &[]), "($1, $2), ($3, $4)");
-        assert_eq!(placeholders(1, 2, &["TEXT"]), "(CAST($1 AS TEXT), $2)");
+        assert_eq!(placeholders(Dialect::Postgres, 2, 2, &[]), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(Dialect::Postgres, 1, 2, &["TEXT"]), "(CAST($1 AS TEXT), $2)");
+        assert_eq!(placeholders(Dialect::Sqlite, 2, 2, &["TEXT"]), "(CAST(? AS TEXT), ?), (CAST(? AS TEXT), ?)");
     }
 
     #[test]
