@@ -189,31 +189,46 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
     let addr = app.url.trim_start_matches("http://").to_owned();
     let started = Instant::now();
     let deadline = started + args.duration;
-    let mut tasks = tokio::task::JoinSet::new();
-    for task in 0..args.concurrency {
-        let load = Load {
-            addr: addr.clone(),
-            clock: clock.clone(),
-            customers: args.customers.max(1),
-            interval: args.rate.map(|rate| {
-                Duration::from_secs_f64(
-                    f64::from(u32::try_from(args.concurrency).unwrap_or(u32::MAX))
-                        / f64::from(rate.max(1)),
-                )
-            }),
-            deadline,
-        };
-        tasks.spawn(run_connection(load, task));
-    }
-    let mut latencies = Vec::new();
-    let mut acked = Vec::new();
-    let mut errors = 0;
-    while let Some(joined) = tasks.join_next().await {
-        let result = joined??;
-        latencies.extend(result.latencies_us);
-        acked.extend(result.acked);
-        errors += result.errors;
-    }
+    // The load runs on its own single-threaded runtime in its own thread, so that it does not
+    // steal work from Veil's runtime; both still share the machine's cores.
+    let concurrency = args.concurrency;
+    let customers = args.customers.max(1);
+    let interval = args.rate.map(|rate| {
+        Duration::from_secs_f64(
+            f64::from(u32::try_from(concurrency).unwrap_or(u32::MAX)) / f64::from(rate.max(1)),
+        )
+    });
+    let load_clock = clock.clone();
+    let load_thread =
+        std::thread::spawn(move || -> anyhow::Result<(Vec<u32>, Vec<String>, u64)> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                for task in 0..concurrency {
+                    let load = Load {
+                        addr: addr.clone(),
+                        clock: load_clock.clone(),
+                        customers,
+                        interval,
+                        deadline,
+                    };
+                    tasks.spawn(run_connection(load, task));
+                }
+                let (mut latencies, mut acked, mut errors) = (Vec::new(), Vec::new(), 0);
+                while let Some(joined) = tasks.join_next().await {
+                    let result = joined??;
+                    latencies.extend(result.latencies_us);
+                    acked.extend(result.acked);
+                    errors += result.errors;
+                }
+                Ok((latencies, acked, errors))
+            })
+        });
+    let (mut latencies, acked, errors) = tokio::task::spawn_blocking(move || load_thread.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("load thread panicked"))??;
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
     let pct = |p: f64| -> f64 {

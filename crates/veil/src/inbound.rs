@@ -82,30 +82,67 @@ impl Ingestor {
     }
 }
 
+/// A group whose transaction is running in its own task.
+type InFlight = (
+    Vec<Job>,
+    tokio::task::JoinHandle<Result<IngestOutcome, StoreError>>,
+);
+
+enum Next {
+    Committed(Result<Result<IngestOutcome, StoreError>, tokio::task::JoinError>),
+    Job(Option<Job>),
+}
+
+/// The writer loop, pipelined one deep: while group N's transaction commits, group N+1 is
+/// gathered and sealed. Transactions still run one at a time and in order.
 async fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        let all: Vec<&[WebhookItem]> = jobs.iter().map(|j| j.items.as_slice()).collect();
-        match writer.write_group(&all).await {
-            Ok(outcome) => {
-                for job in jobs {
-                    let _ = job.reply.send(Ok(outcome));
+    let mut inflight: Option<InFlight> = None;
+    loop {
+        let next = match inflight.as_mut() {
+            Some((_, handle)) => tokio::select! {
+                biased;
+                done = handle => Next::Committed(done),
+                job = rx.recv() => Next::Job(job),
+            },
+            None => Next::Job(rx.recv().await),
+        };
+        match next {
+            Next::Committed(result) => {
+                if let Some((jobs, _)) = inflight.take() {
+                    writer.finish(jobs, result).await;
                 }
             }
-            Err(group_error) => {
-                tracing::warn!(error = %group_error, jobs = jobs.len(), "ingest group failed; retrying jobs one by one");
-                for job in jobs {
-                    let result = writer.write_group(&[job.items.as_slice()]).await;
-                    if let Err(err) = &result {
-                        tracing::error!(error = %err, "webhook could not be stored; answering 500 so Meta redelivers");
+            Next::Job(None) => {
+                if let Some((jobs, handle)) = inflight.take() {
+                    writer.finish(jobs, handle.await).await;
+                }
+                return;
+            }
+            Next::Job(Some(first)) => {
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
                     }
-                    let _ = job.reply.send(result);
+                }
+                let all: Vec<&[WebhookItem]> = jobs.iter().map(|j| j.items.as_slice()).collect();
+                let prepared = writer.prepare(&all).await;
+                let previous_ok = match inflight.take() {
+                    Some((previous, handle)) => writer.finish(previous, handle.await).await,
+                    None => true,
+                };
+                match prepared {
+                    Ok(write) if previous_ok => {
+                        let store = writer.deps.store.clone();
+                        inflight = Some((
+                            jobs,
+                            tokio::spawn(async move { store.apply_ingest(&write).await }),
+                        ));
+                    }
+                    // The previous group failed (the cache may hold what it created) or sealing
+                    // failed: write this group afresh, one job at a time if need be.
+                    _ => writer.write_with_fallback(jobs).await,
                 }
             }
         }
@@ -160,6 +197,16 @@ impl Writer {
         &mut self,
         jobs: &[&[WebhookItem]],
     ) -> Result<IngestOutcome, IngestError> {
+        let write = self.prepare(jobs).await?;
+        let result = self.deps.store.apply_ingest(&write).await;
+        if result.is_err() {
+            // Nothing of this group was committed: forget what the cache learnt from it.
+            self.contacts.clear();
+        }
+        Ok(result?)
+    }
+
+    async fn build_write(&mut self, jobs: &[&[WebhookItem]]) -> Result<IngestWrite, IngestError> {
         let now = self.deps.clock.now_ms();
         let mut write = IngestWrite::default();
         let mut created: Vec<Vec<u8>> = Vec::new();
@@ -186,13 +233,61 @@ impl Writer {
                 }
             }
         }
-        let result = self.deps.store.apply_ingest(&write).await;
+        drop(created);
+        Ok(write)
+    }
+
+    /// Seals a group into rows without writing them. On error the cache is cleared.
+    async fn prepare(&mut self, jobs: &[&[WebhookItem]]) -> Result<IngestWrite, IngestError> {
+        let result = self.build_write(jobs).await;
         if result.is_err() {
-            // Nothing of this group was committed: forget what the cache learnt from it.
-            drop(created);
             self.contacts.clear();
         }
-        Ok(result?)
+        result
+    }
+
+    /// Answers the jobs of a committed (or failed) group. Returns whether it committed.
+    async fn finish(
+        &mut self,
+        jobs: Vec<Job>,
+        result: Result<Result<IngestOutcome, StoreError>, tokio::task::JoinError>,
+    ) -> bool {
+        match result {
+            Ok(Ok(outcome)) => {
+                for job in jobs {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+                true
+            }
+            _ => {
+                self.contacts.clear();
+                self.write_with_fallback(jobs).await;
+                false
+            }
+        }
+    }
+
+    /// Writes a group in one transaction; if that fails, each job alone, so one bad payload
+    /// cannot fail its neighbours.
+    async fn write_with_fallback(&mut self, jobs: Vec<Job>) {
+        let all: Vec<&[WebhookItem]> = jobs.iter().map(|j| j.items.as_slice()).collect();
+        match self.write_group(&all).await {
+            Ok(outcome) => {
+                for job in jobs {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(group_error) => {
+                tracing::warn!(error = %group_error, jobs = jobs.len(), "ingest group failed; retrying jobs one by one");
+                for job in jobs {
+                    let result = self.write_group(&[job.items.as_slice()]).await;
+                    if let Err(err) = &result {
+                        tracing::error!(error = %err, "webhook could not be stored; answering 500 so Meta redelivers");
+                    }
+                    let _ = job.reply.send(result);
+                }
+            }
+        }
     }
 
     fn blinds(&self, customer: &CustomerRef) -> Blinds {
