@@ -461,6 +461,10 @@ impl Writer {
 
     /// Records a number or BSUID a known contact did not have yet, so later messages that carry
     /// only the other identifier reach the same conversation.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "check, seal and record one link; the steps share the same locals"
+    )]
     async fn link_new_identifiers(
         &mut self,
         contact: &Arc<CachedContact>,
