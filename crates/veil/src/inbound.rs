@@ -224,9 +224,14 @@ impl Writer {
                         .keys
                         .system()
                         .seal(&Aad::field("events", "raw", &id), raw)?;
+                    let digest = self.deps.keys.blind(
+                        "event",
+                        &format!("{field}\u{0}{}", String::from_utf8_lossy(raw)),
+                    );
                     write.events.push(NewEvent {
                         id,
                         field: field.clone(),
+                        digest,
                         raw_ct,
                         received_at: now,
                     });

@@ -79,6 +79,8 @@ CREATE INDEX status_events_by_wamid ON status_events (wamid);
 CREATE TABLE events (
     id TEXT PRIMARY KEY,
     field TEXT NOT NULL,
+    -- Keyed digest of the change: a redelivered event is stored once.
+    digest BLOB NOT NULL UNIQUE,
     raw_ct BLOB NOT NULL,
     received_at INTEGER NOT NULL
 );

@@ -73,6 +73,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn mark_conversation_read(&self, id: &str) -> StoreResult<()>;
     async fn media_for_message(&self, message_id: &str) -> StoreResult<Option<MediaRow>>;
     async fn count_messages(&self) -> StoreResult<i64>;
+    /// How many non-message webhook changes are kept for `field`.
+    async fn count_events(&self, field: &str) -> StoreResult<i64>;
     /// How many raw status events are kept for `wamid`.
     async fn count_status_events(&self, wamid: &str) -> StoreResult<i64>;
     async fn wamids_present(&self, wamids: &[String]) -> StoreResult<i64>;

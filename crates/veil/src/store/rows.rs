@@ -116,6 +116,8 @@ pub struct NewStatus {
 pub struct NewEvent {
     pub id: String,
     pub field: String,
+    /// Keyed digest of field and payload, so a redelivery is absorbed.
+    pub digest: Vec<u8>,
     pub raw_ct: Vec<u8>,
     pub received_at: i64,
 }

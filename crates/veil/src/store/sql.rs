@@ -67,21 +67,16 @@ impl BeginWrite for PgPool {
     }
 }
 
-const CLAIM_OUTBOX_SQLITE: &str = "UPDATE outbox SET state = 'sending', lease_until = $1, updated_at = $2 \
+/// Claims due outbox rows. `{lock}` becomes `FOR UPDATE SKIP LOCKED` on PostgreSQL, so that several
+/// nodes never claim the same row; SQLite has one writer at a time and needs nothing.
+const CLAIM_OUTBOX: &str = "UPDATE outbox SET state = 'sending', lease_until = $1, updated_at = $2 \
      WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'ambiguous') AND next_attempt_at <= $2 \
-     ORDER BY next_attempt_at LIMIT $3) \
+     ORDER BY next_attempt_at LIMIT $3{lock}) \
      RETURNING id, message_id, contact_id, attempts, request_ct";
-const CLAIM_OUTBOX_POSTGRES: &str = "UPDATE outbox SET state = 'sending', lease_until = $1, updated_at = $2 \
-     WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'ambiguous') AND next_attempt_at <= $2 \
-     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, message_id, contact_id, attempts, request_ct";
-const CLAIM_MEDIA_SQLITE: &str = "UPDATE media SET state = 'fetching', next_attempt_at = $1 \
+/// Claims due inbound media, as `CLAIM_OUTBOX` does.
+const CLAIM_MEDIA: &str = "UPDATE media SET state = 'fetching', next_attempt_at = $1 \
      WHERE id IN (SELECT id FROM media WHERE direction = 'in' AND state IN ('pending', 'fetching') AND next_attempt_at <= $2 \
-     ORDER BY next_attempt_at LIMIT $3) \
-     RETURNING id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, size_bytes";
-const CLAIM_MEDIA_POSTGRES: &str = "UPDATE media SET state = 'fetching', next_attempt_at = $1 \
-     WHERE id IN (SELECT id FROM media WHERE direction = 'in' AND state IN ('pending', 'fetching') AND next_attempt_at <= $2 \
-     ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     ORDER BY next_attempt_at LIMIT $3{lock}) \
      RETURNING id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, size_bytes";
 
 /// Messages per multi-row INSERT: 14 parameters each stays far below SQLite's 32,766 and
@@ -99,6 +94,15 @@ enum Dialect {
 }
 
 impl SqlStore {
+    /// A claim query with this backend's row-locking clause.
+    fn claim_sql(&self, template: &str) -> sqlx::AssertSqlSafe<String> {
+        let lock = match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        sqlx::AssertSqlSafe(template.replace("{lock}", lock))
+    }
+
     fn dialect(&self) -> Dialect {
         match self.pool {
             Pool::Sqlite(_) => Dialect::Sqlite,
@@ -406,8 +410,9 @@ impl Store for SqlStore {
                 outcome.statuses_applied += applied.rows_affected();
             }
             for e in &write.events {
-                sqlx::query("INSERT INTO events (id, field, raw_ct, received_at) VALUES ($1, $2, $3, $4)")
-                    .bind(&e.id).bind(&e.field).bind(&e.raw_ct).bind(e.received_at).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO events (id, field, raw_ct, received_at, digest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING")
+                    .bind(&e.id)
+                    .bind(&e.field).bind(&e.raw_ct).bind(e.received_at).bind(&e.digest).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });
@@ -468,6 +473,10 @@ impl Store for SqlStore {
         on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(pool).await?))
     }
 
+    async fn count_events(&self, field: &str) -> StoreResult<i64> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE field = $1").bind(field).fetch_one(pool).await?))
+    }
+
     async fn count_status_events(&self, wamid: &str) -> StoreResult<i64> {
         on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT COUNT(*) FROM status_events WHERE wamid = $1").bind(wamid).fetch_one(pool).await?))
     }
@@ -526,24 +535,8 @@ impl Store for SqlStore {
         lease_until: i64,
         limit: i64,
     ) -> StoreResult<Vec<OutboxClaim>> {
-        let mut rows: Vec<OutboxClaim> = match &self.pool {
-            Pool::Sqlite(pool) => {
-                sqlx::query_as(CLAIM_OUTBOX_SQLITE)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Pool::Postgres(pool) => {
-                sqlx::query_as(CLAIM_OUTBOX_POSTGRES)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
+        let sql = self.claim_sql(CLAIM_OUTBOX);
+        let mut rows: Vec<OutboxClaim> = on_pool!(self, pool => sqlx::query_as(sql).bind(lease_until).bind(now).bind(limit).fetch_all(pool).await?);
         rows.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(rows)
     }
@@ -631,24 +624,10 @@ impl Store for SqlStore {
         lease_until: i64,
         limit: i64,
     ) -> StoreResult<Vec<MediaRow>> {
-        Ok(match &self.pool {
-            Pool::Sqlite(pool) => {
-                sqlx::query_as(CLAIM_MEDIA_SQLITE)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Pool::Postgres(pool) => {
-                sqlx::query_as(CLAIM_MEDIA_POSTGRES)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-        })
+        let sql = self.claim_sql(CLAIM_MEDIA);
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(sql).bind(lease_until).bind(now).bind(limit).fetch_all(pool).await?),
+        )
     }
 
     async fn media_done(

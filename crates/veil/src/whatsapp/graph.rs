@@ -214,7 +214,7 @@ impl GraphClient {
             .bearer_auth(self.token.expose_secret())
             .send()
             .await
-            .map_err(|e| MediaError::Retryable(e.to_string()))?;
+            .map_err(|e| MediaError::Retryable(e.without_url().to_string()))?;
         let status = response.status();
         if status.as_u16() == 404 || status.as_u16() == 410 {
             return Err(MediaError::Gone);
@@ -226,7 +226,7 @@ impl GraphClient {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| MediaError::Retryable(e.to_string()))?
+            .map_err(|e| MediaError::Retryable(e.without_url().to_string()))?
         {
             if bytes.len() + chunk.len() > max_bytes {
                 return Err(MediaError::Fatal("media larger than the limit".into()));

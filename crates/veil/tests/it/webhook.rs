@@ -173,6 +173,18 @@ async fn every_fixture_is_accepted_and_every_message_stored() {
         ids.len(),
         "one stored message per distinct message id"
     );
+    // Non-message fields are kept as events, one per change.
+    let store = &app.app().state.store;
+    assert_eq!(store.count_events("account_update").await.unwrap(), 17);
+    assert_eq!(store.count_events("calls").await.unwrap(), 4);
+    assert_eq!(
+        store
+            .count_events("message_template_status_update")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.count_events("user_preferences").await.unwrap(), 2);
     // Replaying everything again is absorbed.
     for path in &files {
         assert_eq!(
