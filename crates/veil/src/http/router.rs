@@ -2,17 +2,21 @@
 //! security headers, body limits, and a request log line that names the route template (never
 //! the raw path, which carries ids) and the status.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::http::{AppState, api, webhook};
+
+/// Longest a request may take, body upload included (100 MB media over a slow link fits).
+const REQUEST_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// API bodies other than media uploads.
 const API_BODY_LIMIT: usize = 256 * 1024;
@@ -45,6 +49,11 @@ pub fn router(state: AppState) -> Router {
         )
         .nest("/api/v1", api)
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        // A request (body included) that takes longer than this is cut off with 408.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(middleware::from_fn(log_request))
         .layer(security_header(
             header::CONTENT_SECURITY_POLICY,
