@@ -137,7 +137,7 @@ async fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
                         let store = writer.deps.store.clone();
                         inflight = Some((
                             jobs,
-                            tokio::spawn(async move { store.apply_ingest(&write).await }),
+                            tokio::spawn(async move { store.apply_ingest(write).await }),
                         ));
                     }
                     // The previous group failed (the cache may hold what it created) or sealing
@@ -198,7 +198,7 @@ impl Writer {
         jobs: &[&[WebhookItem]],
     ) -> Result<IngestOutcome, IngestError> {
         let write = self.prepare(jobs).await?;
-        let result = self.deps.store.apply_ingest(&write).await;
+        let result = self.deps.store.apply_ingest(write).await;
         if result.is_err() {
             // Nothing of this group was committed: forget what the cache learnt from it.
             self.contacts.clear();

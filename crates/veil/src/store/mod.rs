@@ -7,6 +7,7 @@
 
 mod rows;
 mod sql;
+mod sqlite_writer;
 
 pub use rows::*;
 pub use sql::SqlStore;
@@ -18,6 +19,10 @@ use async_trait::async_trait;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database writer: {0}")]
+    Writer(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("not found")]
@@ -55,7 +60,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Contacts whose wa or user blind index is among `blinds`.
     async fn find_contacts(&self, blinds: &[Vec<u8>]) -> StoreResult<Vec<ContactKeyRow>>;
     /// Writes a whole group of webhooks in one durable transaction.
-    async fn apply_ingest(&self, write: &IngestWrite) -> StoreResult<IngestOutcome>;
+    async fn apply_ingest(&self, write: IngestWrite) -> StoreResult<IngestOutcome>;
 
     // Inbox reads.
     async fn list_conversations(

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Postgres, Sqlite, Transaction};
 
+use super::sqlite_writer::SqliteWriter;
 use super::{
     ChannelRow, ContactKeyRow, ConversationRow, InboundMessageWrite, IngestOutcome, IngestWrite,
     KeyOwnerRow, MediaRow, MessageRow, NewMedia, NewMessage, NewOutbox, OutboxClaim, SealedKeyRow,
@@ -33,6 +35,8 @@ enum Pool {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: Pool,
+    /// SQLite only: the thread that applies ingest groups (see `sqlite_writer`).
+    sqlite_writer: Option<Arc<SqliteWriter>>,
 }
 
 /// Runs `$body` with `$conn` bound to whichever pool this store has. The body is compiled once per
@@ -208,12 +212,17 @@ impl SqlStore {
                 // 64 MiB page cache: index pages stay hot under ingest.
                 .pragma("cache_size", "-65536")
                 .pragma("temp_store", "memory");
+            let filename = options.get_filename().to_owned();
+            // A local file cannot drop a connection: skip the ping sqlx makes on every acquire.
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
+            let writer = SqliteWriter::open(&filename)?;
             Ok(Self {
                 pool: Pool::Sqlite(pool),
+                sqlite_writer: Some(Arc::new(writer)),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -222,6 +231,7 @@ impl SqlStore {
                 .await?;
             Ok(Self {
                 pool: Pool::Postgres(pool),
+                sqlite_writer: None,
             })
         } else {
             Err(StoreError::UnsupportedUrl)
@@ -316,7 +326,10 @@ impl Store for SqlStore {
         })
     }
 
-    async fn apply_ingest(&self, write: &IngestWrite) -> StoreResult<IngestOutcome> {
+    async fn apply_ingest(&self, write: IngestWrite) -> StoreResult<IngestOutcome> {
+        if let Some(writer) = &self.sqlite_writer {
+            return writer.apply(write).await;
+        }
         let mut outcome = IngestOutcome::default();
         let dialect = self.dialect();
         on_pool!(self, pool => {

@@ -1,0 +1,155 @@
+//! The SQLite ingest writer: one thread that owns one rusqlite connection and applies each ingest
+//! group in one `BEGIN IMMEDIATE` transaction with cached prepared statements.
+//!
+//! Why a second driver for one query: sqlx-sqlite runs every statement on a worker thread reached
+//! through channels, so a group of webhooks costs several thread hand-offs, and under load each
+//! waits for a time slice. Measured here, that capped durable ingest at about 9,000 messages/s
+//! while the path without the database ran at 20,800/s. This thread takes one hand-off per group.
+//! rusqlite links the same `libsqlite3-sys` as sqlx (one SQLite), the connection uses the same
+//! pragmas (WAL, `synchronous=FULL`), and every other query still goes through sqlx.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::oneshot;
+
+use super::{IngestOutcome, IngestWrite, StoreError, StoreResult};
+
+struct Request {
+    write: IngestWrite,
+    reply: oneshot::Sender<StoreResult<IngestOutcome>>,
+}
+
+/// Handle to the writer thread. The thread ends when the last handle is dropped.
+pub struct SqliteWriter {
+    requests: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for SqliteWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteWriter")
+    }
+}
+
+impl SqliteWriter {
+    /// Opens the database file and starts the thread.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let connection = Connection::open(path)?;
+        connection.busy_timeout(std::time::Duration::from_secs(10))?;
+        connection.pragma_update(None, "journal_mode", "wal")?;
+        connection.pragma_update(None, "synchronous", "full")?;
+        connection.pragma_update(None, "foreign_keys", "on")?;
+        connection.pragma_update(None, "cache_size", "-65536")?;
+        connection.set_prepared_statement_cache_capacity(64);
+        let (requests, inbox) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("veil-sqlite-writer".into())
+            .spawn(move || {
+                let mut connection = connection;
+                while let Ok(request) = inbox.recv() {
+                    let _ = request.reply.send(apply(&mut connection, &request.write));
+                }
+            })
+            .map_err(|e| StoreError::Writer(e.to_string()))?;
+        Ok(Self { requests })
+    }
+
+    /// Applies one group durably; answers once committed (or failed and rolled back).
+    pub async fn apply(&self, write: IngestWrite) -> StoreResult<IngestOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request { write, reply }).map_err(|_| StoreError::Writer("writer thread stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Writer("writer thread stopped".into()))?
+    }
+}
+
+const INSERT_CONTACT: &str = "INSERT INTO contacts (id, channel_id, wa_blind, user_blind, master_version, sealed_key, wa_id_ct, user_id_ct, created_at, key_id) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const INSERT_CONVERSATION: &str = "INSERT INTO conversations (id, contact_id, channel_id, status, unread_count, last_activity_at, created_at) \
+     VALUES (?1, ?2, ?3, 'open', 0, ?4, ?4)";
+const LINK_CONTACT: &str = "UPDATE contacts SET wa_blind = COALESCE(wa_blind, ?1), wa_id_ct = COALESCE(wa_id_ct, ?2), \
+     user_blind = COALESCE(user_blind, ?3), user_id_ct = COALESCE(user_id_ct, ?4) WHERE id = ?5";
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
+     status, status_rank, sent_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13) \
+     ON CONFLICT (wamid) DO NOTHING";
+/// Also proves the contact still has the data key the message was sealed with.
+const TOUCH_CONVERSATION: &str = "UPDATE conversations SET unread_count = unread_count + ?1, status = 'open', \
+     last_activity_at = CASE WHEN last_activity_at < ?2 THEN ?2 ELSE last_activity_at END, \
+     last_inbound_at = CASE WHEN last_inbound_at IS NULL OR last_inbound_at < ?3 THEN ?3 ELSE last_inbound_at END \
+     WHERE id = ?4 AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = ?5)";
+const RENAME_CONTACT: &str = "UPDATE contacts SET name_ct = ?1 WHERE id = ?2";
+const INSERT_MEDIA: &str = "INSERT INTO media (id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, \
+     next_attempt_at, size_bytes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?9)";
+const INSERT_STATUS_EVENT: &str = "INSERT INTO status_events (id, wamid, status, status_rank, error_code, error_title, recipient_blind, raw_ct, \
+     occurred_at, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const RECONCILE_WAMID: &str = "UPDATE messages SET wamid = ?1 WHERE id = ?2 AND wamid IS NULL";
+const RECONCILE_OUTBOX: &str = "UPDATE outbox SET state = 'sent', updated_at = ?1 WHERE message_id = ?2 AND state IN ('sending', 'ambiguous', 'queued')";
+const APPLY_STATUS: &str = "UPDATE messages SET status = ?1, status_rank = ?2, error_code = COALESCE(?3, error_code), \
+     error_title = COALESCE(?4, error_title), updated_at = ?5 WHERE wamid = ?6 AND status_rank < ?2";
+const INSERT_EVENT: &str = "INSERT INTO events (id, field, raw_ct, received_at, digest) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (digest) DO NOTHING";
+
+fn apply(connection: &mut Connection, write: &IngestWrite) -> StoreResult<IngestOutcome> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcome = IngestOutcome::default();
+    for c in &write.contacts {
+        tx.prepare_cached(INSERT_CONTACT)?.execute(params![
+            c.id, c.channel_id, c.wa_blind, c.user_blind, c.key.master_version, c.key.sealed_key, c.wa_id_ct, c.user_id_ct, c.created_at, c.key_id
+        ])?;
+        tx.prepare_cached(INSERT_CONVERSATION)?.execute(params![c.conversation_id, c.id, c.channel_id, c.created_at])?;
+    }
+    for l in &write.links {
+        tx.prepare_cached(LINK_CONTACT)?.execute(params![l.wa_blind, l.wa_id_ct, l.user_blind, l.user_id_ct, l.contact_id])?;
+    }
+    for item in &write.messages {
+        let m = &item.message;
+        let inserted = tx.prepare_cached(INSERT_MESSAGE)?.execute(params![
+            m.id, m.conversation_id, m.contact_id, m.wamid, m.direction, m.kind, m.content_ct, m.raw_ct, m.context_wamid, m.status,
+            m.status_rank, m.sent_at, m.created_at
+        ])?;
+        if let Some(name_ct) = &item.touch.name_ct {
+            tx.prepare_cached(RENAME_CONTACT)?.execute(params![name_ct, m.contact_id])?;
+        }
+        if inserted == 0 {
+            outcome.duplicates += 1;
+            continue;
+        }
+        outcome.messages_inserted += 1;
+        let touched = tx.prepare_cached(TOUCH_CONVERSATION)?.execute(params![
+            i64::from(m.direction == "in"),
+            m.created_at,
+            item.touch.last_inbound_at,
+            m.conversation_id,
+            item.touch.key_id
+        ])?;
+        if touched != 1 {
+            // Sealed with a key the contact no longer has (shredded meanwhile): the group rolls back.
+            return Err(StoreError::StaleContactKey(m.contact_id.clone()));
+        }
+        if let Some(media) = &item.media {
+            tx.prepare_cached(INSERT_MEDIA)?.execute(params![
+                media.id, media.message_id, media.contact_id, media.direction, media.meta_media_id, media.mime, media.sha256, media.state,
+                media.created_at, media.size_bytes
+            ])?;
+        }
+    }
+    for s in &write.statuses {
+        tx.prepare_cached(INSERT_STATUS_EVENT)?.execute(params![
+            s.id, s.wamid, s.status, s.status_rank, s.error_code, s.error_title, s.recipient_blind, s.raw_ct, s.occurred_at, s.received_at
+        ])?;
+        if let Some(ours) = &s.our_message_id {
+            // Reconciles a send whose response was lost: Meta echoes our id with the wamid.
+            let holder: Option<String> = tx.prepare_cached("SELECT id FROM messages WHERE wamid = ?1")?.query_row(params![s.wamid], |r| r.get(0)).optional()?;
+            if holder.is_none() {
+                tx.prepare_cached(RECONCILE_WAMID)?.execute(params![s.wamid, ours])?;
+            }
+            tx.prepare_cached(RECONCILE_OUTBOX)?.execute(params![s.received_at, ours])?;
+        }
+        let applied = tx.prepare_cached(APPLY_STATUS)?.execute(params![s.status, s.status_rank, s.error_code, s.error_title, s.received_at, s.wamid])?;
+        outcome.statuses_applied += applied as u64;
+    }
+    for e in &write.events {
+        tx.prepare_cached(INSERT_EVENT)?.execute(params![e.id, e.field, e.raw_ct, e.received_at, e.digest])?;
+    }
+    tx.commit()?;
+    Ok(outcome)
+}
