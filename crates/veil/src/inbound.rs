@@ -8,7 +8,7 @@
 //!
 //! Never logs a payload, name or number.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -164,6 +164,8 @@ struct Writer {
     deps: IngestDeps,
     contacts: HashMap<Vec<u8>, Arc<CachedContact>>,
     channels: HashMap<String, String>,
+    /// Blind indexes the current group's prefetch found in no contact: no need to ask again.
+    absent: HashSet<Vec<u8>>,
 }
 
 /// The blind indexes of a customer reference.
@@ -178,6 +180,7 @@ impl Writer {
             deps,
             contacts: HashMap::new(),
             channels: HashMap::new(),
+            absent: HashSet::new(),
         }
     }
 
@@ -208,6 +211,7 @@ impl Writer {
 
     async fn build_write(&mut self, jobs: &[&[WebhookItem]]) -> Result<IngestWrite, IngestError> {
         let now = self.deps.clock.now_ms();
+        self.prefetch_contacts(jobs).await?;
         let mut write = IngestWrite::default();
         let mut created: Vec<Vec<u8>> = Vec::new();
         for item in jobs.iter().flat_map(|items| items.iter()) {
@@ -387,38 +391,13 @@ impl Writer {
             .flatten()
             .cloned()
             .collect();
-        let found = self.deps.store.find_contacts(&wanted).await?;
-        let contact = if let Some(row) = found.into_iter().next() {
-            let mut key_id = row.key_id.clone().unwrap_or_default();
-            let key = match (&row.master_version, &row.sealed_key) {
-                (Some(version), Some(sealed)) => {
-                    let sealed = crate::store::SealedKeyRow {
-                        master_version: *version,
-                        sealed_key: sealed.clone(),
-                    };
-                    self.deps.keys.open_contact_key(&sealed, &row.id)?
-                }
-                _ => {
-                    // The key was shredded (erasure); new messages get a new key.
-                    let (key, sealed) = self.deps.keys.new_contact_key(&row.id)?;
-                    key_id = Uuid::new_v4().to_string();
-                    self.deps
-                        .store
-                        .rekey_contact(&row.id, &sealed, &key_id)
-                        .await?;
-                    key
-                }
-            };
-            CachedContact {
-                key_id,
-                has_wa: AtomicBool::new(row.wa_blind.is_some()),
-                has_user: AtomicBool::new(row.user_blind.is_some()),
-                name_hash: AtomicU64::new(0),
-                id: row.id,
-                conversation_id: row.conversation_id,
-                key,
-            }
+        let found = if wanted.iter().all(|b| self.absent.contains(b)) {
+            Vec::new()
         } else {
+            self.deps.store.find_contacts(&wanted).await?
+        };
+        let contact = if let Some(row) = found.into_iter().next() {
+            self.cached_from_row(row).await?        } else {
             let id = Uuid::now_v7().to_string();
             let (key, sealed) = self.deps.keys.new_contact_key(&id)?;
             let seal =
@@ -462,6 +441,69 @@ impl Writer {
             self.contacts.insert(blind, contact.clone());
         }
         Ok(contact)
+    }
+
+    /// Opens (or, after a shred, replaces) the key of a contact read from the store.
+    async fn cached_from_row(&self, row: crate::store::ContactKeyRow) -> Result<CachedContact, IngestError> {
+        let mut key_id = row.key_id.clone().unwrap_or_default();
+        let key = match (&row.master_version, &row.sealed_key) {
+            (Some(version), Some(sealed)) => {
+                let sealed = crate::store::SealedKeyRow { master_version: *version, sealed_key: sealed.clone() };
+                self.deps.keys.open_contact_key(&sealed, &row.id)?
+            }
+            _ => {
+                // The key was shredded (erasure); new messages get a new key.
+                let (key, sealed) = self.deps.keys.new_contact_key(&row.id)?;
+                key_id = Uuid::new_v4().to_string();
+                self.deps.store.rekey_contact(&row.id, &sealed, &key_id).await?;
+                key
+            }
+        };
+        Ok(CachedContact {
+            key_id,
+            has_wa: AtomicBool::new(row.wa_blind.is_some()),
+            has_user: AtomicBool::new(row.user_blind.is_some()),
+            name_hash: AtomicU64::new(0),
+            id: row.id,
+            conversation_id: row.conversation_id,
+            key,
+        })
+    }
+
+    /// Looks up, in one query, every contact of the group that is not cached yet, so that a
+    /// group with many new customers costs one round trip, not one per customer.
+    async fn prefetch_contacts(&mut self, jobs: &[&[WebhookItem]]) -> Result<(), IngestError> {
+        self.absent.clear();
+        let mut wanted: Vec<Vec<u8>> = Vec::new();
+        for item in jobs.iter().flat_map(|items| items.iter()) {
+            if let WebhookItem::Message(message) = item {
+                let blinds = self.blinds(&message.customer);
+                let known = [&blinds.wa, &blinds.user].into_iter().flatten().any(|b| self.contacts.contains_key(b));
+                if !known {
+                    wanted.extend([blinds.wa, blinds.user].into_iter().flatten());
+                }
+            }
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let rows = self.deps.store.find_contacts(&wanted).await?;
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        for row in rows {
+            let blinds: Vec<Vec<u8>> = [&row.wa_blind, &row.user_blind].into_iter().flatten().cloned().collect();
+            if blinds.iter().any(|b| self.contacts.contains_key(b)) {
+                continue;
+            }
+            seen.extend(blinds.iter().cloned());
+            let contact = Arc::new(self.cached_from_row(row).await?);
+            for blind in blinds {
+                self.contacts.insert(blind, contact.clone());
+            }
+        }
+        self.absent = wanted.into_iter().filter(|b| !seen.contains(b)).collect();
+        Ok(())
     }
 
     /// Records a number or BSUID a known contact did not have yet, so later messages that carry
