@@ -397,7 +397,8 @@ impl Writer {
             self.deps.store.find_contacts(&wanted).await?
         };
         let contact = if let Some(row) = found.into_iter().next() {
-            self.cached_from_row(row).await?        } else {
+            self.cached_from_row(row).await?
+        } else {
             let id = Uuid::now_v7().to_string();
             let (key, sealed) = self.deps.keys.new_contact_key(&id)?;
             let seal =
@@ -444,18 +445,27 @@ impl Writer {
     }
 
     /// Opens (or, after a shred, replaces) the key of a contact read from the store.
-    async fn cached_from_row(&self, row: crate::store::ContactKeyRow) -> Result<CachedContact, IngestError> {
+    async fn cached_from_row(
+        &self,
+        row: crate::store::ContactKeyRow,
+    ) -> Result<CachedContact, IngestError> {
         let mut key_id = row.key_id.clone().unwrap_or_default();
         let key = match (&row.master_version, &row.sealed_key) {
             (Some(version), Some(sealed)) => {
-                let sealed = crate::store::SealedKeyRow { master_version: *version, sealed_key: sealed.clone() };
+                let sealed = crate::store::SealedKeyRow {
+                    master_version: *version,
+                    sealed_key: sealed.clone(),
+                };
                 self.deps.keys.open_contact_key(&sealed, &row.id)?
             }
             _ => {
                 // The key was shredded (erasure); new messages get a new key.
                 let (key, sealed) = self.deps.keys.new_contact_key(&row.id)?;
                 key_id = Uuid::new_v4().to_string();
-                self.deps.store.rekey_contact(&row.id, &sealed, &key_id).await?;
+                self.deps
+                    .store
+                    .rekey_contact(&row.id, &sealed, &key_id)
+                    .await?;
                 key
             }
         };
@@ -478,7 +488,10 @@ impl Writer {
         for item in jobs.iter().flat_map(|items| items.iter()) {
             if let WebhookItem::Message(message) = item {
                 let blinds = self.blinds(&message.customer);
-                let known = [&blinds.wa, &blinds.user].into_iter().flatten().any(|b| self.contacts.contains_key(b));
+                let known = [&blinds.wa, &blinds.user]
+                    .into_iter()
+                    .flatten()
+                    .any(|b| self.contacts.contains_key(b));
                 if !known {
                     wanted.extend([blinds.wa, blinds.user].into_iter().flatten());
                 }
@@ -492,7 +505,11 @@ impl Writer {
         let rows = self.deps.store.find_contacts(&wanted).await?;
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
         for row in rows {
-            let blinds: Vec<Vec<u8>> = [&row.wa_blind, &row.user_blind].into_iter().flatten().cloned().collect();
+            let blinds: Vec<Vec<u8>> = [&row.wa_blind, &row.user_blind]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect();
             if blinds.iter().any(|b| self.contacts.contains_key(b)) {
                 continue;
             }

@@ -83,9 +83,29 @@ const CLAIM_MEDIA: &str = "UPDATE media SET state = 'fetching', next_attempt_at 
      ORDER BY next_attempt_at LIMIT $3{lock}) \
      RETURNING id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, size_bytes";
 
-/// Messages per multi-row INSERT: 14 parameters each stays far below SQLite's 32,766 and
-/// PostgreSQL's 65,535 parameter limits.
+/// Most messages per multi-row INSERT: 14 parameters each stays far below PostgreSQL's 65,535.
 const MESSAGE_CHUNK: usize = 500;
+/// Most payload bytes per multi-row INSERT. sqlx does not set `TCP_NODELAY`, so a statement
+/// larger than one send segment (measured: 16 rows fine, 42 rows stalled) leaves a tail that Nagle holds
+/// until the server's delayed ACK, 40 ms later. Below one segment, every write goes out at once.
+const CHUNK_BYTES: usize = 12 * 1024;
+
+/// Splits messages into chunks of at most `MESSAGE_CHUNK` rows and about `CHUNK_BYTES` bytes.
+fn message_chunks(messages: &[InboundMessageWrite]) -> Vec<&[InboundMessageWrite]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in messages.iter().enumerate() {
+        let size =
+            item.message.content_ct.len() + item.message.raw_ct.as_ref().map_or(0, Vec::len) + 256;
+        if i > start && (bytes + size > CHUNK_BYTES || i - start >= MESSAGE_CHUNK) {
+            chunks.extend(messages.get(start..i));
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    chunks.extend(messages.get(start..).filter(|rest| !rest.is_empty()));
+    chunks
+}
 
 /// Which placeholder style a generated statement uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -354,7 +374,7 @@ impl Store for SqlStore {
                     .bind(&l.wa_blind).bind(&l.wa_id_ct).bind(&l.user_blind).bind(&l.user_id_ct).bind(&l.contact_id)
                     .execute(&mut *tx).await?;
             }
-            for chunk in write.messages.chunks(MESSAGE_CHUNK) {
+            for chunk in message_chunks(&write.messages) {
                 let sql = format!(
                     "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
                      status, status_rank, sent_at, created_at, updated_at) VALUES {} ON CONFLICT (wamid) DO NOTHING RETURNING id",
@@ -807,6 +827,43 @@ pub(super) async fn drop_database(admin_url: &str, name: &str) -> StoreResult<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_chunks_stay_under_one_segment() {
+        use crate::store::{ContactTouch, NewMessage};
+        let item = |n: usize| InboundMessageWrite {
+            message: NewMessage {
+                id: n.to_string(),
+                conversation_id: String::new(),
+                contact_id: String::new(),
+                wamid: None,
+                direction: "in",
+                kind: "text".into(),
+                content_ct: vec![0; 1_000],
+                raw_ct: Some(vec![0; 2_000]),
+                context_wamid: None,
+                status: "received",
+                status_rank: 0,
+                sent_at: 0,
+                created_at: 0,
+            },
+            touch: ContactTouch {
+                key_id: String::new(),
+                name_ct: None,
+                last_inbound_at: 0,
+            },
+            media: None,
+        };
+        let messages: Vec<InboundMessageWrite> = (0..100).map(item).collect();
+        let chunks = message_chunks(&messages);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 100);
+        assert!(
+            chunks.iter().all(|c| !c.is_empty() && c.len() <= 4),
+            "{:?}",
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
+        );
+        assert!(message_chunks(&[]).is_empty());
+    }
 
     #[test]
     fn placeholders_number_rows_and_cast_columns() {

@@ -58,8 +58,12 @@ impl SqliteWriter {
     /// Applies one group durably; answers once committed (or failed and rolled back).
     pub async fn apply(&self, write: IngestWrite) -> StoreResult<IngestOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.requests.send(Request { write, reply }).map_err(|_| StoreError::Writer("writer thread stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Writer("writer thread stopped".into()))?
+        self.requests
+            .send(Request { write, reply })
+            .map_err(|_| StoreError::Writer("writer thread stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Writer("writer thread stopped".into()))?
     }
 }
 
@@ -91,23 +95,80 @@ const INSERT_EVENT: &str = "INSERT INTO events (id, field, raw_ct, received_at, 
 fn apply(connection: &mut Connection, write: &IngestWrite) -> StoreResult<IngestOutcome> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcome = IngestOutcome::default();
+    apply_contacts(&tx, write)?;
+    apply_messages(&tx, write, &mut outcome)?;
+    apply_statuses(&tx, write, &mut outcome)?;
+    for e in &write.events {
+        tx.prepare_cached(INSERT_EVENT)?.execute(params![
+            e.id,
+            e.field,
+            e.raw_ct,
+            e.received_at,
+            e.digest
+        ])?;
+    }
+    tx.commit()?;
+    Ok(outcome)
+}
+
+fn apply_contacts(tx: &Connection, write: &IngestWrite) -> StoreResult<()> {
     for c in &write.contacts {
         tx.prepare_cached(INSERT_CONTACT)?.execute(params![
-            c.id, c.channel_id, c.wa_blind, c.user_blind, c.key.master_version, c.key.sealed_key, c.wa_id_ct, c.user_id_ct, c.created_at, c.key_id
+            c.id,
+            c.channel_id,
+            c.wa_blind,
+            c.user_blind,
+            c.key.master_version,
+            c.key.sealed_key,
+            c.wa_id_ct,
+            c.user_id_ct,
+            c.created_at,
+            c.key_id
         ])?;
-        tx.prepare_cached(INSERT_CONVERSATION)?.execute(params![c.conversation_id, c.id, c.channel_id, c.created_at])?;
+        tx.prepare_cached(INSERT_CONVERSATION)?.execute(params![
+            c.conversation_id,
+            c.id,
+            c.channel_id,
+            c.created_at
+        ])?;
     }
     for l in &write.links {
-        tx.prepare_cached(LINK_CONTACT)?.execute(params![l.wa_blind, l.wa_id_ct, l.user_blind, l.user_id_ct, l.contact_id])?;
+        tx.prepare_cached(LINK_CONTACT)?.execute(params![
+            l.wa_blind,
+            l.wa_id_ct,
+            l.user_blind,
+            l.user_id_ct,
+            l.contact_id
+        ])?;
     }
+    Ok(())
+}
+
+fn apply_messages(
+    tx: &Connection,
+    write: &IngestWrite,
+    outcome: &mut IngestOutcome,
+) -> StoreResult<()> {
     for item in &write.messages {
         let m = &item.message;
         let inserted = tx.prepare_cached(INSERT_MESSAGE)?.execute(params![
-            m.id, m.conversation_id, m.contact_id, m.wamid, m.direction, m.kind, m.content_ct, m.raw_ct, m.context_wamid, m.status,
-            m.status_rank, m.sent_at, m.created_at
+            m.id,
+            m.conversation_id,
+            m.contact_id,
+            m.wamid,
+            m.direction,
+            m.kind,
+            m.content_ct,
+            m.raw_ct,
+            m.context_wamid,
+            m.status,
+            m.status_rank,
+            m.sent_at,
+            m.created_at
         ])?;
         if let Some(name_ct) = &item.touch.name_ct {
-            tx.prepare_cached(RENAME_CONTACT)?.execute(params![name_ct, m.contact_id])?;
+            tx.prepare_cached(RENAME_CONTACT)?
+                .execute(params![name_ct, m.contact_id])?;
         }
         if inserted == 0 {
             outcome.duplicates += 1;
@@ -127,29 +188,62 @@ fn apply(connection: &mut Connection, write: &IngestWrite) -> StoreResult<Ingest
         }
         if let Some(media) = &item.media {
             tx.prepare_cached(INSERT_MEDIA)?.execute(params![
-                media.id, media.message_id, media.contact_id, media.direction, media.meta_media_id, media.mime, media.sha256, media.state,
-                media.created_at, media.size_bytes
+                media.id,
+                media.message_id,
+                media.contact_id,
+                media.direction,
+                media.meta_media_id,
+                media.mime,
+                media.sha256,
+                media.state,
+                media.created_at,
+                media.size_bytes
             ])?;
         }
     }
+    Ok(())
+}
+
+fn apply_statuses(
+    tx: &Connection,
+    write: &IngestWrite,
+    outcome: &mut IngestOutcome,
+) -> StoreResult<()> {
     for s in &write.statuses {
         tx.prepare_cached(INSERT_STATUS_EVENT)?.execute(params![
-            s.id, s.wamid, s.status, s.status_rank, s.error_code, s.error_title, s.recipient_blind, s.raw_ct, s.occurred_at, s.received_at
+            s.id,
+            s.wamid,
+            s.status,
+            s.status_rank,
+            s.error_code,
+            s.error_title,
+            s.recipient_blind,
+            s.raw_ct,
+            s.occurred_at,
+            s.received_at
         ])?;
         if let Some(ours) = &s.our_message_id {
             // Reconciles a send whose response was lost: Meta echoes our id with the wamid.
-            let holder: Option<String> = tx.prepare_cached("SELECT id FROM messages WHERE wamid = ?1")?.query_row(params![s.wamid], |r| r.get(0)).optional()?;
+            let holder: Option<String> = tx
+                .prepare_cached("SELECT id FROM messages WHERE wamid = ?1")?
+                .query_row(params![s.wamid], |r| r.get(0))
+                .optional()?;
             if holder.is_none() {
-                tx.prepare_cached(RECONCILE_WAMID)?.execute(params![s.wamid, ours])?;
+                tx.prepare_cached(RECONCILE_WAMID)?
+                    .execute(params![s.wamid, ours])?;
             }
-            tx.prepare_cached(RECONCILE_OUTBOX)?.execute(params![s.received_at, ours])?;
+            tx.prepare_cached(RECONCILE_OUTBOX)?
+                .execute(params![s.received_at, ours])?;
         }
-        let applied = tx.prepare_cached(APPLY_STATUS)?.execute(params![s.status, s.status_rank, s.error_code, s.error_title, s.received_at, s.wamid])?;
-        outcome.statuses_applied += applied as u64;
+        let applied = tx.prepare_cached(APPLY_STATUS)?.execute(params![
+            s.status,
+            s.status_rank,
+            s.error_code,
+            s.error_title,
+            s.received_at,
+            s.wamid
+        ])?;
+        outcome.statuses_applied += u64::try_from(applied).unwrap_or(0);
     }
-    for e in &write.events {
-        tx.prepare_cached(INSERT_EVENT)?.execute(params![e.id, e.field, e.raw_ct, e.received_at, e.digest])?;
-    }
-    tx.commit()?;
-    Ok(outcome)
+    Ok(())
 }
