@@ -75,6 +75,11 @@ fn message_body(state: &SimState, spec: &InboundSpec) -> Result<Value, SimError>
             json!({"interactive": {"type": "button_reply", "button_reply": {"id": "btn-1", "title": text}}})
         }
         "button" => json!({"button": {"text": text, "payload": "payload-1"}}),
+        "order" => json!({"order": {"catalog_id": "1000000000001", "text": text, "product_items": [
+            {"product_retailer_id": "sku-1", "quantity": 2, "item_price": 9.5, "currency": "EUR"}]}}),
+        "system" => {
+            json!({"system": {"body": text, "type": "customer_changed_number", "wa_id": spec.from}})
+        }
         "unsupported" => {
             json!({"errors": [{"code": 131_051, "title": "Message type unknown", "message": "Message type unknown", "error_data": {"details": "Message type is currently not supported."}}]})
         }

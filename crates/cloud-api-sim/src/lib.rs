@@ -133,7 +133,7 @@ pub struct InboundSpec {
     /// Profile name.
     pub name: String,
     /// `text`, `image`, `document`, `audio`, `video`, `sticker`, `location`, `contacts`,
-    /// `reaction`, `interactive`, `button`, `unsupported`.
+    /// `reaction`, `interactive`, `button`, `order`, `system`, `unsupported`.
     #[serde(default = "default_kind")]
     pub kind: String,
     /// Text body, caption, reaction emoji or button title depending on `kind`.
@@ -159,8 +159,49 @@ pub enum SimError {
     Invalid(String),
 }
 
+/// Fault and behaviour flags shared by the `cloud-api-sim` binary and `veil sim`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct FaultFlags {
+    /// Probability of a 500 (code 131000) instead of accepting a send.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Refuse the next N sends with 429 / 130429.
+    #[arg(long, default_value_t = 0)]
+    pub burst_429: u32,
+    /// Added latency per Graph API call, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Probability that an accepted send's response is dropped (connection cut).
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_after_accept_rate: f64,
+    /// Probability that a status webhook is delivered twice.
+    #[arg(long, default_value_t = 0.0)]
+    pub duplicate_rate: f64,
+    /// Probability that delivered and read are emitted in swapped order.
+    #[arg(long, default_value_t = 0.0)]
+    pub reorder_rate: f64,
+}
+
+impl FaultFlags {
+    /// Applies the flags to a configuration.
+    pub fn apply(&self, config: &mut SimConfig) {
+        config.faults = Faults {
+            error_rate: self.error_rate,
+            burst_429: self.burst_429,
+            latency_ms: self.latency_ms,
+            drop_after_accept_rate: self.drop_after_accept_rate,
+            fail_next_with: None,
+        };
+        config.duplicate_rate = self.duplicate_rate;
+        config.reorder_rate = self.reorder_rate;
+    }
+}
+
 /// Starts the simulator on `addr` (port 0 picks a free port) and returns once it listens.
 pub async fn spawn(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHandle> {
+    // reqwest is built without a default TLS provider (keeps aws-lc-rs out): use ring. Does
+    // nothing if the embedding process installed one already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let url = format!("http://{local}");

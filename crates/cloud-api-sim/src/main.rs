@@ -23,19 +23,22 @@ struct Args {
     /// Phone number id served.
     #[arg(long, default_value = "100000000000001")]
     phone_number_id: String,
+    #[command(flatten)]
+    faults: cloud_api_sim::FaultFlags,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter("info").init();
     let args = Args::parse();
-    let config = SimConfig {
+    let mut config = SimConfig {
         app_secret: args.app_secret,
         access_token: args.access_token,
         webhook_url: args.webhook_url,
         phone_number_id: args.phone_number_id,
         ..SimConfig::default()
     };
+    args.faults.apply(&mut config);
     let handle = spawn(config, args.listen).await?;
     println!("simulator listening on {}", handle.url);
     tokio::signal::ctrl_c().await?;

@@ -70,6 +70,8 @@ pub enum Command {
         /// Phone number id the simulator serves.
         #[arg(long, default_value = "100000000000001")]
         phone_number_id: String,
+        #[command(flatten)]
+        faults: cloud_api_sim::FaultFlags,
     },
     /// Apply database migrations.
     Migrate,
@@ -181,15 +183,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             access_token,
             webhook_url,
             phone_number_id,
+            faults,
         } => {
             init_logging("info");
-            let config = cloud_api_sim::SimConfig {
+            let mut config = cloud_api_sim::SimConfig {
                 app_secret,
                 access_token,
                 webhook_url,
                 phone_number_id,
                 ..cloud_api_sim::SimConfig::default()
             };
+            faults.apply(&mut config);
             let sim = cloud_api_sim::spawn(config, listen).await?;
             println!(
                 "Cloud API simulator on {}  (Graph API base: {}/v23.0)",
