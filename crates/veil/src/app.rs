@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::http::AppState;
+use crate::http::{AppParts, AppState};
 use crate::inbound::{IngestDeps, Ingestor};
 use crate::inbox::Inbox;
 use crate::keys::Keys;
@@ -104,7 +104,7 @@ pub async fn start(
         max_bytes: config.media_max_bytes,
     };
     let url = format!("http://{}", listener.local_addr()?);
-    let state = AppState {
+    let state = AppState::new(AppParts {
         config: Arc::new(config),
         store: store.clone(),
         clock: clock.clone(),
@@ -118,7 +118,7 @@ pub async fn start(
         outbox,
         send_wakeup: Arc::new(Notify::new()),
         media_wakeup: Arc::new(Notify::new()),
-    };
+    });
     let (shutdown, mut stop) = watch::channel(false);
     let router = crate::http::router::router(state.clone());
     let server = tokio::spawn(async move {

@@ -15,9 +15,31 @@ use crate::inbox::Inbox;
 use crate::outbound::Outbox;
 use crate::store::Store;
 
-/// Shared state of every handler.
+/// Shared state of every handler: one `Arc`, because axum clones the state for every extractor
+/// of every request.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    inner: Arc<AppParts>,
+}
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self {
+            inner: Arc::new(parts),
+        }
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.inner
+    }
+}
+
+/// What handlers share.
+#[derive(Debug)]
+pub struct AppParts {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
