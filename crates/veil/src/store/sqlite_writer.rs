@@ -41,6 +41,9 @@ impl SqliteWriter {
         connection.pragma_update(None, "synchronous", "full")?;
         connection.pragma_update(None, "foreign_keys", "on")?;
         connection.pragma_update(None, "cache_size", "-65536")?;
+        // Checkpoint the WAL into the database file every ~40 MB instead of ~4 MB: fewer
+        // fsyncs of the main file under sustained ingest; readers are unaffected.
+        connection.pragma_update(None, "wal_autocheckpoint", "10000")?;
         connection.set_prepared_statement_cache_capacity(64);
         let (requests, inbox) = mpsc::channel::<Request>();
         std::thread::Builder::new()
