@@ -159,6 +159,43 @@ pub enum SimError {
     Invalid(String),
 }
 
+/// Command-line options shared by the `cloud-api-sim` binary and `veil sim`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+    /// App secret used to sign webhooks.
+    #[arg(long, default_value = "sim-app-secret")]
+    pub app_secret: String,
+    /// Bearer token the simulated Graph API accepts.
+    #[arg(long, default_value = "sim-access-token")]
+    pub access_token: String,
+    /// Where the simulator POSTs webhooks.
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// Phone number id the simulator serves.
+    #[arg(long, default_value = "100000000000001")]
+    pub phone_number_id: String,
+    #[command(flatten)]
+    pub faults: FaultFlags,
+}
+
+impl SimArgs {
+    /// The configuration these options describe, and the address to listen on.
+    pub fn into_config(self) -> (SimConfig, SocketAddr) {
+        let mut config = SimConfig {
+            app_secret: self.app_secret,
+            access_token: self.access_token,
+            webhook_url: self.webhook_url,
+            phone_number_id: self.phone_number_id,
+            ..SimConfig::default()
+        };
+        self.faults.apply(&mut config);
+        (config, self.listen)
+    }
+}
+
 /// Fault and behaviour flags shared by the `cloud-api-sim` binary and `veil sim`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct FaultFlags {

@@ -54,25 +54,7 @@ pub enum Command {
         no_traffic: bool,
     },
     /// Run the Cloud API simulator alone.
-    Sim {
-        /// Listen address (port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:8090")]
-        listen: SocketAddr,
-        /// App secret used to sign webhooks.
-        #[arg(long, default_value = "sim-app-secret")]
-        app_secret: String,
-        /// Bearer token the simulated Graph API accepts.
-        #[arg(long, default_value = "sim-access-token")]
-        access_token: String,
-        /// Where the simulator POSTs webhooks.
-        #[arg(long)]
-        webhook_url: Option<String>,
-        /// Phone number id the simulator serves.
-        #[arg(long, default_value = "100000000000001")]
-        phone_number_id: String,
-        #[command(flatten)]
-        faults: cloud_api_sim::FaultFlags,
-    },
+    Sim(cloud_api_sim::SimArgs),
     /// Apply database migrations.
     Migrate,
     /// Master keys: create, rotate, retire, show.
@@ -177,23 +159,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen } => serve(&cli.global, listen).await,
         Command::Demo { port, no_traffic } => crate::demo::run(&cli.global, port, no_traffic).await,
-        Command::Sim {
-            listen,
-            app_secret,
-            access_token,
-            webhook_url,
-            phone_number_id,
-            faults,
-        } => {
+        Command::Sim(args) => {
             init_logging("info");
-            let mut config = cloud_api_sim::SimConfig {
-                app_secret,
-                access_token,
-                webhook_url,
-                phone_number_id,
-                ..cloud_api_sim::SimConfig::default()
-            };
-            faults.apply(&mut config);
+            let (config, listen) = args.into_config();
             let sim = cloud_api_sim::spawn(config, listen).await?;
             println!(
                 "Cloud API simulator on {}  (Graph API base: {}/v23.0)",
