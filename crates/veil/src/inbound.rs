@@ -211,17 +211,27 @@ impl Writer {
 
     async fn build_write(&mut self, jobs: &[&[WebhookItem]]) -> Result<IngestWrite, IngestError> {
         let now = self.deps.clock.now_ms();
-        self.prefetch_contacts(jobs).await?;
+        let items: Vec<&WebhookItem> = jobs.iter().flat_map(|items| items.iter()).collect();
+        // Each sender's blind indexes, computed once for the prefetch and the rows.
+        let senders: Vec<Option<Blinds>> = items
+            .iter()
+            .map(|item| match item {
+                WebhookItem::Message(message) => Some(self.blinds(&message.customer)),
+                _ => None,
+            })
+            .collect();
+        self.prefetch_contacts(senders.iter().flatten()).await?;
         let mut write = IngestWrite::default();
-        let mut created: Vec<Vec<u8>> = Vec::new();
-        for item in jobs.iter().flat_map(|items| items.iter()) {
-            match item {
-                WebhookItem::Message(message) => {
-                    self.add_message(message, now, &mut write, &mut created)
-                        .await?;
+        for (item, sender) in items.into_iter().zip(&senders) {
+            match (item, sender) {
+                (WebhookItem::Message(message), Some(blinds)) => {
+                    self.add_message(message, blinds, now, &mut write).await?;
                 }
-                WebhookItem::Status(status) => write.statuses.push(self.status_row(status, now)?),
-                WebhookItem::Event { field, raw } => {
+                (WebhookItem::Message(_), None) => {}
+                (WebhookItem::Status(status), _) => {
+                    write.statuses.push(self.status_row(status, now)?);
+                }
+                (WebhookItem::Event { field, raw }, _) => {
                     let id = Uuid::now_v7().to_string();
                     let raw_ct = self
                         .deps
@@ -242,7 +252,6 @@ impl Writer {
                 }
             }
         }
-        drop(created);
         Ok(write)
     }
 
@@ -351,12 +360,11 @@ impl Writer {
     async fn contact(
         &mut self,
         customer: &CustomerRef,
+        blinds: &Blinds,
         channel_id: &str,
         now: i64,
         write: &mut IngestWrite,
-        created: &mut Vec<Vec<u8>>,
     ) -> Result<Arc<CachedContact>, IngestError> {
-        let blinds = self.blinds(customer);
         let cached = [&blinds.wa, &blinds.user]
             .into_iter()
             .flatten()
@@ -364,11 +372,11 @@ impl Writer {
         let contact = match cached {
             Some(contact) => contact,
             None => {
-                self.load_or_create(&blinds, customer, channel_id, now, write, created)
+                self.load_or_create(blinds, customer, channel_id, now, write)
                     .await?
             }
         };
-        self.link_new_identifiers(&contact, &blinds, customer, write)
+        self.link_new_identifiers(&contact, blinds, customer, write)
             .await?;
         Ok(contact)
     }
@@ -384,7 +392,6 @@ impl Writer {
         channel_id: &str,
         now: i64,
         write: &mut IngestWrite,
-        created: &mut Vec<Vec<u8>>,
     ) -> Result<Arc<CachedContact>, IngestError> {
         let wanted: Vec<Vec<u8>> = [&blinds.wa, &blinds.user]
             .into_iter()
@@ -431,7 +438,6 @@ impl Writer {
                 key,
             };
             write.contacts.push(contact);
-            created.extend(wanted.iter().cloned());
             cached
         };
         if self.contacts.len() >= CONTACT_CACHE_LIMIT {
@@ -482,19 +488,19 @@ impl Writer {
 
     /// Looks up, in one query, every contact of the group that is not cached yet, so that a
     /// group with many new customers costs one round trip, not one per customer.
-    async fn prefetch_contacts(&mut self, jobs: &[&[WebhookItem]]) -> Result<(), IngestError> {
+    async fn prefetch_contacts(
+        &mut self,
+        senders: impl Iterator<Item = &Blinds>,
+    ) -> Result<(), IngestError> {
         self.absent.clear();
         let mut wanted: Vec<Vec<u8>> = Vec::new();
-        for item in jobs.iter().flat_map(|items| items.iter()) {
-            if let WebhookItem::Message(message) = item {
-                let blinds = self.blinds(&message.customer);
-                let known = [&blinds.wa, &blinds.user]
-                    .into_iter()
-                    .flatten()
-                    .any(|b| self.contacts.contains_key(b));
-                if !known {
-                    wanted.extend([blinds.wa, blinds.user].into_iter().flatten());
-                }
+        for blinds in senders {
+            let known = [&blinds.wa, &blinds.user]
+                .into_iter()
+                .flatten()
+                .any(|b| self.contacts.contains_key(b));
+            if !known {
+                wanted.extend([&blinds.wa, &blinds.user].into_iter().flatten().cloned());
             }
         }
         wanted.sort_unstable();
@@ -600,10 +606,6 @@ impl Writer {
             wa_blind: new_wa.clone(),
             user_blind: new_user.clone(),
         });
-        contact.has_wa.fetch_or(new_wa.is_some(), Ordering::Relaxed);
-        contact
-            .has_user
-            .fetch_or(new_user.is_some(), Ordering::Relaxed);
         for blind in [new_wa, new_user].into_iter().flatten() {
             self.contacts.insert(blind, contact.clone());
         }
@@ -617,13 +619,13 @@ impl Writer {
     async fn add_message(
         &mut self,
         message: &InboundMessage,
+        blinds: &Blinds,
         now: i64,
         write: &mut IngestWrite,
-        created: &mut Vec<Vec<u8>>,
     ) -> Result<(), IngestError> {
         let channel_id = self.channel_id(message, now).await?;
         let contact = self
-            .contact(&message.customer, &channel_id, now, write, created)
+            .contact(&message.customer, blinds, &channel_id, now, write)
             .await?;
         let id = Uuid::now_v7().to_string();
         let content = serde_json::to_vec(&message.content).map_err(|_| IngestError::Encode)?;
@@ -638,19 +640,18 @@ impl Writer {
             .timestamp_s
             .and_then(|s| s.checked_mul(1000))
             .map_or(now, |ms| ms.min(now));
+        // The name is written only when it differs from the one last written for this contact.
+        let renamed = |name: &str| {
+            let hash = name_hash(name);
+            contact.name_hash.swap(hash, Ordering::Relaxed) != hash
+        };
         let touch = ContactTouch {
             key_id: contact.key_id.clone(),
-            // Written only when it differs from the name last written for this contact.
             name_ct: match (&message.profile_name, message.echo) {
-                (Some(name), false)
-                    if contact.name_hash.swap(name_hash(name), Ordering::Relaxed)
-                        != name_hash(name) =>
-                {
-                    Some(contact.key.seal(
-                        &Aad::field("contacts", "name", &contact.id),
-                        name.as_bytes(),
-                    )?)
-                }
+                (Some(name), false) if renamed(name) => Some(contact.key.seal(
+                    &Aad::field("contacts", "name", &contact.id),
+                    name.as_bytes(),
+                )?),
                 _ => None,
             },
             last_inbound_at: if message.echo { 0 } else { sent_at },

@@ -9,7 +9,8 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
 
 use veil_crypto::{CryptoError, DataKey, Keyring, SealedKey};
 
@@ -104,7 +105,13 @@ pub struct Keys {
 struct KeysInner {
     path: PathBuf,
     keyring: RwLock<Keyring>,
+    /// Modification time of the key file when it was last read: a cheap "did it change?".
+    read_at: Mutex<Option<SystemTime>>,
     system: DataKey,
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 fn to_sealed(row: &SealedKeyRow) -> Result<SealedKey, KeyError> {
@@ -128,12 +135,14 @@ impl Keys {
         let keyring = read_keyring(path)?;
         let fresh = DataKey::generate()?;
         let fresh_row = to_row(keyring.seal_key(&fresh, "installation_keys", SYSTEM_KEY)?);
+        let read_at = modified(path);
         let stored = store.installation_key(SYSTEM_KEY, &fresh_row).await?;
         let system = keyring.open_key(&to_sealed(&stored)?, "installation_keys", SYSTEM_KEY)?;
         Ok(Self {
             inner: Arc::new(KeysInner {
                 path: path.to_owned(),
                 keyring: RwLock::new(keyring),
+                read_at: Mutex::new(read_at),
                 system,
             }),
         })
@@ -203,27 +212,32 @@ impl Keys {
     }
 
     fn reload(&self) -> Result<(), KeyError> {
+        let read_at = modified(&self.inner.path);
         let fresh = read_keyring(&self.inner.path)?;
         *self
             .inner
             .keyring
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        *self
+            .inner
+            .read_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = read_at;
         Ok(())
     }
 
+    /// Rereads the key file if it changed since it was read (another process rotated). A failed
+    /// reread keeps the keys in memory; they still open everything they opened before.
     fn reload_if_changed(&self) {
-        let fresh = read_keyring(&self.inner.path)
-            .ok()
-            .filter(|f| f.current_version() != self.read().current_version());
-        if let Some(fresh) = fresh {
-            {
-                *self
-                    .inner
-                    .keyring
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
-            }
+        let changed = modified(&self.inner.path)
+            != *self
+                .inner
+                .read_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if changed {
+            let _ = self.reload();
         }
     }
 

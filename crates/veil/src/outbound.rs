@@ -285,13 +285,22 @@ impl Outbox {
                 (claim, outcome)
             });
         }
+        // Every finished send is recorded before any error is returned: an early return would
+        // drop the JoinSet and abort sends that Meta may already have accepted.
+        let mut first_error = None;
         while let Some(joined) = sends.join_next().await {
             let Ok((claim, outcome)) = joined else {
                 continue;
             };
-            self.record(&claim, outcome?, now, &mut report).await?;
+            let recorded = match outcome {
+                Ok(outcome) => self.record(&claim, outcome, now, &mut report).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = recorded {
+                first_error.get_or_insert(err);
+            }
         }
-        Ok(report)
+        first_error.map_or(Ok(report), Err)
     }
 
     fn reconcile_ms(&self) -> i64 {

@@ -27,7 +27,8 @@ use super::{
 
 #[derive(Debug, Clone)]
 enum Pool {
-    Sqlite(SqlitePool),
+    /// The sqlx pool, and the thread that applies ingest groups (see `sqlite_writer`).
+    Sqlite(SqlitePool, Arc<SqliteWriter>),
     Postgres(PgPool),
 }
 
@@ -35,8 +36,6 @@ enum Pool {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: Pool,
-    /// SQLite only: the thread that applies ingest groups (see `sqlite_writer`).
-    sqlite_writer: Option<Arc<SqliteWriter>>,
 }
 
 /// Runs `$body` with `$conn` bound to whichever pool this store has. The body is compiled once per
@@ -44,7 +43,7 @@ pub struct SqlStore {
 macro_rules! on_pool {
     ($self:expr, $conn:ident => $body:expr) => {
         match &$self.pool {
-            Pool::Sqlite($conn) => $body,
+            Pool::Sqlite($conn, _) => $body,
             Pool::Postgres($conn) => $body,
         }
     };
@@ -129,7 +128,7 @@ impl SqlStore {
 
     fn dialect(&self) -> Dialect {
         match self.pool {
-            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Sqlite(..) => Dialect::Sqlite,
             Pool::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -241,8 +240,7 @@ impl SqlStore {
                 .await?;
             let writer = SqliteWriter::open(&filename)?;
             Ok(Self {
-                pool: Pool::Sqlite(pool),
-                sqlite_writer: Some(Arc::new(writer)),
+                pool: Pool::Sqlite(pool, Arc::new(writer)),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -251,7 +249,6 @@ impl SqlStore {
                 .await?;
             Ok(Self {
                 pool: Pool::Postgres(pool),
-                sqlite_writer: None,
             })
         } else {
             Err(StoreError::UnsupportedUrl)
@@ -272,7 +269,7 @@ impl SqlStore {
 impl Store for SqlStore {
     async fn migrate(&self) -> StoreResult<()> {
         match &self.pool {
-            Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Pool::Sqlite(pool, _) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
             Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -280,7 +277,7 @@ impl Store for SqlStore {
 
     fn backend(&self) -> &'static str {
         match self.pool {
-            Pool::Sqlite(_) => "sqlite",
+            Pool::Sqlite(..) => "sqlite",
             Pool::Postgres(_) => "postgres",
         }
     }
@@ -347,12 +344,14 @@ impl Store for SqlStore {
     }
 
     async fn apply_ingest(&self, write: IngestWrite) -> StoreResult<IngestOutcome> {
-        if let Some(writer) = &self.sqlite_writer {
-            return writer.apply(write).await;
-        }
+        let pool = match &self.pool {
+            Pool::Sqlite(_, writer) => return writer.apply(write).await,
+            Pool::Postgres(pool) => pool,
+        };
+        // PostgreSQL: one sqlx transaction with multi-row statements.
         let mut outcome = IngestOutcome::default();
-        let dialect = self.dialect();
-        on_pool!(self, pool => {
+        let dialect = Dialect::Postgres;
+        {
             let mut tx = pool.begin_write().await?;
             for c in &write.contacts {
                 sqlx::query(
@@ -378,16 +377,33 @@ impl Store for SqlStore {
                 let sql = format!(
                     "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
                      status, status_rank, sent_at, created_at, updated_at) VALUES {} ON CONFLICT (wamid) DO NOTHING RETURNING id",
-                    placeholders(dialect, chunk.len(), 14, &[]));
+                    placeholders(dialect, chunk.len(), 14, &[])
+                );
                 let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
                 for item in chunk {
                     let m = &item.message;
-                    insert = insert.bind(&m.id).bind(&m.conversation_id).bind(&m.contact_id).bind(&m.wamid).bind(m.direction).bind(&m.kind)
-                        .bind(&m.content_ct).bind(&m.raw_ct).bind(&m.context_wamid).bind(m.status).bind(m.status_rank)
-                        .bind(m.sent_at).bind(m.created_at).bind(m.created_at);
+                    insert = insert
+                        .bind(&m.id)
+                        .bind(&m.conversation_id)
+                        .bind(&m.contact_id)
+                        .bind(&m.wamid)
+                        .bind(m.direction)
+                        .bind(&m.kind)
+                        .bind(&m.content_ct)
+                        .bind(&m.raw_ct)
+                        .bind(&m.context_wamid)
+                        .bind(m.status)
+                        .bind(m.status_rank)
+                        .bind(m.sent_at)
+                        .bind(m.created_at)
+                        .bind(m.created_at);
                 }
-                let inserted: HashSet<String> = insert.fetch_all(&mut *tx).await?.into_iter().collect();
-                let fresh: Vec<&InboundMessageWrite> = chunk.iter().filter(|i| inserted.contains(&i.message.id)).collect();
+                let inserted: HashSet<String> =
+                    insert.fetch_all(&mut *tx).await?.into_iter().collect();
+                let fresh: Vec<&InboundMessageWrite> = chunk
+                    .iter()
+                    .filter(|i| inserted.contains(&i.message.id))
+                    .collect();
                 outcome.messages_inserted += fresh.len() as u64;
                 outcome.duplicates += (chunk.len() - fresh.len()) as u64;
                 let touches = conversation_touches(&fresh);
@@ -401,10 +417,21 @@ impl Store for SqlStore {
                            THEN v.column4 ELSE conversations.last_inbound_at END \
                          FROM (VALUES {}) AS v WHERE conversations.id = v.column1 \
                          AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = v.column5)",
-                        placeholders(dialect, touches.len(), 5, &["TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT"]));
+                        placeholders(
+                            dialect,
+                            touches.len(),
+                            5,
+                            &["TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT"]
+                        )
+                    );
                     let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for t in &touches {
-                        update = update.bind(t.conversation_id).bind(t.unread).bind(t.last_activity).bind(t.last_inbound).bind(t.key_id);
+                        update = update
+                            .bind(t.conversation_id)
+                            .bind(t.unread)
+                            .bind(t.last_activity)
+                            .bind(t.last_inbound)
+                            .bind(t.key_id);
                     }
                     if update.execute(&mut *tx).await?.rows_affected() != touches.len() as u64 {
                         return Err(StoreError::StaleContactKey(String::new()));
@@ -412,7 +439,11 @@ impl Store for SqlStore {
                 }
                 for item in chunk {
                     if let Some(name_ct) = &item.touch.name_ct {
-                        sqlx::query("UPDATE contacts SET name_ct = $1 WHERE id = $2").bind(name_ct).bind(&item.message.contact_id).execute(&mut *tx).await?;
+                        sqlx::query("UPDATE contacts SET name_ct = $1 WHERE id = $2")
+                            .bind(name_ct)
+                            .bind(&item.message.contact_id)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                 }
                 for item in &fresh {
@@ -431,7 +462,10 @@ impl Store for SqlStore {
                 if let Some(ours) = &s.our_message_id {
                     // Reconciles a send whose response was lost: Meta echoes our id with the wamid.
                     sqlx::query("UPDATE messages SET wamid = $1 WHERE id = $2 AND wamid IS NULL")
-                        .bind(&s.wamid).bind(ours).execute(&mut *tx).await?;
+                        .bind(&s.wamid)
+                        .bind(ours)
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query("UPDATE outbox SET state = 'sent', updated_at = $1 WHERE message_id = $2 AND state IN ('sending', 'ambiguous', 'queued')")
                         .bind(s.received_at).bind(ours).execute(&mut *tx).await?;
                 }
@@ -448,7 +482,7 @@ impl Store for SqlStore {
                     .bind(&e.field).bind(&e.raw_ct).bind(e.received_at).bind(&e.digest).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-        });
+        }
         Ok(outcome)
     }
 
