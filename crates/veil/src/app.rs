@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::{AppParts, AppState};
+use crate::identity::{Identity, Role};
 use crate::inbound::{IngestDeps, Ingestor};
 use crate::inbox::Inbox;
 use crate::keys::Keys;
@@ -27,6 +28,9 @@ pub struct AppOptions {
     pub clock: Arc<dyn Clock>,
     /// Run the send and media workers in the background (off in tests, which call `run_once`).
     pub background_workers: bool,
+    /// On first start (no users), create the first owner and write their setup link to
+    /// `<data_dir>/first-owner-setup-link.txt` (`veil serve`; the demo and tests make their own).
+    pub bootstrap_owner: bool,
 }
 
 /// A running Veil.
@@ -104,8 +108,14 @@ pub async fn start(
         max_bytes: config.media_max_bytes,
     };
     let url = format!("http://{}", listener.local_addr()?);
+    let config = Arc::new(config);
+    let identity = Identity::new(store.clone(), keys.clone(), clock.clone(), config.clone())?;
+    if options.bootstrap_owner {
+        bootstrap_owner(&identity, &config).await?;
+    }
     let state = AppState::new(AppParts {
-        config: Arc::new(config),
+        identity,
+        config,
         store: store.clone(),
         clock: clock.clone(),
         ingestor,
@@ -125,7 +135,8 @@ pub async fn start(
         let graceful = async move {
             let _ = stop.changed().await;
         };
-        if let Err(err) = axum::serve(listener, router)
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        if let Err(err) = axum::serve(listener, service)
             .with_graceful_shutdown(graceful)
             .await
         {
@@ -149,6 +160,26 @@ pub async fn start(
         shutdown,
         tasks,
     })
+}
+
+/// Creates the first owner when there are no users, and leaves the one-time setup link in a
+/// private file (never in the log).
+async fn bootstrap_owner(identity: &Identity, config: &Config) -> anyhow::Result<()> {
+    if identity.store().count_users().await? > 0 {
+        return Ok(());
+    }
+    let created = identity
+        .create_user(None, &config.auth.first_owner_email, "Owner", Role::Owner, "en")
+        .await?;
+    let path = config.data_dir.join("first-owner-setup-link.txt");
+    let link = format!(
+        "{}/setup/{}\n",
+        config.public_url,
+        created.setup_secret.expose_text()
+    );
+    crate::demo::write_private(&path, link.as_bytes())?;
+    tracing::warn!(path = %path.display(), "first owner created; open the setup link in this file to choose a password");
+    Ok(())
 }
 
 /// Runs `work` whenever woken, and at least every `every`, until shutdown.

@@ -176,6 +176,7 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
         crate::app::AppOptions {
             clock: clock.clone(),
             background_workers: false,
+            bootstrap_owner: false,
         },
     )
     .await?;

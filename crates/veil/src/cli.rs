@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use uuid::Uuid;
 
 use crate::clock::{Clock, SystemClock};
+use crate::identity::{Identity, Permission, Permissions, Role, STATUS_ACTIVE, STATUS_DISABLED};
+use crate::store::UserChange;
 use crate::config::{self, Config, Overrides, Require};
 
 /// Veil: a self-hosted, privacy-first WhatsApp Business inbox.
@@ -67,6 +68,13 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenCommand,
     },
+    /// People who use the inbox.
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+    /// Print the permission matrix (docs/permissions.md) from the code.
+    Permissions,
     /// Benchmarks of the hot paths.
     Bench {
         #[command(subcommand)]
@@ -95,9 +103,62 @@ pub enum TokenCommand {
     Create {
         #[arg(long, default_value = "cli")]
         name: String,
+        /// A permission the token carries (repeat for several), e.g. conversation.read.all.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Days until the token stops working (default: never).
+        #[arg(long)]
+        expires_days: Option<u32>,
     },
+    /// List tokens (never their secrets).
+    List,
     /// Revoke a token by id.
     Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; prints a one-time link where they choose a password and set up 2FA.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// owner, admin, supervisor, agent or auditor.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// en, de, it, pt, zh or ar.
+        #[arg(long, default_value = "en")]
+        language: String,
+    },
+    /// List users.
+    List,
+    /// Disable a user: every session ends now, sign-in is refused.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Forget a user's second factor; they enroll again at their next sign-in.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        #[arg(long)]
+        email: String,
+    },
+    /// Lift the sign-in lock of an account (after too many wrong passwords).
+    Unlock {
+        #[arg(long)]
+        email: String,
+    },
+    /// End every session of a user.
+    Logout {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +244,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { action } => keys(&cli.global, action).await,
         Command::Token { action } => token(&cli.global, action).await,
+        Command::User { action } => user(&cli.global, action).await,
+        Command::Permissions => {
+            print!("{}", crate::http::routes::permissions_markdown());
+            Ok(())
+        }
         Command::Bench { action } => match action {
             BenchCommand::Ingest(args) => crate::bench::ingest(&cli.global, args).await,
             BenchCommand::Crypto => crate::bench::crypto(),
@@ -220,6 +286,7 @@ async fn serve(global: &Global, listen: Option<SocketAddr>) -> anyhow::Result<()
         crate::app::AppOptions {
             clock,
             background_workers: true,
+            bootstrap_owner: true,
         },
     )
     .await?;
@@ -299,46 +366,101 @@ async fn keys(global: &Global, action: KeysCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {
+/// The identity service over the configured store, for the command line.
+async fn open_identity(global: &Global) -> anyhow::Result<Identity> {
     let config = load_config(global, None, Require::StorageOnly)?;
     ensure_sqlite_dir(&config)?;
     let store = crate::store::open(&config.database_url).await?;
     store.migrate().await?;
-    let now = SystemClock.now_ms();
+    let keys = crate::keys::Keys::load(&config.key_file, store.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} (create one with `veil keys init`)"))?;
+    Ok(Identity::new(store, keys, Arc::new(SystemClock), Arc::new(config))?)
+}
+
+async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {
+    let identity = open_identity(global).await?;
+    let now = identity.now();
     match action {
-        TokenCommand::Create { name } => {
-            let (id, secret) = create_api_token(store.as_ref(), &name, now).await?;
-            println!("token id: {id}");
-            println!(
-                "token (shown once, store it safely): {}",
-                secret.expose_text()
-            );
+        TokenCommand::Create { name, scopes, expires_days } => {
+            let scopes = Permissions::parse_names(&scopes.join(" "))
+                .map_err(|name| anyhow::anyhow!("unknown scope {name:?}; scopes are: {}", Permissions::of(&Permission::ALL).to_names()))?;
+            let expires_at = expires_days.map(|d| now + i64::from(d) * 86_400_000);
+            let (row, secret) = identity.create_token(None, &name, scopes, expires_at).await?;
+            println!("token id: {}", row.id);
+            println!("scopes: {}", row.scopes);
+            println!("token (shown once, store it safely): {}", secret.expose_text());
+        }
+        TokenCommand::List => {
+            for t in identity.store().list_api_tokens().await? {
+                let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}  {}  {}  [{}]", t.id, t.name, state, t.scopes);
+            }
         }
         TokenCommand::Revoke { id } => {
-            let revoked = store.revoke_api_token(&id, now).await?;
-            println!(
-                "{}",
-                if revoked {
-                    "revoked"
-                } else {
-                    "no such active token"
-                }
-            );
+            let revoked = identity.store().revoke_api_token(&id, now).await?;
+            println!("{}", if revoked { "revoked" } else { "no such active token" });
         }
     }
     Ok(())
 }
 
-/// Creates an API token and stores its hash. Returns the id and the secret to show once.
-pub async fn create_api_token(
-    store: &dyn crate::store::Store,
-    name: &str,
-    now: i64,
-) -> anyhow::Result<(String, veil_crypto::ApiTokenSecret)> {
-    let secret = veil_crypto::ApiTokenSecret::generate()?;
-    let id = Uuid::now_v7().to_string();
-    store
-        .insert_api_token(&id, name, &secret.hash().0, now)
-        .await?;
-    Ok((id, secret))
+async fn user(global: &Global, action: UserCommand) -> anyhow::Result<()> {
+    let identity = open_identity(global).await?;
+    let config = load_config(global, None, Require::StorageOnly)?;
+    let find = |email: String| {
+        let identity = identity.clone();
+        async move {
+            identity
+                .store()
+                .user_by_email(&crate::identity::normalise_email(&email))
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no user with that e-mail"))
+        }
+    };
+    match action {
+        UserCommand::Add { email, role, name, language } => {
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be owner, admin, supervisor, agent or auditor"))?;
+            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
+            let created = identity.create_user(None, &email, &name, role, &language).await?;
+            println!("user {} ({}) added as {}", created.user.email, created.user.id, created.user.role);
+            println!(
+                "one-time setup link, valid {} hours (give it to them privately):\n{}/setup/{}",
+                config.auth.setup_link_hours,
+                config.public_url,
+                created.setup_secret.expose_text()
+            );
+        }
+        UserCommand::List => {
+            for u in identity.store().list_users().await? {
+                let second = if u.totp_secret_ct.is_some() { "2fa" } else { "no 2fa yet" };
+                println!("{}  {}  {}  {}  {}", u.id, u.email, u.role, u.status, second);
+            }
+        }
+        UserCommand::Disable { email } => {
+            let user = find(email).await?;
+            identity.change_user(None, &user.id, &UserChange::Status(STATUS_DISABLED.into())).await?;
+            println!("disabled; every session ended");
+        }
+        UserCommand::Enable { email } => {
+            let user = find(email).await?;
+            identity.change_user(None, &user.id, &UserChange::Status(STATUS_ACTIVE.into())).await?;
+            println!("enabled");
+        }
+        UserCommand::Reset2fa { email } => {
+            let user = find(email).await?;
+            identity.change_user(None, &user.id, &UserChange::ResetSecondFactor).await?;
+            println!("second factor reset; they enroll again at their next sign-in");
+        }
+        UserCommand::Unlock { email } => {
+            identity.unlock(&email).await?;
+            println!("unlocked");
+        }
+        UserCommand::Logout { email } => {
+            let user = find(email).await?;
+            let ended = identity.store().delete_sessions_of(&user.id, None).await?;
+            println!("{ended} sessions ended");
+        }
+    }
+    Ok(())
 }

@@ -27,6 +27,63 @@ pub struct Config {
     pub webhook_max_body_bytes: usize,
     pub media_max_bytes: usize,
     pub log_filter: String,
+    /// The URL people reach Veil at (`https://inbox.example.com`). Decides secure cookies and
+    /// HSTS, and is the only origin accepted on state-changing browser requests.
+    pub public_url: String,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies). Empty: nobody's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub auth: AuthConfig,
+    /// Networks each role (and `token` for API tokens) may connect from. A role without an entry
+    /// may connect from anywhere.
+    pub ip_allowlist: std::collections::BTreeMap<String, Vec<ipnet::IpNet>>,
+}
+
+impl Config {
+    /// Whether people reach Veil over TLS (through a proxy or not).
+    pub fn tls(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// Logins, passwords and sessions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// A session unused this long ends.
+    pub session_idle_minutes: u64,
+    /// A session ends this long after login, used or not.
+    pub session_absolute_hours: u64,
+    /// Sensitive actions need password and code again if the last check is older than this.
+    pub reauth_minutes: u64,
+    /// Argon2id cost: memory in KiB, passes, lanes (OWASP's minimum is 19456 / 2 / 1).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Password hashes computed at once; each holds `argon2_memory_kib` of memory.
+    pub hash_concurrency: usize,
+    /// Logins that may wait for a hashing slot; beyond that the answer is 429.
+    pub hash_queue: usize,
+    /// Lifetime of a one-time setup link printed by `veil user add`.
+    pub setup_link_hours: u64,
+    /// The e-mail of the owner created on first start.
+    pub first_owner_email: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            reauth_minutes: 5,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_concurrency: 2,
+            hash_queue: 32,
+            setup_link_hours: 72,
+            first_owner_email: "owner@veil.local".into(),
+        }
+    }
 }
 
 /// How Veil reaches Meta, and what it checks on webhooks.
@@ -99,12 +156,25 @@ struct RawConfig {
     media: RawMedia,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    auth: AuthConfig,
+    #[serde(default)]
+    access: RawAccess,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccess {
+    #[serde(default)]
+    ip_allowlist: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<String>,
+    public_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -237,7 +307,28 @@ const NUMERIC_KEYS: &[&str] = &[
     "request_timeout_ms",
     "max_body_bytes",
     "max_bytes",
+    "session_idle_minutes",
+    "session_absolute_hours",
+    "reauth_minutes",
+    "argon2_memory_kib",
+    "argon2_iterations",
+    "argon2_parallelism",
+    "hash_concurrency",
+    "hash_queue",
+    "setup_link_hours",
 ];
+
+/// Parses CIDR networks (a bare address means that one host).
+fn networks(key: &str, items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    items
+        .iter()
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| err(key, format!("{item:?} is not a network like 10.0.0.0/8 or 2001:db8::/32")))
+        })
+        .collect()
+}
 
 /// Turns `VEIL_SECTION__KEY=value` pairs into a nested TOML-like value (all strings parsed as TOML scalars).
 fn env_layer(
@@ -415,7 +506,45 @@ fn finish(
             "messages_per_second, pair_burst and max_attempts must be at least 1",
         ));
     }
+    let auth = raw.auth;
+    if auth.hash_concurrency == 0
+        || auth.session_idle_minutes == 0
+        || auth.session_absolute_hours == 0
+        || auth.argon2_memory_kib < 19_456
+        || auth.argon2_iterations < 2
+        || auth.argon2_parallelism == 0
+    {
+        return Err(err(
+            "auth",
+            "hash_concurrency and session lifetimes must be at least 1; Argon2 at least 19456 KiB, 2 passes, 1 lane (OWASP)",
+        ));
+    }
+    let public_url = raw
+        .server
+        .public_url
+        .unwrap_or_else(|| format!("http://{listen}"))
+        .trim_end_matches('/')
+        .to_owned();
+    if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+        return Err(err("server.public_url", "must start with https:// or http://"));
+    }
+    let trusted_proxies = networks(
+        "server.trusted_proxies",
+        &raw.server.trusted_proxies.unwrap_or_default(),
+    )?;
+    let mut ip_allowlist = std::collections::BTreeMap::new();
+    for (role, items) in &raw.access.ip_allowlist {
+        let key = format!("access.ip_allowlist.{role}");
+        if !crate::identity::Role::ALL.iter().any(|r| r.as_str() == role) && role != "token" {
+            return Err(err(&key, "is not a role (owner, admin, supervisor, agent, auditor) or token"));
+        }
+        ip_allowlist.insert(role.clone(), networks(&key, items)?);
+    }
     Ok(Config {
+        public_url,
+        trusted_proxies,
+        auth,
+        ip_allowlist,
         listen,
         database_url,
         key_file: raw.keys.file.unwrap_or_else(|| data_dir.join("master.key")),

@@ -12,7 +12,7 @@ use rand::seq::IndexedRandom;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{Global, create_api_token, ensure_sqlite_dir, load_config, wait_for_stop_signal};
+use crate::cli::{Global, ensure_sqlite_dir, load_config, wait_for_stop_signal};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Require;
 
@@ -29,13 +29,63 @@ pub struct DemoInfo {
     pub access_token: String,
     pub api_token: String,
     pub data_dir: String,
+    /// People to sign in as: e-mail, password, and the TOTP secret (base32) for an authenticator
+    /// app or `oathtool --totp -b`.
+    #[serde(default)]
+    pub users: Vec<DemoUser>,
+}
+
+/// A demo account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoUser {
+    pub email: String,
+    pub role: String,
+    pub password: String,
+    pub totp_secret: String,
+}
+
+/// The demo's owner and one agent, created on first start and kept in `demo.json`.
+async fn demo_users(
+    identity: &crate::identity::Identity,
+    previous: Option<&[DemoUser]>,
+) -> anyhow::Result<Vec<DemoUser>> {
+    use crate::identity::Role;
+    use crate::identity::totp::TotpSecret;
+    let mut users = Vec::new();
+    for (email, name, role) in [
+        ("owner@demo.veil", "Demo Owner", Role::Owner),
+        ("agent@demo.veil", "Demo Agent", Role::Agent),
+    ] {
+        let kept = previous
+            .and_then(|p| p.iter().find(|u| u.email == email))
+            .cloned();
+        let exists = identity.store().user_by_email(email).await?.is_some();
+        if let (Some(kept), true) = (kept, exists) {
+            users.push(kept);
+            continue;
+        }
+        let created = identity.create_user(None, email, name, role, "en").await?;
+        let password = format!("demo {} {}", random_secret(), random_secret());
+        identity
+            .set_password(&created.user.id, &SecretString::from(password.clone()))
+            .await?;
+        let secret = TotpSecret::generate();
+        identity.enroll_directly(&created.user.id, &secret).await?;
+        users.push(DemoUser {
+            email: email.to_owned(),
+            role: role.as_str().to_owned(),
+            password,
+            totp_secret: secret.base32().to_string(),
+        });
+    }
+    Ok(users)
 }
 
 fn random_secret() -> String {
     hex::encode(rand::rng().random::<[u8; 24]>())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -101,6 +151,7 @@ pub async fn run(global: &Global, port: u16, no_traffic: bool) -> anyhow::Result
         crate::app::AppOptions {
             clock: clock.clone(),
             background_workers: true,
+            bootstrap_owner: false,
         },
     )
     .await?;
@@ -115,12 +166,25 @@ pub async fn run(global: &Global, port: u16, no_traffic: bool) -> anyhow::Result
         {
             token
         }
-        _ => create_api_token(app.state.store.as_ref(), "demo", clock.now_ms())
-            .await?
-            .1
-            .expose_text()
-            .to_owned(),
+        _ => {
+            use crate::identity::{Permission, Permissions};
+            let scopes = Permissions::of(&[
+                Permission::ConversationReadAll,
+                Permission::ConversationReply,
+            ]);
+            let (_, secret) = app
+                .state
+                .identity
+                .create_token(None, "demo", scopes, None)
+                .await?;
+            secret.expose_text().to_owned()
+        }
     };
+    let users = demo_users(
+        &app.state.identity,
+        previous.as_ref().map(|p| p.users.as_slice()),
+    )
+    .await?;
     let info = DemoInfo {
         url: app.url.clone(),
         webhook_url,
@@ -132,11 +196,16 @@ pub async fn run(global: &Global, port: u16, no_traffic: bool) -> anyhow::Result
         access_token,
         api_token,
         data_dir,
+        users,
     };
     write_private(&info_path, &serde_json::to_vec_pretty(&info)?)?;
     println!("Veil demo is running at {}", app.url);
     println!("  Cloud API simulator: {}", sim.url);
     println!("  everything a script needs: {}", info_path.display());
+    println!(
+        "  sign in at {}/login as owner@demo.veil; password and 2FA secret are in that file",
+        app.url
+    );
     println!(
         "  try: curl -H \"Authorization: Bearer $(jq -r .api_token {})\" {}/api/v1/conversations",
         info_path.display(),

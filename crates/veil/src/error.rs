@@ -29,6 +29,12 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    TooManyRequests(String, Option<i64>),
+    #[error("confirm your password and code first")]
+    ReauthRequired,
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -43,6 +49,9 @@ impl AppError {
             Self::WindowClosed => (StatusCode::UNPROCESSABLE_ENTITY, "window_closed"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Unavailable(_) => (StatusCode::CONFLICT, "unavailable"),
+            Self::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
+            Self::ReauthRequired => (StatusCode::FORBIDDEN, "reauth_required"),
+            Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -59,11 +68,19 @@ impl IntoResponse for AppError {
             }
             other => other.to_string(),
         };
-        (
+        let mut response = (
             status,
             Json(json!({"error": {"code": code, "message": message, "request_id": request_id}})),
         )
-            .into_response()
+            .into_response();
+        if let Self::TooManyRequests(_, Some(secs)) = &self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -97,5 +114,24 @@ impl From<OutboundError> for AppError {
 impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
         Self::Internal(e.to_string())
+    }
+}
+
+impl From<crate::identity::AuthError> for AppError {
+    fn from(e: crate::identity::AuthError) -> Self {
+        use crate::identity::AuthError as A;
+        match e {
+            A::InvalidCredentials | A::InvalidCode | A::NoSession | A::SecondFactorPending => {
+                Self::Unauthorized
+            }
+            A::Throttled(secs) => Self::TooManyRequests(e.to_string(), Some(secs)),
+            A::Busy => Self::TooManyRequests(e.to_string(), Some(1)),
+            A::NetworkDenied | A::Forbidden => Self::Forbidden,
+            A::ReauthRequired => Self::ReauthRequired,
+            A::Invalid(why) => Self::BadRequest(why),
+            A::NotFound => Self::NotFound,
+            A::Password(why) => Self::Unprocessable(why.to_string()),
+            A::Store(_) | A::Keys(_) | A::Internal(_) => Self::Internal(e.to_string()),
+        }
     }
 }

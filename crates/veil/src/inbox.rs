@@ -9,7 +9,7 @@ use veil_crypto::{Aad, DataKey};
 use crate::clock::Clock;
 use crate::keys::{KeyError, Keys};
 use crate::media::{MediaFiles, MediaStoreError};
-use crate::store::{ConversationRow, MessageRow, SealedKeyRow, Store, StoreError};
+use crate::store::{ConversationRow, ConversationScope, MessageRow, SealedKeyRow, Store, StoreError};
 use crate::whatsapp::webhook::Content;
 use crate::whatsapp::window::{Window, window};
 
@@ -40,6 +40,8 @@ pub struct ConversationView {
     pub unread_count: i64,
     pub last_activity_at: i64,
     pub window: Window,
+    pub assignee_id: Option<String>,
+    pub team_id: Option<String>,
 }
 
 /// One message as an agent sees it.
@@ -99,45 +101,68 @@ impl Inbox {
             status: row.status,
             unread_count: row.unread_count,
             last_activity_at: row.last_activity_at,
+            assignee_id: row.assignee_id,
+            team_id: row.team_id,
         }
     }
 
     /// Conversations, newest activity first.
     pub async fn conversations(
         &self,
+        scope: &ConversationScope,
         limit: i64,
         before: Option<i64>,
     ) -> Result<Vec<ConversationView>, InboxError> {
         let now = self.clock.now_ms();
         let rows = self
             .store
-            .list_conversations(limit.clamp(1, 200), before)
+            .list_conversations(scope, limit.clamp(1, 200), before)
             .await?;
         Ok(rows.into_iter().map(|row| self.view(row, now)).collect())
     }
 
-    /// One conversation.
-    pub async fn conversation(&self, id: &str) -> Result<ConversationView, InboxError> {
-        let row = self
-            .store
-            .conversation(id)
+    async fn row(&self, id: &str, scope: &ConversationScope) -> Result<ConversationRow, InboxError> {
+        self.store
+            .conversation(id, scope)
             .await?
-            .ok_or(InboxError::NotFound)?;
+            .ok_or(InboxError::NotFound)
+    }
+
+    /// One conversation, if `scope` covers it.
+    pub async fn conversation(
+        &self,
+        id: &str,
+        scope: &ConversationScope,
+    ) -> Result<ConversationView, InboxError> {
+        let row = self.row(id, scope).await?;
         Ok(self.view(row, self.clock.now_ms()))
+    }
+
+    /// The contact's full number (`wa_id`) of a conversation: a deliberate act the caller records.
+    pub async fn reveal_number(
+        &self,
+        id: &str,
+        scope: &ConversationScope,
+    ) -> Result<Option<String>, InboxError> {
+        let row = self.row(id, scope).await?;
+        let (Some(key), Some(ct)) = (self.key_of(&row), row.wa_id_ct.as_ref()) else {
+            return Ok(None);
+        };
+        Ok(key
+            .open_string(&Aad::field("contacts", "wa_id", &row.contact_id), ct)
+            .ok()
+            .map(|s| format!("+{}", *s)))
     }
 
     /// A page of messages, oldest first, ending before `before` (or at the newest).
     pub async fn messages(
         &self,
         conversation_id: &str,
+        scope: &ConversationScope,
         limit: i64,
         before: Option<i64>,
     ) -> Result<Vec<MessageView>, InboxError> {
-        let conversation = self
-            .store
-            .conversation(conversation_id)
-            .await?
-            .ok_or(InboxError::NotFound)?;
+        let conversation = self.row(conversation_id, scope).await?;
         let key = self.key_of(&conversation);
         let mut rows = self
             .store
@@ -159,7 +184,12 @@ impl Inbox {
     }
 
     /// Marks a conversation as read.
-    pub async fn mark_read(&self, conversation_id: &str) -> Result<(), InboxError> {
+    pub async fn mark_read(
+        &self,
+        conversation_id: &str,
+        scope: &ConversationScope,
+    ) -> Result<(), InboxError> {
+        self.row(conversation_id, scope).await?;
         self.store
             .mark_conversation_read(conversation_id)
             .await
@@ -173,7 +203,14 @@ impl Inbox {
     pub async fn media(
         &self,
         message_id: &str,
+        scope: &ConversationScope,
     ) -> Result<(String, zeroize::Zeroizing<Vec<u8>>), InboxError> {
+        let conversation = self
+            .store
+            .conversation_of_message(message_id)
+            .await?
+            .ok_or(InboxError::NotFound)?;
+        self.row(&conversation, scope).await?;
         let media = self
             .store
             .media_for_message(message_id)

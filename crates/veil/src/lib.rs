@@ -18,5 +18,6 @@ pub mod inbox;
 pub mod keys;
 pub mod media;
 pub mod outbound;
+pub mod identity;
 pub mod store;
 pub mod whatsapp;

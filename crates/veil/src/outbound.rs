@@ -18,7 +18,9 @@ use crate::clock::Clock;
 use crate::config::OutboundConfig;
 use crate::keys::{KeyError, Keys};
 use crate::media::{MediaFiles, MediaStoreError};
-use crate::store::{NewMedia, NewMessage, NewOutbox, OutboxClaim, Store, StoreError};
+use crate::store::{
+    ConversationScope, NewMedia, NewMessage, NewOutbox, OutboxClaim, Store, StoreError,
+};
 use crate::whatsapp::graph::{GraphClient, SendOutcome};
 use crate::whatsapp::pacing::{Pace, Pacer};
 use crate::whatsapp::webhook::{Content, OPAQUE_PREFIX};
@@ -151,11 +153,12 @@ impl Outbox {
     pub async fn enqueue(
         &self,
         conversation_id: &str,
+        scope: &ConversationScope,
         request: OutboundRequest,
     ) -> Result<String, OutboundError> {
         let conversation = self
             .store
-            .conversation(conversation_id)
+            .conversation(conversation_id, scope)
             .await?
             .ok_or(OutboundError::NotFound)?;
         let now = self.clock.now_ms();

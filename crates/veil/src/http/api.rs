@@ -1,6 +1,6 @@
-//! The JSON API (`/api/v1`), for scripts now and the browser inbox later. Every handler takes an
-//! `ApiToken`, so none runs without a valid token. Responses carry customer data and are never
-//! cached (see the router's headers).
+//! The JSON API for conversations (`/api/v1`), for scripts and the browser inbox. The gate has
+//! checked the route's permission; each handler narrows to the conversations the caller may read
+//! (an agent's own and their team's). Responses carry customer data and are never cached.
 
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::http::auth::ApiToken;
+use crate::identity::Principal;
+use crate::store::ConversationScope;
 use crate::inbox::{ConversationView, MessageView};
 use crate::outbound::OutboundRequest;
 
@@ -26,6 +27,8 @@ pub struct Page {
 struct ConversationJson {
     id: String,
     contact: ContactJson,
+    assignee_id: Option<String>,
+    team_id: Option<String>,
     status: String,
     unread_count: i64,
     last_activity_at: i64,
@@ -60,6 +63,8 @@ impl From<ConversationView> for ConversationJson {
                 closes_at: v.window.closes_at,
             },
             id: v.id,
+            assignee_id: v.assignee_id,
+            team_id: v.team_id,
             status: v.status,
             unread_count: v.unread_count,
             last_activity_at: v.last_activity_at,
@@ -133,15 +138,20 @@ impl From<MessageView> for MessageJson {
     }
 }
 
+/// The conversations the caller may read; none at all is a 403.
+fn scope(principal: &Principal) -> Result<ConversationScope, AppError> {
+    principal.conversation_scope().ok_or(AppError::Forbidden)
+}
+
 /// `GET /api/v1/conversations`: newest activity first.
 pub async fn list_conversations(
-    _token: ApiToken,
+    principal: Principal,
     State(state): State<AppState>,
     Query(page): Query<Page>,
 ) -> Result<Response, AppError> {
     let views = state
         .inbox
-        .conversations(page.limit.unwrap_or(50), page.before)
+        .conversations(&scope(&principal)?, page.limit.unwrap_or(50), page.before)
         .await?;
     let body: Vec<ConversationJson> = views.into_iter().map(Into::into).collect();
     Ok(Json(serde_json::json!({"conversations": body})).into_response())
@@ -149,15 +159,16 @@ pub async fn list_conversations(
 
 /// `GET /api/v1/conversations/{id}/messages`: oldest first within the page.
 pub async fn list_messages(
-    _token: ApiToken,
+    principal: Principal,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Response, AppError> {
-    let conversation = state.inbox.conversation(&id).await?;
+    let scope = scope(&principal)?;
+    let conversation = state.inbox.conversation(&id, &scope).await?;
     let messages = state
         .inbox
-        .messages(&id, page.limit.unwrap_or(100), page.before)
+        .messages(&id, &scope, page.limit.unwrap_or(100), page.before)
         .await?;
     let body: Vec<MessageJson> = messages.into_iter().map(Into::into).collect();
     Ok(Json(
@@ -168,11 +179,11 @@ pub async fn list_messages(
 
 /// `POST /api/v1/conversations/{id}/read`: clears the unread count.
 pub async fn mark_read(
-    _token: ApiToken,
+    principal: Principal,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    state.inbox.mark_read(&id).await?;
+    state.inbox.mark_read(&id, &scope(&principal)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -197,7 +208,7 @@ pub struct TemplateJson {
 /// `POST /api/v1/conversations/{id}/messages`: JSON (text or template) or multipart (`file`,
 /// optional `caption`). Answers 202 with the message id once the send is durably queued.
 pub async fn send_message(
-    _token: ApiToken,
+    principal: Principal,
     State(state): State<AppState>,
     Path(id): Path<String>,
     request: Request,
@@ -233,7 +244,10 @@ pub async fn send_message(
             }
         }
     };
-    let message_id = state.outbox.enqueue(&id, outbound).await?;
+    let message_id = state
+        .outbox
+        .enqueue(&id, &scope(&principal)?, outbound)
+        .await?;
     state.send_wakeup.notify_one();
     Ok((
         StatusCode::ACCEPTED,
@@ -301,11 +315,14 @@ fn sanitize_filename(name: &str) -> String {
 
 /// `GET /api/v1/messages/{id}/media`: the decrypted file, as an attachment that never renders inline.
 pub async fn download_media(
-    _token: ApiToken,
+    principal: Principal,
     State(state): State<AppState>,
     Path(message_id): Path<String>,
 ) -> Result<Response, AppError> {
-    let (mime, bytes) = state.inbox.media(&message_id).await?;
+    let (mime, bytes) = state
+        .inbox
+        .media(&message_id, &scope(&principal)?)
+        .await?;
     let mime = if mime.chars().all(|c| c.is_ascii_graphic()) {
         mime
     } else {

@@ -1,15 +1,19 @@
 //! HTTP: the route table, extractors, middleware and handlers. Only this module and `app.rs` know
 //! axum. Handlers extract, call one domain function, and render.
 
+pub mod access;
+pub mod admin;
 pub mod api;
-pub mod auth;
+pub mod pages;
 pub mod router;
+pub mod routes;
 pub mod webhook;
 
 use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::identity::Identity;
 use crate::inbound::Ingestor;
 use crate::inbox::Inbox;
 use crate::outbound::Outbox;
@@ -46,6 +50,7 @@ pub struct AppParts {
     pub ingestor: Ingestor,
     pub inbox: Inbox,
     pub outbox: Outbox,
+    pub identity: Identity,
     /// Wakes the send worker when a message is queued.
     pub send_wakeup: Arc<tokio::sync::Notify>,
     /// Wakes the media worker when inbound media arrives.

@@ -9,11 +9,11 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::http::{AppState, api, webhook};
+use crate::http::routes::{self, Limits};
+use crate::http::{AppState, access};
 
 /// Longest a request may take, body upload included (100 MB media over a slow link fits).
 const REQUEST_TIMEOUT: Duration = Duration::from_mins(2);
@@ -21,33 +21,18 @@ const REQUEST_TIMEOUT: Duration = Duration::from_mins(2);
 /// API bodies other than media uploads.
 const API_BODY_LIMIT: usize = 256 * 1024;
 
-/// Builds the whole router.
+/// Builds the whole router from the route table; every route passes its gate first.
 pub fn router(state: AppState) -> Router {
-    let webhook_limit = state.config.webhook_max_body_bytes;
-    let media_limit = state.config.media_max_bytes.saturating_add(64 * 1024);
-    let api = Router::new()
-        .route("/conversations", get(api::list_conversations))
-        .route(
-            "/conversations/{id}/messages",
-            get(api::list_messages)
-                .post(api::send_message)
-                .layer(DefaultBodyLimit::max(media_limit)),
-        )
-        .route("/conversations/{id}/read", post(api::mark_read))
-        .route("/messages/{id}/media", get(api::download_media))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/webhooks/whatsapp",
-            get(webhook::verify)
-                .post(webhook::receive)
-                .layer(DefaultBodyLimit::max(webhook_limit)),
-        )
-        .nest("/api/v1", api)
+    let limits = Limits {
+        webhook: state.config.webhook_max_body_bytes,
+        media: state.config.media_max_bytes.saturating_add(64 * 1024),
+    };
+    let mut router = Router::new();
+    for (spec, handler) in routes::table(limits) {
+        let gate = middleware::from_fn_with_state((state.clone(), spec.gate), access::guard);
+        router = router.route(spec.path, handler.route_layer(gate));
+    }
+    let router = router
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         // A request (body included) that takes longer than this is cut off with 408.
         .layer(TimeoutLayer::with_status_code(
@@ -57,16 +42,31 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(log_request))
         .layer(security_header(
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
+        // Pages and API answers carry customer or account data; only static assets say otherwise.
+        .layer(security_header(header::CACHE_CONTROL, "no-store"))
         .layer(security_header(
             HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",
         ))
-        .with_state(state)
+        .layer(security_header(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            "same-origin",
+        ));
+    let router = if state.config.tls() {
+        router.layer(security_header(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

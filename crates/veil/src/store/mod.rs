@@ -5,10 +5,13 @@
 //! domain seals content before it gets here, and rows come back sealed. Times are Unix
 //! milliseconds chosen by the caller's `Clock`; the database never calls `now()`.
 
+mod identity;
+mod identity_sql;
 mod rows;
 mod sql;
 mod sqlite_writer;
 
+pub use identity::*;
 pub use rows::*;
 pub use sql::SqlStore;
 
@@ -39,7 +42,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Every query Veil runs. One implementation per backend would duplicate logic, so `SqlStore` runs
 /// the same statements on either pool; see ARCHITECTURE.md.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: IdentityStore + Send + Sync + std::fmt::Debug {
     /// Applies pending migrations for this backend.
     async fn migrate(&self) -> StoreResult<()>;
     /// Which backend this is (`sqlite` or `postgres`), for logs and benchmarks.
@@ -65,10 +68,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     // Inbox reads.
     async fn list_conversations(
         &self,
+        scope: &ConversationScope,
         limit: i64,
         before: Option<i64>,
     ) -> StoreResult<Vec<ConversationRow>>;
-    async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRow>>;
+    async fn conversation(
+        &self,
+        id: &str,
+        scope: &ConversationScope,
+    ) -> StoreResult<Option<ConversationRow>>;
     async fn list_messages(
         &self,
         conversation_id: &str,
@@ -167,17 +175,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<bool>;
     /// Deletes a contact's data key: everything sealed with it becomes unreadable.
     async fn shred_contact_key(&self, contact_id: &str) -> StoreResult<()>;
-
-    // API tokens.
-    async fn insert_api_token(
-        &self,
-        id: &str,
-        name: &str,
-        hash: &[u8],
-        now: i64,
-    ) -> StoreResult<()>;
-    async fn api_token_by_hash(&self, hash: &[u8]) -> StoreResult<Option<String>>;
-    async fn revoke_api_token(&self, id: &str, now: i64) -> StoreResult<bool>;
 }
 
 /// Creates an empty PostgreSQL database `name` on the server of `admin_url` and returns its URL.

@@ -164,6 +164,8 @@ pub struct ConversationRow {
     pub master_version: Option<i64>,
     pub sealed_key: Option<Vec<u8>>,
     pub last_inbound_at: Option<i64>,
+    pub assignee_id: Option<String>,
+    pub team_id: Option<String>,
 }
 
 /// A stored message.

@@ -20,13 +20,13 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::sqlite_writer::SqliteWriter;
 use super::{
-    ChannelRow, ContactKeyRow, ConversationRow, InboundMessageWrite, IngestOutcome, IngestWrite,
+    ChannelRow, ConversationScope, ContactKeyRow, ConversationRow, InboundMessageWrite, IngestOutcome, IngestWrite,
     KeyOwnerRow, MediaRow, MessageRow, NewMedia, NewMessage, NewOutbox, OutboxClaim, SealedKeyRow,
     Store, StoreError, StoreResult,
 };
 
 #[derive(Debug, Clone)]
-enum Pool {
+pub(super) enum Pool {
     /// The sqlx pool, and the thread that applies ingest groups (see `sqlite_writer`).
     Sqlite(SqlitePool, Arc<SqliteWriter>),
     Postgres(PgPool),
@@ -35,7 +35,7 @@ enum Pool {
 /// The store on either backend.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: Pool,
+    pub(super) pool: Pool,
 }
 
 /// Runs `$body` with `$conn` bound to whichever pool this store has. The body is compiled once per
@@ -48,10 +48,11 @@ macro_rules! on_pool {
         }
     };
 }
+pub(super) use on_pool;
 
 /// Starting a write transaction: SQLite takes the write lock up front so that two writers never
 /// deadlock upgrading a read lock; PostgreSQL's default is right.
-trait BeginWrite {
+pub(super) trait BeginWrite {
     type Db: sqlx::Database;
     async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
 }
@@ -81,6 +82,25 @@ const CLAIM_MEDIA: &str = "UPDATE media SET state = 'fetching', next_attempt_at 
      WHERE id IN (SELECT id FROM media WHERE direction = 'in' AND state IN ('pending', 'fetching') AND next_attempt_at <= $2 \
      ORDER BY next_attempt_at LIMIT $3{lock}) \
      RETURNING id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, size_bytes";
+
+/// The columns of a `ConversationRow`.
+const CONVERSATION_SELECT: &str = "SELECT v.id, v.contact_id, v.status, v.unread_count, v.last_activity_at, \
+     c.name_ct, c.wa_id_ct, c.user_id_ct, c.master_version, c.sealed_key, v.last_inbound_at, v.assignee_id, v.team_id \
+     FROM conversations v JOIN contacts c ON c.id = v.contact_id";
+/// Restricts conversations to a `ConversationScope` bound as `$all` (1: all) and `$user`.
+fn scope_filter(all: u8, user: u8) -> String {
+    format!(
+        "(${all} = 1 OR v.assignee_id = ${user} \
+         OR v.team_id IN (SELECT team_id FROM team_members WHERE user_id = ${user}))"
+    )
+}
+
+fn scope_binds(scope: &ConversationScope) -> (i64, String) {
+    match scope {
+        ConversationScope::All => (1, String::new()),
+        ConversationScope::AssignedTo(user) => (0, user.clone()),
+    }
+}
 
 /// Most messages per multi-row INSERT: 14 parameters each stays far below PostgreSQL's 65,535.
 const MESSAGE_CHUNK: usize = 500;
@@ -488,23 +508,26 @@ impl Store for SqlStore {
 
     async fn list_conversations(
         &self,
+        scope: &ConversationScope,
         limit: i64,
         before: Option<i64>,
     ) -> StoreResult<Vec<ConversationRow>> {
-        on_pool!(self, pool => Ok(sqlx::query_as(
-            "SELECT v.id, v.contact_id, v.status, v.unread_count, v.last_activity_at, c.name_ct, c.wa_id_ct, c.user_id_ct, \
-             c.master_version, c.sealed_key, v.last_inbound_at \
-             FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE v.last_activity_at < $1 \
-             ORDER BY v.last_activity_at DESC, v.id DESC LIMIT $2")
-            .bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?))
+        let (all, user) = scope_binds(scope);
+        on_pool!(self, pool => Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{CONVERSATION_SELECT} WHERE v.last_activity_at < $1 AND {} \
+             ORDER BY v.last_activity_at DESC, v.id DESC LIMIT $2", scope_filter(3, 4))))
+            .bind(before.unwrap_or(i64::MAX)).bind(limit).bind(all).bind(user).fetch_all(pool).await?))
     }
 
-    async fn conversation(&self, id: &str) -> StoreResult<Option<ConversationRow>> {
-        on_pool!(self, pool => Ok(sqlx::query_as(
-            "SELECT v.id, v.contact_id, v.status, v.unread_count, v.last_activity_at, c.name_ct, c.wa_id_ct, c.user_id_ct, \
-             c.master_version, c.sealed_key, v.last_inbound_at \
-             FROM conversations v JOIN contacts c ON c.id = v.contact_id WHERE v.id = $1")
-            .bind(id).fetch_optional(pool).await?))
+    async fn conversation(
+        &self,
+        id: &str,
+        scope: &ConversationScope,
+    ) -> StoreResult<Option<ConversationRow>> {
+        let (all, user) = scope_binds(scope);
+        on_pool!(self, pool => Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{CONVERSATION_SELECT} WHERE v.id = $1 AND {}", scope_filter(2, 3))))
+            .bind(id).bind(all).bind(user).fetch_optional(pool).await?))
     }
 
     async fn list_messages(
@@ -776,28 +799,6 @@ impl Store for SqlStore {
         on_pool!(self, pool => sqlx::query("UPDATE contacts SET sealed_key = NULL, master_version = NULL, key_id = NULL WHERE id = $1")
             .bind(contact_id).execute(pool).await?.rows_affected());
         Ok(())
-    }
-
-    async fn insert_api_token(
-        &self,
-        id: &str,
-        name: &str,
-        hash: &[u8],
-        now: i64,
-    ) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query("INSERT INTO api_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(id).bind(name).bind(hash).bind(now).execute(pool).await?.rows_affected());
-        Ok(())
-    }
-
-    async fn api_token_by_hash(&self, hash: &[u8]) -> StoreResult<Option<String>> {
-        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(hash).fetch_optional(pool).await?))
-    }
-
-    async fn revoke_api_token(&self, id: &str, now: i64) -> StoreResult<bool> {
-        on_pool!(self, pool => Ok(sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now).bind(id).execute(pool).await?.rows_affected() == 1))
     }
 }
 

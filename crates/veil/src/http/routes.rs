@@ -1,0 +1,196 @@
+//! Every route, with who may call it. The router is built from this table only, so a route cannot
+//! exist without an access rule; `docs/permissions.md` is generated from it (`veil permissions`),
+//! and the authorization test walks it against the running server.
+
+use std::fmt::Write as _;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, post};
+
+use crate::http::access::{Access, Gate};
+use crate::http::{AppState, admin, api, pages, webhook};
+use crate::identity::{Permission as P, Role};
+
+/// One route: method, path template, gate.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub gate: Gate,
+}
+
+const READ: &[P] = &[P::ConversationReadAssigned, P::ConversationReadAll];
+
+/// Body limits the table needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub webhook: usize,
+    pub media: usize,
+}
+
+fn open(access: Access) -> Gate {
+    Gate { access, reauth: false }
+}
+
+fn api(permission: &'static [P]) -> Gate {
+    Gate { access: Access::Api(permission), reauth: false }
+}
+
+fn sensitive(permission: &'static [P]) -> Gate {
+    Gate { access: Access::Api(permission), reauth: true }
+}
+
+/// The table.
+#[allow(clippy::too_many_lines, reason = "one line per route, read top to bottom")]
+pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
+    use Access::{Public, Session, SignIn, Webhook};
+    let r = |method: Method, path: &'static str, gate: Gate, handler: MethodRouter<AppState>| {
+        (RouteSpec { method, path, gate }, handler)
+    };
+    vec![
+        r(Method::GET, "/healthz", open(Public), get(|| async { "ok" })),
+        r(Method::GET, "/static/veil.css", open(Public), get(pages::stylesheet)),
+        r(Method::GET, "/webhooks/whatsapp", open(Webhook), get(webhook::verify)),
+        r(Method::POST, "/webhooks/whatsapp", open(Webhook),
+            post(webhook::receive).layer(DefaultBodyLimit::max(limits.webhook))),
+        // Signing in.
+        r(Method::GET, "/login", open(Public), get(pages::login_page)),
+        r(Method::POST, "/login", open(Public), post(pages::login)),
+        r(Method::GET, "/setup/{token}", open(Public), get(pages::setup_page)),
+        r(Method::POST, "/setup/{token}", open(Public), post(pages::setup)),
+        r(Method::GET, "/login/2fa", open(SignIn), get(pages::second_factor_page)),
+        r(Method::POST, "/login/2fa", open(SignIn), post(pages::second_factor)),
+        r(Method::GET, "/enroll", open(SignIn), get(pages::enroll_page)),
+        r(Method::POST, "/enroll", open(SignIn), post(pages::enroll)),
+        r(Method::POST, "/logout", open(SignIn), post(pages::logout)),
+        // One's own account.
+        r(Method::GET, "/", open(Session), get(pages::home)),
+        r(Method::GET, "/account", open(Session), get(pages::account)),
+        r(Method::POST, "/account/reauth", open(Session), post(pages::reauth)),
+        r(Method::POST, "/account/password", open(Session), post(pages::change_password)),
+        r(Method::POST, "/account/sessions/others/revoke", open(Session), post(pages::logout_others)),
+        r(Method::POST, "/account/sessions/{id}/revoke", open(Session), post(pages::end_session)),
+        // Conversations.
+        r(Method::GET, "/api/v1/me", api(&P::ALL), get(admin::me)),
+        r(Method::GET, "/api/v1/conversations", api(READ), get(api::list_conversations)),
+        r(Method::GET, "/api/v1/conversations/{id}/messages", api(READ), get(api::list_messages)),
+        r(Method::POST, "/api/v1/conversations/{id}/messages", api(&[P::ConversationReply]),
+            post(api::send_message).layer(DefaultBodyLimit::max(limits.media))),
+        r(Method::POST, "/api/v1/conversations/{id}/read", api(&[P::ConversationReply]), post(api::mark_read)),
+        r(Method::POST, "/api/v1/conversations/{id}/assign", api(&[P::ConversationAssign]), post(admin::assign)),
+        r(Method::POST, "/api/v1/conversations/{id}/reveal-number", api(&[P::ContactRevealPhone]), post(admin::reveal_number)),
+        r(Method::GET, "/api/v1/messages/{id}/media", api(READ), get(api::download_media)),
+        // People.
+        r(Method::GET, "/api/v1/users", api(&[P::UserRead]), get(admin::list_users)),
+        r(Method::POST, "/api/v1/users", sensitive(&[P::UserManage]), post(admin::create_user)),
+        r(Method::POST, "/api/v1/users/{id}/role", sensitive(&[P::UserManage]), post(admin::set_role)),
+        r(Method::POST, "/api/v1/users/{id}/disable", api(&[P::UserManage]), post(admin::disable_user)),
+        r(Method::POST, "/api/v1/users/{id}/enable", sensitive(&[P::UserManage]), post(admin::enable_user)),
+        r(Method::POST, "/api/v1/users/{id}/reset-2fa", sensitive(&[P::UserManage]), post(admin::reset_second_factor)),
+        r(Method::POST, "/api/v1/users/{id}/logout", api(&[P::UserManage]), post(admin::logout_user)),
+        r(Method::POST, "/api/v1/users/{id}/unlock", api(&[P::UserManage]), post(admin::unlock_user)),
+        r(Method::GET, "/api/v1/users/{id}/sessions", api(&[P::UserManage]), get(admin::user_sessions)),
+        r(Method::GET, "/api/v1/teams", api(&[P::UserRead]), get(admin::list_teams)),
+        r(Method::POST, "/api/v1/teams", api(&[P::UserManage]), post(admin::create_team)),
+        r(Method::POST, "/api/v1/teams/{id}/members", api(&[P::UserManage]), post(admin::add_member)),
+        // Tokens and the access record.
+        r(Method::GET, "/api/v1/tokens", api(&[P::TokenManage]), get(admin::list_tokens)),
+        r(Method::POST, "/api/v1/tokens", sensitive(&[P::TokenManage]), post(admin::create_token)),
+        r(Method::DELETE, "/api/v1/tokens/{id}", api(&[P::TokenManage]), delete(admin::revoke_token)),
+        r(Method::GET, "/api/v1/access-log", api(&[P::AuditRead]), get(admin::access_log)),
+    ]
+}
+
+/// The specs alone.
+pub fn specs() -> Vec<RouteSpec> {
+    table(Limits { webhook: 0, media: 0 })
+        .into_iter()
+        .map(|(spec, _)| spec)
+        .collect()
+}
+
+/// Who is asking, for the documented matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Anonymous,
+    Role(Role),
+    /// An API token holding exactly this one scope.
+    Token(P),
+}
+
+/// Whether `subject` gets past the gate of `gate` (`None`: the webhook, which answers to a
+/// signature, not to a caller).
+pub fn allows(gate: Gate, subject: Subject) -> Option<bool> {
+    Some(match gate.access {
+        Access::Webhook => return None,
+        Access::Public => true,
+        Access::SignIn | Access::Session => matches!(subject, Subject::Role(_)),
+        Access::Api(need) => match subject {
+            Subject::Role(role) => need.iter().any(|p| role.permissions().contains(*p)),
+            Subject::Token(scope) => need.contains(&scope),
+            Subject::Anonymous => false,
+        },
+    })
+}
+
+fn access_text(gate: Gate) -> String {
+    let base = match gate.access {
+        Access::Public => "public".to_owned(),
+        Access::Webhook => "Meta signature".to_owned(),
+        Access::SignIn => "signing in".to_owned(),
+        Access::Session => "signed in".to_owned(),
+        Access::Api(need) if need.len() == P::ALL.len() => "any permission".to_owned(),
+        Access::Api(need) => need.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" or "),
+    };
+    if gate.reauth { format!("{base} + re-auth") } else { base }
+}
+
+/// The subjects as columns of the route matrix.
+pub fn subjects() -> Vec<(String, Subject)> {
+    let mut out = vec![("anonymous".to_owned(), Subject::Anonymous)];
+    out.extend(Role::ALL.into_iter().map(|r| (r.as_str().to_owned(), Subject::Role(r))));
+    out
+}
+
+/// `docs/permissions.md`.
+pub fn permissions_markdown() -> String {
+    let mut out = String::from(
+        "# Permissions\n\n\
+         Generated by `veil permissions` from the code (`identity/permissions.rs`, `http/routes.rs`); \
+         a test fails when this file and the code disagree, and the authorization test checks the running \
+         server against the route matrix below for every role, anonymous callers and a token of each scope.\n\n\
+         ## Roles\n\n",
+    );
+    out.push_str(&crate::identity::permissions::role_matrix_markdown());
+    out.push_str(
+        "\n## Routes\n\n\
+         `allow`: the gate lets the caller through; `deny`: 401, 403 or a redirect to the sign-in page. \
+         Beyond the gate, conversation routes only reach conversations the caller may read: an agent's own \
+         and their team's (others answer 404). A role may manage only users of its own rank or below \
+         (owner > admin > the rest). `re-auth`: password and code within the last `auth.reauth_minutes`. \
+         An API token passes where its scopes include one of the listed permissions; tokens never open \
+         browser pages.\n\n| method | path | needs |",
+    );
+    let subjects = subjects();
+    for (name, _) in &subjects {
+        let _ = write!(out, " {name} |");
+    }
+    out.push_str("\n|---|---|---|");
+    for _ in &subjects {
+        out.push_str(":-:|");
+    }
+    out.push('\n');
+    for spec in specs() {
+        let _ = write!(out, "| {} | `{}` | {} |", spec.method, spec.path, access_text(spec.gate));
+        for (_, subject) in &subjects {
+            out.push_str(match allows(spec.gate, *subject) {
+                None => " signature |",
+                Some(true) => " allow |",
+                Some(false) => " deny |",
+            });
+        }
+        out.push('\n');
+    }
+    out
+}

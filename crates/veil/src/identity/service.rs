@@ -1,0 +1,741 @@
+//! `Identity`: logins, second factor, sessions, users and tokens, over the `Store`.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use veil_crypto::{Aad, TokenHash};
+use zeroize::Zeroizing;
+
+use super::password::{PasswordHashing, PasswordRejected, check_new_password, HashError};
+use super::throttle::{self, Counter, Policy, Verdict};
+use super::totp::{self, TotpSecret};
+use super::{
+    Actor, Client, LANGUAGES, OpaqueSecret, Permissions, Principal, Role, STAGE_ENROLL,
+    STAGE_FULL, STAGE_PASSWORD, STATUS_ACTIVE, STATUS_DISABLED, network,
+};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keys::{KeyError, Keys};
+use crate::store::{
+    AccessRow, ApiTokenRow, SessionRow, Store, StoreError, UserChange, UserRow,
+};
+
+/// Why an identity operation did not happen. Login failures are deliberately vague.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid e-mail or password")]
+    InvalidCredentials,
+    #[error("invalid code")]
+    InvalidCode,
+    #[error("too many attempts; try again in {0} seconds")]
+    Throttled(i64),
+    #[error("too many logins at once; try again shortly")]
+    Busy,
+    #[error("not signed in")]
+    NoSession,
+    #[error("the second factor is not done yet")]
+    SecondFactorPending,
+    #[error("not allowed from this network")]
+    NetworkDenied,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("confirm your password and code first")]
+    ReauthRequired,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Password(#[from] PasswordRejected),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl From<HashError> for AuthError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => Self::Busy,
+            HashError::Failed => Self::Internal("password hashing"),
+        }
+    }
+}
+
+type AuthResult<T> = Result<T, AuthError>;
+
+/// A session just created: the secret goes into the cookie once, the row is what is stored.
+#[derive(Debug)]
+pub struct SessionToken {
+    pub secret: OpaqueSecret,
+    pub row: SessionRow,
+}
+
+impl SessionToken {
+    /// The CSRF token of this session (see `csrf_token`).
+    pub fn csrf(&self) -> String {
+        csrf_token(self.secret.expose_text())
+    }
+}
+
+/// The synchronizer token for a session: derived from the session secret (so nothing more is
+/// stored), under a label different from the stored hash.
+pub fn csrf_token(session_secret: &str) -> String {
+    hex::encode(veil_crypto::sha256(
+        format!("veil-csrf-v1:{session_secret}").as_bytes(),
+    ))
+}
+
+/// What enrollment shows.
+#[derive(Debug)]
+pub struct Enrollment {
+    pub secret_base32: Zeroizing<String>,
+    pub uri: Zeroizing<String>,
+    pub qr_svg: String,
+}
+
+/// The outcome of a second-factor check.
+#[derive(Debug)]
+pub struct SecondFactorOk {
+    pub session: SessionToken,
+    /// Set when a recovery code was used: how many remain.
+    pub recovery_codes_left: Option<i64>,
+}
+
+/// A new user and the link that lets them choose a password.
+#[derive(Debug)]
+pub struct NewUser {
+    pub user: UserRow,
+    pub setup_secret: OpaqueSecret,
+}
+
+/// Login, sessions, users, tokens.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    store: Arc<dyn Store>,
+    keys: Keys,
+    clock: Arc<dyn Clock>,
+    hashing: PasswordHashing,
+    config: Arc<Config>,
+}
+
+const MINUTE: i64 = 60_000;
+/// A half-finished login (password done, code not yet) lives this long.
+const PENDING_LIFETIME_MS: i64 = 10 * MINUTE;
+/// `last_seen_at` is written at most this often per session.
+const TOUCH_EVERY_MS: i64 = 30_000;
+
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl Identity {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Keys,
+        clock: Arc<dyn Clock>,
+        config: Arc<Config>,
+    ) -> AuthResult<Self> {
+        Ok(Self {
+            hashing: PasswordHashing::new(&config.auth)?,
+            store,
+            keys,
+            clock,
+            config,
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn account_key(&self, email: &str) -> String {
+        format!("acct:{}", hex::encode(self.keys.blind("login-email", email)))
+    }
+
+    /// Checks throttles, most restrictive first.
+    async fn throttled(&self, checks: &[(&str, Policy)]) -> AuthResult<()> {
+        let keys: Vec<String> = checks.iter().map(|(k, _)| (*k).to_owned()).collect();
+        let counters = self.store.throttle_counters(&keys).await?;
+        let now_s = self.now() / 1000;
+        let mut wait = 0;
+        for (key, policy) in checks {
+            let counter = counters
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .map_or(Counter::default(), |(_, failures, last)| Counter {
+                    failures: *failures,
+                    last_failure_at: *last / 1000,
+                });
+            match policy.verdict(counter, now_s) {
+                Verdict::Allowed => {}
+                Verdict::Wait(secs) => wait = wait.max(secs),
+                // Indistinguishable from a long wait, so a stopped account reveals nothing.
+                Verdict::Stopped => wait = wait.max(policy.max_wait_secs),
+            }
+        }
+        if wait > 0 {
+            return Err(AuthError::Throttled(wait));
+        }
+        Ok(())
+    }
+
+    fn new_session(&self, user: &UserRow, stage: &str, client: &Client) -> AuthResult<SessionToken> {
+        let secret = OpaqueSecret::generate().map_err(|_| AuthError::Internal("randomness"))?;
+        let now = self.now();
+        Ok(SessionToken {
+            secret,
+            row: SessionRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                user_id: user.id.clone(),
+                stage: stage.to_owned(),
+                epoch: user.session_epoch,
+                created_at: now,
+                last_seen_at: now,
+                authenticated_at: now,
+                ip: client.ip.to_string(),
+                user_agent: client.user_agent.clone(),
+            },
+        })
+    }
+
+    /// Replaces `old` by a new session (new id) at `stage`, freshly authenticated.
+    async fn rotate(&self, old: &SessionRow, user: &UserRow, stage: &str, client: &Client) -> AuthResult<SessionToken> {
+        let mut fresh = self.new_session(user, stage, client)?;
+        fresh.row.created_at = old.created_at;
+        self.store
+            .rotate_session(&old.id, &fresh.row, &fresh.secret.hash().0)
+            .await?;
+        Ok(fresh)
+    }
+
+    /// First factor. Unknown users, disabled users, users outside their network and wrong
+    /// passwords all get the same answer after the same work.
+    pub async fn login(&self, email: &str, password: &SecretString, client: &Client) -> AuthResult<SessionToken> {
+        let email = normalise_email(email);
+        let account = self.account_key(&email);
+        let ip_key = network::throttle_key(client.ip);
+        self.throttled(&[(&account, throttle::ACCOUNT), (&ip_key, throttle::CLIENT)])
+            .await?;
+        let user = self.store.user_by_email(&email).await?;
+        let usable = user.as_ref().filter(|u| {
+            u.status == STATUS_ACTIVE
+                && Role::parse(&u.role)
+                    .is_some_and(|r| network::allowed(&self.config.ip_allowlist, r.as_str(), client.ip))
+        });
+        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let verified = self.hashing.verify(password, stored).await?;
+        let Some(user) = usable.filter(|_| verified) else {
+            self.store
+                .throttle_fail(&[account, ip_key], self.now())
+                .await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        self.store.throttle_clear(&[account]).await?;
+        let stage = if user.totp_secret_ct.is_some() {
+            STAGE_PASSWORD
+        } else {
+            STAGE_ENROLL
+        };
+        let token = self.new_session(user, stage, client)?;
+        self.store
+            .insert_session(&token.row, &token.secret.hash().0)
+            .await?;
+        Ok(token)
+    }
+
+    /// Resolves a session cookie: the session and its user, if the session is still valid.
+    /// Expired or ended sessions are deleted.
+    pub async fn session(&self, secret: &str, client: &Client) -> AuthResult<(SessionRow, UserRow)> {
+        if secret.len() > 128 {
+            return Err(AuthError::NoSession);
+        }
+        let hash = TokenHash::of(secret);
+        let session = self
+            .store
+            .session_by_hash(&hash.0)
+            .await?
+            .ok_or(AuthError::NoSession)?;
+        let user = self
+            .store
+            .user_by_id(&session.user_id)
+            .await?
+            .ok_or(AuthError::NoSession)?;
+        let now = self.now();
+        let auth = &self.config.auth;
+        let idle = if session.stage == STAGE_FULL {
+            i64::try_from(auth.session_idle_minutes).unwrap_or(30) * MINUTE
+        } else {
+            PENDING_LIFETIME_MS
+        };
+        let absolute = i64::try_from(auth.session_absolute_hours).unwrap_or(12) * 60 * MINUTE;
+        let valid = user.status == STATUS_ACTIVE
+            && session.epoch == user.session_epoch
+            && now - session.last_seen_at <= idle
+            && now - session.created_at <= absolute;
+        if !valid {
+            self.store.delete_session(&user.id, &session.id).await?;
+            return Err(AuthError::NoSession);
+        }
+        let role = Role::parse(&user.role).ok_or(AuthError::NoSession)?;
+        if !network::allowed(&self.config.ip_allowlist, role.as_str(), client.ip) {
+            return Err(AuthError::NetworkDenied);
+        }
+        if now - session.last_seen_at >= TOUCH_EVERY_MS {
+            self.store.touch_session(&session.id, now).await?;
+        }
+        Ok((session, user))
+    }
+
+    /// A full principal from a session cookie (both factors done).
+    pub async fn principal_for_session(&self, secret: &str, client: &Client) -> AuthResult<Principal> {
+        let (session, user) = self.session(secret, client).await?;
+        if session.stage != STAGE_FULL {
+            return Err(AuthError::SecondFactorPending);
+        }
+        let role = Role::parse(&user.role).ok_or(AuthError::NoSession)?;
+        Ok(Principal {
+            permissions: role.permissions(),
+            actor: Actor::User {
+                user: Box::new(user),
+                role,
+                session: Box::new(session),
+            },
+            client: client.clone(),
+        })
+    }
+
+    /// A principal from an API token.
+    pub async fn principal_for_token(&self, presented: &str, client: &Client) -> AuthResult<Principal> {
+        if presented.len() > 256 {
+            return Err(AuthError::NoSession);
+        }
+        let token = self
+            .store
+            .api_token_by_hash(&TokenHash::of(presented).0)
+            .await?
+            .ok_or(AuthError::NoSession)?;
+        let now = self.now();
+        if token.expires_at.is_some_and(|at| now >= at) {
+            return Err(AuthError::NoSession);
+        }
+        if !network::allowed(&self.config.ip_allowlist, "token", client.ip) {
+            return Err(AuthError::NetworkDenied);
+        }
+        if token.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY_MS) {
+            self.store.touch_api_token(&token.id, now).await?;
+        }
+        let permissions = Permissions::parse_names(&token.scopes).unwrap_or_default();
+        Ok(Principal {
+            permissions,
+            actor: Actor::Token(Box::new(token)),
+            client: client.clone(),
+        })
+    }
+
+    fn totp_of(&self, user: &UserRow, sealed: Option<&Vec<u8>>, column: &str) -> AuthResult<TotpSecret> {
+        let sealed = sealed.ok_or(AuthError::InvalidCode)?;
+        let bytes = self
+            .keys
+            .system()
+            .open(&Aad::field("users", column, &user.id), sealed)
+            .map_err(|_| AuthError::Internal("second-factor secret unreadable"))?;
+        Ok(TotpSecret::from_bytes(bytes.to_vec()))
+    }
+
+    /// Checks a TOTP code (accepting its step once) or a recovery code for `user`.
+    /// Returns `Some(left)` when a recovery code was used.
+    async fn check_second_factor(&self, user: &UserRow, code: &str) -> AuthResult<Option<i64>> {
+        let key = format!("2fa:{}", user.id);
+        self.throttled(&[(&key, throttle::SECOND_FACTOR)]).await?;
+        let now = self.now();
+        let outcome = if totp::looks_like_recovery_code(code) {
+            if self
+                .store
+                .use_recovery_code(&user.id, &totp::recovery_code_hash(code), now)
+                .await?
+            {
+                Some(Some(self.store.recovery_codes_left(&user.id).await?))
+            } else {
+                None
+            }
+        } else {
+            let secret = self.totp_of(user, user.totp_secret_ct.as_ref(), "totp_secret")?;
+            match secret.check(code, now / 1000) {
+                // The compare-and-set makes a code good once, also when two requests race.
+                Some(step) if self.store.accept_totp_step(&user.id, step).await? => Some(None),
+                _ => None,
+            }
+        };
+        match outcome {
+            Some(used_recovery) => {
+                self.store.throttle_clear(&[key]).await?;
+                Ok(used_recovery)
+            }
+            None => {
+                self.store.throttle_fail(&[key], now).await?;
+                Err(AuthError::InvalidCode)
+            }
+        }
+    }
+
+    /// Second factor after the password: the session becomes full under a new id.
+    pub async fn second_factor(&self, session: &SessionRow, user: &UserRow, code: &str, client: &Client) -> AuthResult<SecondFactorOk> {
+        if session.stage != STAGE_PASSWORD {
+            return Err(AuthError::NoSession);
+        }
+        let recovery_codes_left = self.check_second_factor(user, code).await?;
+        if recovery_codes_left.is_some() {
+            self.record_raw(&format!("user:{}", user.id), "recovery_code.used", &format!("user:{}", user.id), client)
+                .await?;
+        }
+        let session = self.rotate(session, user, STAGE_FULL, client).await?;
+        Ok(SecondFactorOk {
+            session,
+            recovery_codes_left,
+        })
+    }
+
+    /// Starts (or shows again) enrollment: a pending secret, its URI and QR code.
+    pub async fn enrollment(&self, session: &SessionRow, user: &UserRow) -> AuthResult<Enrollment> {
+        if session.stage != STAGE_ENROLL {
+            return Err(AuthError::NoSession);
+        }
+        let secret = match &user.totp_pending_ct {
+            Some(_) => self.totp_of(user, user.totp_pending_ct.as_ref(), "totp_pending")?,
+            None => {
+                let secret = TotpSecret::generate();
+                let sealed = self
+                    .keys
+                    .system()
+                    .seal(&Aad::field("users", "totp_pending", &user.id), secret.as_bytes())
+                    .map_err(|_| AuthError::Internal("sealing"))?;
+                self.store.set_totp_pending(&user.id, &sealed, self.now()).await?;
+                secret
+            }
+        };
+        let uri = secret
+            .otpauth_uri(&user.email)
+            .ok_or(AuthError::Internal("otpauth uri"))?;
+        let qr_svg = totp::qr_svg(&uri).ok_or(AuthError::Internal("qr code"))?;
+        Ok(Enrollment {
+            secret_base32: secret.base32(),
+            uri,
+            qr_svg,
+        })
+    }
+
+    /// Confirms enrollment with a valid code: the second factor is on, ten recovery codes are
+    /// returned (shown once), and the session becomes full under a new id.
+    pub async fn confirm_enrollment(
+        &self,
+        session: &SessionRow,
+        user: &UserRow,
+        code: &str,
+        client: &Client,
+    ) -> AuthResult<(SessionToken, Vec<Zeroizing<String>>)> {
+        if session.stage != STAGE_ENROLL {
+            return Err(AuthError::NoSession);
+        }
+        let key = format!("2fa:{}", user.id);
+        self.throttled(&[(&key, throttle::SECOND_FACTOR)]).await?;
+        let pending = self.totp_of(user, user.totp_pending_ct.as_ref(), "totp_pending")?;
+        let now = self.now();
+        let Some(step) = pending.check(code, now / 1000) else {
+            self.store.throttle_fail(&[key], now).await?;
+            return Err(AuthError::InvalidCode);
+        };
+        let sealed = self
+            .keys
+            .system()
+            .seal(&Aad::field("users", "totp_secret", &user.id), pending.as_bytes())
+            .map_err(|_| AuthError::Internal("sealing"))?;
+        let (codes, hashes) = totp::new_recovery_codes();
+        self.store
+            .confirm_totp(&user.id, &sealed, step, &hashes, now)
+            .await?;
+        self.store.throttle_clear(&[key]).await?;
+        let session = self.rotate(session, user, STAGE_FULL, client).await?;
+        Ok((session, codes))
+    }
+
+    /// Password and code again, for sensitive actions: the session gets a new id and a fresh
+    /// authentication time.
+    pub async fn reauthenticate(&self, principal: &Principal, password: &SecretString, code: &str) -> AuthResult<SessionToken> {
+        let (Some(user), Some(session)) = (principal.user(), principal.session()) else {
+            return Err(AuthError::Forbidden);
+        };
+        let account = self.account_key(&user.email);
+        self.throttled(&[(&account, throttle::ACCOUNT)]).await?;
+        if !self.hashing.verify(password, user.password_hash.as_deref()).await? {
+            self.store.throttle_fail(&[account], self.now()).await?;
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.check_second_factor(user, code).await?;
+        self.rotate(session, user, STAGE_FULL, &principal.client).await
+    }
+
+    pub async fn logout(&self, session: &SessionRow) -> AuthResult<()> {
+        self.store.delete_session(&session.user_id, &session.id).await?;
+        Ok(())
+    }
+
+    /// Ends the caller's other sessions; returns how many.
+    pub async fn logout_others(&self, principal: &Principal) -> AuthResult<u64> {
+        let session = principal.session().ok_or(AuthError::Forbidden)?;
+        Ok(self
+            .store
+            .delete_sessions_of(&session.user_id, Some(&session.id))
+            .await?)
+    }
+
+    /// Ends one of the caller's own sessions.
+    pub async fn end_own_session(&self, principal: &Principal, id: &str) -> AuthResult<()> {
+        let user = principal.user().ok_or(AuthError::Forbidden)?;
+        if self.store.delete_session(&user.id, id).await? {
+            Ok(())
+        } else {
+            Err(AuthError::NotFound)
+        }
+    }
+
+    /// Changes the caller's password: every session ends; the caller gets a new one.
+    pub async fn change_password(&self, principal: &Principal, current: &SecretString, new: &SecretString) -> AuthResult<SessionToken> {
+        let (Some(user), Some(session)) = (principal.user(), principal.session()) else {
+            return Err(AuthError::Forbidden);
+        };
+        if !self.hashing.verify(current, user.password_hash.as_deref()).await? {
+            return Err(AuthError::InvalidCredentials);
+        }
+        check_new_password(new.expose_secret(), &[&user.email, &user.display_name])?;
+        let hash = self.hashing.hash(new).await?;
+        self.store
+            .change_user(&user.id, &UserChange::Password(hash), self.now())
+            .await?;
+        let fresh = self
+            .store
+            .user_by_id(&user.id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        let mut token = self.new_session(&fresh, STAGE_FULL, &principal.client)?;
+        token.row.created_at = session.created_at;
+        self.store
+            .insert_session(&token.row, &token.secret.hash().0)
+            .await?;
+        Ok(token)
+    }
+
+    /// Creates a user and a one-time setup link. `by` is `None` for the command line (the
+    /// operator of the machine), else the acting principal, who must outrank the new role.
+    pub async fn create_user(&self, by: Option<&Principal>, email: &str, display_name: &str, role: Role, language: &str) -> AuthResult<NewUser> {
+        if let Some(by) = by {
+            let may = by.role().is_some_and(|r| r.may_manage(role))
+                || (by.role().is_none() && by.can(super::Permission::UserManage) && role != Role::Owner);
+            if !may {
+                return Err(AuthError::Forbidden);
+            }
+        }
+        let email = normalise_email(email);
+        if email.len() > 254 || !email.contains('@') || email.chars().any(char::is_whitespace) {
+            return Err(AuthError::Invalid("not an e-mail address".into()));
+        }
+        let display_name = display_name.trim();
+        if display_name.is_empty() || display_name.chars().count() > 100 {
+            return Err(AuthError::Invalid("a name of 1 to 100 characters is needed".into()));
+        }
+        if !LANGUAGES.contains(&language) {
+            return Err(AuthError::Invalid(format!("language must be one of {}", LANGUAGES.join(", "))));
+        }
+        let now = self.now();
+        let user = UserRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            email,
+            display_name: display_name.to_owned(),
+            role: role.as_str().to_owned(),
+            status: STATUS_ACTIVE.to_owned(),
+            language: language.to_owned(),
+            password_hash: None,
+            totp_secret_ct: None,
+            totp_pending_ct: None,
+            totp_last_step: None,
+            session_epoch: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        if !self.store.insert_user(&user).await? {
+            return Err(AuthError::Invalid("a user with this e-mail exists".into()));
+        }
+        let setup_secret = self.new_setup_link(&user.id).await?;
+        Ok(NewUser { user, setup_secret })
+    }
+
+    async fn new_setup_link(&self, user_id: &str) -> AuthResult<OpaqueSecret> {
+        let secret = OpaqueSecret::generate().map_err(|_| AuthError::Internal("randomness"))?;
+        let hours = i64::try_from(self.config.auth.setup_link_hours).unwrap_or(72);
+        self.store
+            .insert_setup_token(&secret.hash().0, user_id, self.now() + hours * 60 * MINUTE)
+            .await?;
+        Ok(secret)
+    }
+
+    /// The user a setup link belongs to, if it is still good.
+    pub async fn setup_link_user(&self, secret: &str) -> AuthResult<UserRow> {
+        let user_id = self
+            .store
+            .setup_token_user(&TokenHash::of(secret).0, self.now())
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        self.store.user_by_id(&user_id).await?.ok_or(AuthError::NotFound)
+    }
+
+    /// Sets the first password through a setup link; returns a session that must enroll next.
+    pub async fn complete_setup(&self, secret: &str, password: &SecretString, client: &Client) -> AuthResult<SessionToken> {
+        let user = self.setup_link_user(secret).await?;
+        check_new_password(password.expose_secret(), &[&user.email, &user.display_name])?;
+        let hash = self.hashing.hash(password).await?;
+        self.store
+            .complete_setup(&TokenHash::of(secret).0, &hash, self.now())
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        let user = self.store.user_by_id(&user.id).await?.ok_or(AuthError::NotFound)?;
+        let stage = if user.totp_secret_ct.is_some() { STAGE_PASSWORD } else { STAGE_ENROLL };
+        let token = self.new_session(&user, stage, client)?;
+        self.store
+            .insert_session(&token.row, &token.secret.hash().0)
+            .await?;
+        Ok(token)
+    }
+
+    /// Sets a password directly (first owner of the demo, tests).
+    pub async fn set_password(&self, user_id: &str, password: &SecretString) -> AuthResult<()> {
+        let hash = self.hashing.hash(password).await?;
+        self.store
+            .change_user(user_id, &UserChange::Password(hash), self.now())
+            .await?;
+        Ok(())
+    }
+
+    /// Enrolls a second factor directly with a given secret (demo and tests).
+    pub async fn enroll_directly(&self, user_id: &str, secret: &TotpSecret) -> AuthResult<Vec<Zeroizing<String>>> {
+        let sealed = self
+            .keys
+            .system()
+            .seal(&Aad::field("users", "totp_secret", user_id), secret.as_bytes())
+            .map_err(|_| AuthError::Internal("sealing"))?;
+        let (codes, hashes) = totp::new_recovery_codes();
+        self.store.confirm_totp(user_id, &sealed, 0, &hashes, self.now()).await?;
+        Ok(codes)
+    }
+
+    /// An administrative change to another user (`by` None: the command line).
+    pub async fn change_user(&self, by: Option<&Principal>, user_id: &str, change: &UserChange) -> AuthResult<UserRow> {
+        let target = self.store.user_by_id(user_id).await?.ok_or(AuthError::NotFound)?;
+        let target_role = Role::parse(&target.role).ok_or(AuthError::NotFound)?;
+        if let Some(by) = by {
+            let Some(role) = by.role() else {
+                return Err(AuthError::Forbidden);
+            };
+            let new_role_ok = match change {
+                UserChange::Role(r) => Role::parse(r).is_some_and(|r| role.may_manage(r)),
+                UserChange::Status(s) => s == STATUS_ACTIVE || s == STATUS_DISABLED,
+                UserChange::Password(_) => false,
+                UserChange::ResetSecondFactor => true,
+            };
+            if !role.may_manage(target_role) || !new_role_ok {
+                return Err(AuthError::Forbidden);
+            }
+        }
+        if let UserChange::Role(r) = change
+            && Role::parse(r).is_none()
+        {
+            return Err(AuthError::Invalid("unknown role".into()));
+        }
+        self.store.change_user(user_id, change, self.now()).await?;
+        self.store.user_by_id(user_id).await?.ok_or(AuthError::NotFound)
+    }
+
+    /// Ends every session of a user (admin "log out this user").
+    pub async fn logout_user(&self, by: &Principal, user_id: &str) -> AuthResult<u64> {
+        let target = self.store.user_by_id(user_id).await?.ok_or(AuthError::NotFound)?;
+        let target_role = Role::parse(&target.role).ok_or(AuthError::NotFound)?;
+        if !by.role().is_some_and(|r| r.may_manage(target_role)) {
+            return Err(AuthError::Forbidden);
+        }
+        Ok(self.store.delete_sessions_of(user_id, None).await?)
+    }
+
+    /// Lifts the login throttle and the hard stop of an account.
+    pub async fn unlock(&self, email: &str) -> AuthResult<()> {
+        let key = self.account_key(&normalise_email(email));
+        self.store.throttle_clear(&[key]).await?;
+        Ok(())
+    }
+
+    /// Creates an API token with `scopes`, which must be within the creator's own permissions.
+    pub async fn create_token(&self, by: Option<&Principal>, name: &str, scopes: Permissions, expires_at: Option<i64>) -> AuthResult<(ApiTokenRow, OpaqueSecret)> {
+        if let Some(by) = by
+            && !scopes.is_subset_of(by.permissions)
+        {
+            return Err(AuthError::Forbidden);
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(AuthError::Invalid("a name of 1 to 100 characters is needed".into()));
+        }
+        if scopes == Permissions::default() {
+            return Err(AuthError::Invalid("a token needs at least one scope".into()));
+        }
+        let now = self.now();
+        if expires_at.is_some_and(|at| at <= now) {
+            return Err(AuthError::Invalid("expiry must be in the future".into()));
+        }
+        let secret = OpaqueSecret::generate().map_err(|_| AuthError::Internal("randomness"))?;
+        let row = ApiTokenRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: name.to_owned(),
+            scopes: scopes.to_names(),
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+            created_by: by.map(Principal::label),
+            last_used_at: None,
+        };
+        self.store.insert_api_token(&row, &secret.hash().0).await?;
+        Ok((row, secret))
+    }
+
+    /// Records a deliberate access (a revealed number, a used recovery code, an admin action).
+    pub async fn record(&self, principal: &Principal, action: &str, target: &str) -> AuthResult<()> {
+        self.record_raw(&principal.label(), action, target, &principal.client).await
+    }
+
+    async fn record_raw(&self, actor: &str, action: &str, target: &str, client: &Client) -> AuthResult<()> {
+        self.store
+            .record_access(&AccessRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                at: self.now(),
+                actor: actor.to_owned(),
+                action: action.to_owned(),
+                target: target.to_owned(),
+                ip: client.ip.to_string(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the principal may do a sensitive action now.
+    pub fn require_recent_auth(&self, principal: &Principal) -> AuthResult<()> {
+        let window = i64::try_from(self.config.auth.reauth_minutes).unwrap_or(5) * MINUTE;
+        if principal.recently_authenticated(self.now(), window) {
+            Ok(())
+        } else {
+            Err(AuthError::ReauthRequired)
+        }
+    }
+}
