@@ -169,7 +169,13 @@ async fn bootstrap_owner(identity: &Identity, config: &Config) -> anyhow::Result
         return Ok(());
     }
     let created = identity
-        .create_user(None, &config.auth.first_owner_email, "Owner", Role::Owner, "en")
+        .create_user(
+            None,
+            &config.auth.first_owner_email,
+            "Owner",
+            Role::Owner,
+            "en",
+        )
         .await?;
     let path = config.data_dir.join("first-owner-setup-link.txt");
     let link = format!(

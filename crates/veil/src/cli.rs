@@ -9,9 +9,9 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config, Overrides, Require};
 use crate::identity::{Identity, Permission, Permissions, Role, STATUS_ACTIVE, STATUS_DISABLED};
 use crate::store::UserChange;
-use crate::config::{self, Config, Overrides, Require};
 
 /// Veil: a self-hosted, privacy-first WhatsApp Business inbox.
 #[derive(Debug, Parser)]
@@ -375,31 +375,60 @@ async fn open_identity(global: &Global) -> anyhow::Result<Identity> {
     let keys = crate::keys::Keys::load(&config.key_file, store.as_ref())
         .await
         .map_err(|e| anyhow::anyhow!("{e} (create one with `veil keys init`)"))?;
-    Ok(Identity::new(store, keys, Arc::new(SystemClock), Arc::new(config))?)
+    Ok(Identity::new(
+        store,
+        keys,
+        Arc::new(SystemClock),
+        Arc::new(config),
+    )?)
 }
 
 async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {
     let identity = open_identity(global).await?;
     let now = identity.now();
     match action {
-        TokenCommand::Create { name, scopes, expires_days } => {
-            let scopes = Permissions::parse_names(&scopes.join(" "))
-                .map_err(|name| anyhow::anyhow!("unknown scope {name:?}; scopes are: {}", Permissions::of(&Permission::ALL).to_names()))?;
+        TokenCommand::Create {
+            name,
+            scopes,
+            expires_days,
+        } => {
+            let scopes = Permissions::parse_names(&scopes.join(" ")).map_err(|name| {
+                anyhow::anyhow!(
+                    "unknown scope {name:?}; scopes are: {}",
+                    Permissions::of(&Permission::ALL).to_names()
+                )
+            })?;
             let expires_at = expires_days.map(|d| now + i64::from(d) * 86_400_000);
-            let (row, secret) = identity.create_token(None, &name, scopes, expires_at).await?;
+            let (row, secret) = identity
+                .create_token(None, &name, scopes, expires_at)
+                .await?;
             println!("token id: {}", row.id);
             println!("scopes: {}", row.scopes);
-            println!("token (shown once, store it safely): {}", secret.expose_text());
+            println!(
+                "token (shown once, store it safely): {}",
+                secret.expose_text()
+            );
         }
         TokenCommand::List => {
             for t in identity.store().list_api_tokens().await? {
-                let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
                 println!("{}  {}  {}  [{}]", t.id, t.name, state, t.scopes);
             }
         }
         TokenCommand::Revoke { id } => {
             let revoked = identity.store().revoke_api_token(&id, now).await?;
-            println!("{}", if revoked { "revoked" } else { "no such active token" });
+            println!(
+                "{}",
+                if revoked {
+                    "revoked"
+                } else {
+                    "no such active token"
+                }
+            );
         }
     }
     Ok(())
@@ -408,59 +437,94 @@ async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {
 async fn user(global: &Global, action: UserCommand) -> anyhow::Result<()> {
     let identity = open_identity(global).await?;
     let config = load_config(global, None, Require::StorageOnly)?;
-    let find = |email: String| {
-        let identity = identity.clone();
-        async move {
-            identity
-                .store()
-                .user_by_email(&crate::identity::normalise_email(&email))
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no user with that e-mail"))
+    let (email, change, done) = match action {
+        UserCommand::Add {
+            email,
+            role,
+            name,
+            language,
+        } => {
+            return add_user(&identity, &config, &email, &role, name, &language).await;
         }
-    };
-    match action {
-        UserCommand::Add { email, role, name, language } => {
-            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("role must be owner, admin, supervisor, agent or auditor"))?;
-            let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
-            let created = identity.create_user(None, &email, &name, role, &language).await?;
-            println!("user {} ({}) added as {}", created.user.email, created.user.id, created.user.role);
-            println!(
-                "one-time setup link, valid {} hours (give it to them privately):\n{}/setup/{}",
-                config.auth.setup_link_hours,
-                config.public_url,
-                created.setup_secret.expose_text()
-            );
-        }
-        UserCommand::List => {
-            for u in identity.store().list_users().await? {
-                let second = if u.totp_secret_ct.is_some() { "2fa" } else { "no 2fa yet" };
-                println!("{}  {}  {}  {}  {}", u.id, u.email, u.role, u.status, second);
-            }
-        }
-        UserCommand::Disable { email } => {
-            let user = find(email).await?;
-            identity.change_user(None, &user.id, &UserChange::Status(STATUS_DISABLED.into())).await?;
-            println!("disabled; every session ended");
-        }
-        UserCommand::Enable { email } => {
-            let user = find(email).await?;
-            identity.change_user(None, &user.id, &UserChange::Status(STATUS_ACTIVE.into())).await?;
-            println!("enabled");
-        }
-        UserCommand::Reset2fa { email } => {
-            let user = find(email).await?;
-            identity.change_user(None, &user.id, &UserChange::ResetSecondFactor).await?;
-            println!("second factor reset; they enroll again at their next sign-in");
-        }
+        UserCommand::List => return list_users(&identity).await,
         UserCommand::Unlock { email } => {
             identity.unlock(&email).await?;
             println!("unlocked");
+            return Ok(());
         }
-        UserCommand::Logout { email } => {
-            let user = find(email).await?;
-            let ended = identity.store().delete_sessions_of(&user.id, None).await?;
-            println!("{ended} sessions ended");
+        UserCommand::Logout { email } => (email, None, "sessions ended"),
+        UserCommand::Disable { email } => (
+            email,
+            Some(UserChange::Status(STATUS_DISABLED.into())),
+            "disabled; every session ended",
+        ),
+        UserCommand::Enable { email } => (
+            email,
+            Some(UserChange::Status(STATUS_ACTIVE.into())),
+            "enabled",
+        ),
+        UserCommand::Reset2fa { email } => (
+            email,
+            Some(UserChange::ResetSecondFactor),
+            "second factor reset; they enroll again at their next sign-in",
+        ),
+    };
+    let user = identity
+        .store()
+        .user_by_email(&crate::identity::normalise_email(&email))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user with that e-mail"))?;
+    match change {
+        Some(change) => {
+            identity.change_user(None, &user.id, &change).await?;
+        }
+        None => {
+            identity.store().delete_sessions_of(&user.id, None).await?;
         }
     }
+    println!("{done}");
+    Ok(())
+}
+
+async fn list_users(identity: &Identity) -> anyhow::Result<()> {
+    for u in identity.store().list_users().await? {
+        let second = if u.totp_secret_ct.is_some() {
+            "2fa"
+        } else {
+            "no 2fa yet"
+        };
+        println!(
+            "{}  {}  {}  {}  {}",
+            u.id, u.email, u.role, u.status, second
+        );
+    }
+    Ok(())
+}
+
+async fn add_user(
+    identity: &Identity,
+    config: &Config,
+    email: &str,
+    role: &str,
+    name: Option<String>,
+    language: &str,
+) -> anyhow::Result<()> {
+    let role = Role::parse(role).ok_or_else(|| {
+        anyhow::anyhow!("role must be owner, admin, supervisor, agent or auditor")
+    })?;
+    let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
+    let created = identity
+        .create_user(None, email, &name, role, language)
+        .await?;
+    println!(
+        "user {} ({}) added as {}",
+        created.user.email, created.user.id, created.user.role
+    );
+    println!(
+        "one-time setup link, valid {} hours (give it to them privately):\n{}/setup/{}",
+        config.auth.setup_link_hours,
+        config.public_url,
+        created.setup_secret.expose_text()
+    );
     Ok(())
 }

@@ -325,7 +325,12 @@ fn networks(key: &str, items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigErro
         .map(|item| {
             item.parse::<ipnet::IpNet>()
                 .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| err(key, format!("{item:?} is not a network like 10.0.0.0/8 or 2001:db8::/32")))
+                .map_err(|_| {
+                    err(
+                        key,
+                        format!("{item:?} is not a network like 10.0.0.0/8 or 2001:db8::/32"),
+                    )
+                })
         })
         .collect()
 }
@@ -526,7 +531,10 @@ fn finish(
         .trim_end_matches('/')
         .to_owned();
     if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
-        return Err(err("server.public_url", "must start with https:// or http://"));
+        return Err(err(
+            "server.public_url",
+            "must start with https:// or http://",
+        ));
     }
     let trusted_proxies = networks(
         "server.trusted_proxies",
@@ -535,8 +543,15 @@ fn finish(
     let mut ip_allowlist = std::collections::BTreeMap::new();
     for (role, items) in &raw.access.ip_allowlist {
         let key = format!("access.ip_allowlist.{role}");
-        if !crate::identity::Role::ALL.iter().any(|r| r.as_str() == role) && role != "token" {
-            return Err(err(&key, "is not a role (owner, admin, supervisor, agent, auditor) or token"));
+        if !crate::identity::Role::ALL
+            .iter()
+            .any(|r| r.as_str() == role)
+            && role != "token"
+        {
+            return Err(err(
+                &key,
+                "is not a role (owner, admin, supervisor, agent, auditor) or token",
+            ));
         }
         ip_allowlist.insert(role.clone(), networks(&key, items)?);
     }

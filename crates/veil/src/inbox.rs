@@ -9,7 +9,9 @@ use veil_crypto::{Aad, DataKey};
 use crate::clock::Clock;
 use crate::keys::{KeyError, Keys};
 use crate::media::{MediaFiles, MediaStoreError};
-use crate::store::{ConversationRow, ConversationScope, MessageRow, SealedKeyRow, Store, StoreError};
+use crate::store::{
+    ConversationRow, ConversationScope, MessageRow, SealedKeyRow, Store, StoreError,
+};
 use crate::whatsapp::webhook::Content;
 use crate::whatsapp::window::{Window, window};
 
@@ -121,7 +123,11 @@ impl Inbox {
         Ok(rows.into_iter().map(|row| self.view(row, now)).collect())
     }
 
-    async fn row(&self, id: &str, scope: &ConversationScope) -> Result<ConversationRow, InboxError> {
+    async fn row(
+        &self,
+        id: &str,
+        scope: &ConversationScope,
+    ) -> Result<ConversationRow, InboxError> {
         self.store
             .conversation(id, scope)
             .await?

@@ -16,7 +16,9 @@ use subtle::ConstantTimeEq as _;
 
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::identity::{AuthError, Client, Permission, Principal, STAGE_ENROLL, csrf_token, network};
+use crate::identity::{
+    AuthError, Client, Permission, Principal, STAGE_ENROLL, csrf_token, network,
+};
 use crate::store::{SessionRow, UserRow};
 
 /// Who may call a route.
@@ -44,7 +46,11 @@ pub struct Gate {
 
 /// The cookie's name: `__Host-` (bound to this host, path `/`, secure) when served over TLS.
 pub fn cookie_name(tls: bool) -> &'static str {
-    if tls { "__Host-veil_session" } else { "veil_session" }
+    if tls {
+        "__Host-veil_session"
+    } else {
+        "veil_session"
+    }
 }
 
 /// The `Set-Cookie` value that installs a session.
@@ -120,7 +126,10 @@ fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     origin == public_url
         || origin == format!("http://{host}")
         || origin == format!("https://{host}")
@@ -187,13 +196,17 @@ pub async fn guard(
     let seen = Seen {
         client: Client::new(
             ip,
-            headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()),
+            headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
         ),
         cookie: session_secret(headers, state.config.tls()),
         unsafe_method: is_unsafe(request.method()),
         cross_site: !same_origin(headers, &state.config.public_url),
     };
-    request.extensions_mut().insert(ClientOf(seen.client.clone()));
+    request
+        .extensions_mut()
+        .insert(ClientOf(seen.client.clone()));
     let admitted = match gate.access {
         // Anonymous forms (sign-in, setup) still refuse cross-site posts: no login CSRF.
         Access::Public if seen.unsafe_method && seen.cross_site => Err(csrf_refused()),
@@ -228,7 +241,11 @@ async fn sign_in(state: &AppState, seen: Seen, request: Request) -> Admitted {
     };
     let csrf = csrf_token(secret);
     let mut request = check_csrf(&seen, request, &csrf).await?;
-    request.extensions_mut().insert(SignIn { session, user, csrf });
+    request.extensions_mut().insert(SignIn {
+        session,
+        user,
+        csrf,
+    });
     Ok(request)
 }
 
@@ -247,7 +264,11 @@ async fn session(state: &AppState, gate: Gate, seen: Seen, request: Request) -> 
     let Some(secret) = seen.cookie.as_deref() else {
         return Err(to_login());
     };
-    let principal = match state.identity.principal_for_session(secret, &seen.client).await {
+    let principal = match state
+        .identity
+        .principal_for_session(secret, &seen.client)
+        .await
+    {
         Ok(p) => p,
         Err(AuthError::SecondFactorPending) => {
             let next_page = match state.identity.session(secret, &seen.client).await {

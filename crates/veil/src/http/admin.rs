@@ -11,7 +11,9 @@ use serde_json::json;
 
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::identity::{Actor, Permission, Permissions, Principal, Role, STATUS_ACTIVE, STATUS_DISABLED};
+use crate::identity::{
+    Actor, Permission, Permissions, Principal, Role, STATUS_ACTIVE, STATUS_DISABLED,
+};
 use crate::store::{ApiTokenRow, TeamRow, UserChange, UserRow};
 
 #[derive(Serialize)]
@@ -54,7 +56,12 @@ struct TokenJson {
 impl From<ApiTokenRow> for TokenJson {
     fn from(t: ApiTokenRow) -> Self {
         Self {
-            scopes: t.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            scopes: t
+                .scopes
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             id: t.id,
             name: t.name,
             created_at: t.created_at,
@@ -83,8 +90,16 @@ pub async fn me(principal: Principal) -> Json<serde_json::Value> {
 }
 
 /// `GET /api/v1/users`
-pub async fn list_users(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
-    let users: Vec<UserJson> = state.store.list_users().await?.into_iter().map(Into::into).collect();
+pub async fn list_users(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let users: Vec<UserJson> = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     Ok(Json(json!({"users": users})))
 }
 
@@ -108,13 +123,31 @@ pub async fn create_user(
     principal: Principal,
     Json(body): Json<NewUserJson>,
 ) -> Result<Response, AppError> {
-    let role = Role::parse(&body.role).ok_or_else(|| AppError::BadRequest("unknown role".into()))?;
+    let role =
+        Role::parse(&body.role).ok_or_else(|| AppError::BadRequest("unknown role".into()))?;
     let created = state
         .identity
-        .create_user(Some(&principal), &body.email, &body.display_name, role, &body.language)
+        .create_user(
+            Some(&principal),
+            &body.email,
+            &body.display_name,
+            role,
+            &body.language,
+        )
         .await?;
-    state.identity.record(&principal, "user.create", &format!("user:{}", created.user.id)).await?;
-    let link = format!("{}/setup/{}", state.config.public_url, created.setup_secret.expose_text());
+    state
+        .identity
+        .record(
+            &principal,
+            "user.create",
+            &format!("user:{}", created.user.id),
+        )
+        .await?;
+    let link = format!(
+        "{}/setup/{}",
+        state.config.public_url,
+        created.setup_secret.expose_text()
+    );
     Ok((
         StatusCode::CREATED,
         Json(json!({"user": UserJson::from(created.user), "setup_link": link})),
@@ -122,9 +155,21 @@ pub async fn create_user(
         .into_response())
 }
 
-async fn change(state: &AppState, principal: &Principal, id: &str, change: UserChange, action: &str) -> Result<Json<serde_json::Value>, AppError> {
-    let user = state.identity.change_user(Some(principal), id, &change).await?;
-    state.identity.record(principal, action, &format!("user:{id}")).await?;
+async fn change(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    change: UserChange,
+    action: &str,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let user = state
+        .identity
+        .change_user(Some(principal), id, &change)
+        .await?;
+    state
+        .identity
+        .record(principal, action, &format!("user:{id}"))
+        .await?;
     Ok(Json(json!({"user": UserJson::from(user)})))
 }
 
@@ -135,40 +180,103 @@ pub struct RoleJson {
 }
 
 /// `POST /api/v1/users/{id}/role` (re-authentication required)
-pub async fn set_role(State(state): State<AppState>, principal: Principal, Path(id): Path<String>, Json(body): Json<RoleJson>) -> Result<Json<serde_json::Value>, AppError> {
-    change(&state, &principal, &id, UserChange::Role(body.role), "user.role").await
+pub async fn set_role(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<RoleJson>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    change(
+        &state,
+        &principal,
+        &id,
+        UserChange::Role(body.role),
+        "user.role",
+    )
+    .await
 }
 
 /// `POST /api/v1/users/{id}/disable`: ends every session at once.
-pub async fn disable_user(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Json<serde_json::Value>, AppError> {
+pub async fn disable_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
     if principal.user().is_some_and(|u| u.id == id) {
         return Err(AppError::BadRequest("you cannot disable yourself".into()));
     }
-    change(&state, &principal, &id, UserChange::Status(STATUS_DISABLED.into()), "user.disable").await
+    change(
+        &state,
+        &principal,
+        &id,
+        UserChange::Status(STATUS_DISABLED.into()),
+        "user.disable",
+    )
+    .await
 }
 
 /// `POST /api/v1/users/{id}/enable` (re-authentication required)
-pub async fn enable_user(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Json<serde_json::Value>, AppError> {
-    change(&state, &principal, &id, UserChange::Status(STATUS_ACTIVE.into()), "user.enable").await
+pub async fn enable_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    change(
+        &state,
+        &principal,
+        &id,
+        UserChange::Status(STATUS_ACTIVE.into()),
+        "user.enable",
+    )
+    .await
 }
 
 /// `POST /api/v1/users/{id}/reset-2fa` (re-authentication required)
-pub async fn reset_second_factor(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Json<serde_json::Value>, AppError> {
-    change(&state, &principal, &id, UserChange::ResetSecondFactor, "user.reset_2fa").await
+pub async fn reset_second_factor(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    change(
+        &state,
+        &principal,
+        &id,
+        UserChange::ResetSecondFactor,
+        "user.reset_2fa",
+    )
+    .await
 }
 
 /// `POST /api/v1/users/{id}/logout`: ends every session of the user.
-pub async fn logout_user(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Json<serde_json::Value>, AppError> {
+pub async fn logout_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
     let ended = state.identity.logout_user(&principal, &id).await?;
-    state.identity.record(&principal, "user.logout", &format!("user:{id}")).await?;
+    state
+        .identity
+        .record(&principal, "user.logout", &format!("user:{id}"))
+        .await?;
     Ok(Json(json!({"sessions_ended": ended})))
 }
 
 /// `POST /api/v1/users/{id}/unlock`: lifts the login lock of the account.
-pub async fn unlock_user(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<StatusCode, AppError> {
-    let user = state.store.user_by_id(&id).await?.ok_or(AppError::NotFound)?;
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    let user = state
+        .store
+        .user_by_id(&id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     state.identity.unlock(&user.email).await?;
-    state.identity.record(&principal, "user.unlock", &format!("user:{id}")).await?;
+    state
+        .identity
+        .record(&principal, "user.unlock", &format!("user:{id}"))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -183,14 +291,28 @@ struct SessionJson {
 }
 
 /// `GET /api/v1/users/{id}/sessions`
-pub async fn user_sessions(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, AppError> {
-    state.store.user_by_id(&id).await?.ok_or(AppError::NotFound)?;
+pub async fn user_sessions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    state
+        .store
+        .user_by_id(&id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let sessions: Vec<SessionJson> = state
         .store
         .sessions_of(&id)
         .await?
         .into_iter()
-        .map(|s| SessionJson { id: s.id, stage: s.stage, created_at: s.created_at, last_seen_at: s.last_seen_at, ip: s.ip, user_agent: s.user_agent })
+        .map(|s| SessionJson {
+            id: s.id,
+            stage: s.stage,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        })
         .collect();
     Ok(Json(json!({"sessions": sessions})))
 }
@@ -202,8 +324,19 @@ struct TeamJson {
 }
 
 /// `GET /api/v1/teams`
-pub async fn list_teams(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
-    let teams: Vec<TeamJson> = state.store.list_teams().await?.into_iter().map(|t| TeamJson { id: t.id, name: t.name }).collect();
+pub async fn list_teams(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let teams: Vec<TeamJson> = state
+        .store
+        .list_teams()
+        .await?
+        .into_iter()
+        .map(|t| TeamJson {
+            id: t.id,
+            name: t.name,
+        })
+        .collect();
     Ok(Json(json!({"teams": teams})))
 }
 
@@ -214,17 +347,34 @@ pub struct NewTeamJson {
 }
 
 /// `POST /api/v1/teams`
-pub async fn create_team(State(state): State<AppState>, principal: Principal, Json(body): Json<NewTeamJson>) -> Result<Response, AppError> {
+pub async fn create_team(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<NewTeamJson>,
+) -> Result<Response, AppError> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::BadRequest("a name of 1 to 100 characters is needed".into()));
+        return Err(AppError::BadRequest(
+            "a name of 1 to 100 characters is needed".into(),
+        ));
     }
-    let team = TeamRow { id: uuid::Uuid::now_v7().to_string(), name: name.to_owned(), created_at: state.clock.now_ms() };
+    let team = TeamRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: name.to_owned(),
+        created_at: state.clock.now_ms(),
+    };
     if !state.store.insert_team(&team).await? {
         return Err(AppError::BadRequest("a team with this name exists".into()));
     }
-    state.identity.record(&principal, "team.create", &format!("team:{}", team.id)).await?;
-    Ok((StatusCode::CREATED, Json(json!({"team": TeamJson { id: team.id, name: team.name }}))).into_response())
+    state
+        .identity
+        .record(&principal, "team.create", &format!("team:{}", team.id))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"team": TeamJson { id: team.id, name: team.name }})),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -234,14 +384,26 @@ pub struct MemberJson {
 }
 
 /// `POST /api/v1/teams/{id}/members`
-pub async fn add_member(State(state): State<AppState>, principal: Principal, Path(id): Path<String>, Json(body): Json<MemberJson>) -> Result<StatusCode, AppError> {
+pub async fn add_member(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<MemberJson>,
+) -> Result<StatusCode, AppError> {
     let teams = state.store.list_teams().await?;
     if !teams.iter().any(|t| t.id == id) {
         return Err(AppError::NotFound);
     }
-    state.store.user_by_id(&body.user_id).await?.ok_or(AppError::NotFound)?;
+    state
+        .store
+        .user_by_id(&body.user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     state.store.add_team_member(&id, &body.user_id).await?;
-    state.identity.record(&principal, "team.add_member", &format!("team:{id}")).await?;
+    state
+        .identity
+        .record(&principal, "team.add_member", &format!("team:{id}"))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -253,36 +415,79 @@ pub struct AssignJson {
 }
 
 /// `POST /api/v1/conversations/{id}/assign`
-pub async fn assign(State(state): State<AppState>, principal: Principal, Path(id): Path<String>, Json(body): Json<AssignJson>) -> Result<StatusCode, AppError> {
+pub async fn assign(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<AssignJson>,
+) -> Result<StatusCode, AppError> {
     let scope = principal.conversation_scope().ok_or(AppError::Forbidden)?;
     state.inbox.conversation(&id, &scope).await?;
     if let Some(user) = &body.assignee_id {
-        let user = state.store.user_by_id(user).await?.ok_or_else(|| AppError::BadRequest("no such user".into()))?;
+        let user = state
+            .store
+            .user_by_id(user)
+            .await?
+            .ok_or_else(|| AppError::BadRequest("no such user".into()))?;
         if user.status != STATUS_ACTIVE {
             return Err(AppError::BadRequest("the user is disabled".into()));
         }
     }
     if let Some(team) = &body.team_id
-        && !state.store.list_teams().await?.iter().any(|t| &t.id == team)
+        && !state
+            .store
+            .list_teams()
+            .await?
+            .iter()
+            .any(|t| &t.id == team)
     {
         return Err(AppError::BadRequest("no such team".into()));
     }
-    state.store.assign_conversation(&id, body.assignee_id.as_deref(), body.team_id.as_deref()).await?;
-    state.identity.record(&principal, "conversation.assign", &format!("conversation:{id}")).await?;
+    state
+        .store
+        .assign_conversation(&id, body.assignee_id.as_deref(), body.team_id.as_deref())
+        .await?;
+    state
+        .identity
+        .record(
+            &principal,
+            "conversation.assign",
+            &format!("conversation:{id}"),
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/conversations/{id}/reveal-number`: the full number, recorded.
-pub async fn reveal_number(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Json<serde_json::Value>, AppError> {
+pub async fn reveal_number(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
     let scope = principal.conversation_scope().ok_or(AppError::Forbidden)?;
     let number = state.inbox.reveal_number(&id, &scope).await?;
-    state.identity.record(&principal, "contact.reveal_phone", &format!("conversation:{id}")).await?;
+    state
+        .identity
+        .record(
+            &principal,
+            "contact.reveal_phone",
+            &format!("conversation:{id}"),
+        )
+        .await?;
     Ok(Json(json!({"number": number})))
 }
 
 /// `GET /api/v1/tokens`
-pub async fn list_tokens(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
-    let tokens: Vec<TokenJson> = state.store.list_api_tokens().await?.into_iter().map(Into::into).collect();
+pub async fn list_tokens(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let tokens: Vec<TokenJson> = state
+        .store
+        .list_api_tokens()
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     Ok(Json(json!({"tokens": tokens})))
 }
 
@@ -295,20 +500,48 @@ pub struct NewTokenJson {
 }
 
 /// `POST /api/v1/tokens` (re-authentication required): the token is in this answer only.
-pub async fn create_token(State(state): State<AppState>, principal: Principal, Json(body): Json<NewTokenJson>) -> Result<Response, AppError> {
-    let scopes = Permissions::parse_names(&body.scopes.join(" ")).map_err(|name| AppError::BadRequest(format!("unknown scope {name:?}")))?;
-    let expires_at = body.expires_in_days.map(|d| state.clock.now_ms() + i64::from(d) * 86_400_000);
-    let (row, secret) = state.identity.create_token(Some(&principal), &body.name, scopes, expires_at).await?;
-    state.identity.record(&principal, "token.create", &format!("token:{}", row.id)).await?;
-    Ok((StatusCode::CREATED, Json(json!({"token": TokenJson::from(row), "secret": secret.expose_text()}))).into_response())
+pub async fn create_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(body): Json<NewTokenJson>,
+) -> Result<Response, AppError> {
+    let scopes = Permissions::parse_names(&body.scopes.join(" "))
+        .map_err(|name| AppError::BadRequest(format!("unknown scope {name:?}")))?;
+    let expires_at = body
+        .expires_in_days
+        .map(|d| state.clock.now_ms() + i64::from(d) * 86_400_000);
+    let (row, secret) = state
+        .identity
+        .create_token(Some(&principal), &body.name, scopes, expires_at)
+        .await?;
+    state
+        .identity
+        .record(&principal, "token.create", &format!("token:{}", row.id))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"token": TokenJson::from(row), "secret": secret.expose_text()})),
+    )
+        .into_response())
 }
 
 /// `DELETE /api/v1/tokens/{id}`
-pub async fn revoke_token(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<StatusCode, AppError> {
-    if !state.store.revoke_api_token(&id, state.clock.now_ms()).await? {
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    if !state
+        .store
+        .revoke_api_token(&id, state.clock.now_ms())
+        .await?
+    {
         return Err(AppError::NotFound);
     }
-    state.identity.record(&principal, "token.revoke", &format!("token:{id}")).await?;
+    state
+        .identity
+        .record(&principal, "token.revoke", &format!("token:{id}"))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -318,8 +551,14 @@ pub struct Limit {
 }
 
 /// `GET /api/v1/access-log`: deliberate accesses, newest first.
-pub async fn access_log(State(state): State<AppState>, Query(q): Query<Limit>) -> Result<Json<serde_json::Value>, AppError> {
-    let rows = state.store.access_log(q.limit.unwrap_or(100).clamp(1, 1000)).await?;
+pub async fn access_log(
+    State(state): State<AppState>,
+    Query(q): Query<Limit>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let rows = state
+        .store
+        .access_log(q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
     let entries: Vec<serde_json::Value> = rows
         .into_iter()
         .map(|r| json!({"id": r.id, "at": r.at, "actor": r.actor, "action": r.action, "target": r.target, "ip": r.ip}))

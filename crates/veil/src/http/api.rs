@@ -12,9 +12,9 @@ use serde_json::Value;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::identity::Principal;
-use crate::store::ConversationScope;
 use crate::inbox::{ConversationView, MessageView};
 use crate::outbound::OutboundRequest;
+use crate::store::ConversationScope;
 
 /// Paging parameters.
 #[derive(Debug, Deserialize)]
@@ -319,10 +319,7 @@ pub async fn download_media(
     State(state): State<AppState>,
     Path(message_id): Path<String>,
 ) -> Result<Response, AppError> {
-    let (mime, bytes) = state
-        .inbox
-        .media(&message_id, &scope(&principal)?)
-        .await?;
+    let (mime, bytes) = state.inbox.media(&message_id, &scope(&principal)?).await?;
     let mime = if mime.chars().all(|c| c.is_ascii_graphic()) {
         mime
     } else {

@@ -116,7 +116,10 @@ fn failure(e: &AuthError) -> (StatusCode, String) {
         AuthError::NetworkDenied | AuthError::Forbidden => (StatusCode::FORBIDDEN, e.to_string()),
         AuthError::Store(_) | AuthError::Keys(_) | AuthError::Internal(_) => {
             tracing::error!(error = %e, "sign-in step failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.".into())
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong.".into(),
+            )
         }
         other => (StatusCode::UNAUTHORIZED, other.to_string()),
     }
@@ -132,7 +135,14 @@ fn when(ms: i64) -> String {
 }
 
 pub async fn login_page() -> Response {
-    html(StatusCode::OK, &LoginPage { title: "Sign in", error: None, email: "" })
+    html(
+        StatusCode::OK,
+        &LoginPage {
+            title: "Sign in",
+            error: None,
+            email: "",
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -146,15 +156,30 @@ pub async fn login(
     ClientOf(client): ClientOf,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    match state.identity.login(&form.email, &form.password, &client).await {
+    match state
+        .identity
+        .login(&form.email, &form.password, &client)
+        .await
+    {
         Ok(token) => {
-            let next = if token.row.stage == STAGE_ENROLL { "/enroll" } else { "/login/2fa" };
+            let next = if token.row.stage == STAGE_ENROLL {
+                "/enroll"
+            } else {
+                "/login/2fa"
+            };
             with_cookie(&state, &token, Redirect::to(next))
         }
         Err(e) => {
             let (status, text) = failure(&e);
             let email: String = form.email.chars().take(254).collect();
-            html(status, &LoginPage { title: "Sign in", error: Some(text), email: &email })
+            html(
+                status,
+                &LoginPage {
+                    title: "Sign in",
+                    error: Some(text),
+                    email: &email,
+                },
+            )
         }
     }
 }
@@ -170,9 +195,17 @@ fn stage_redirect(stage: &str) -> Option<Response> {
 
 pub async fn second_factor_page(sign_in: SignIn) -> Response {
     if sign_in.session.stage != STAGE_PASSWORD {
-        return stage_redirect(&sign_in.session.stage).unwrap_or_else(|| Redirect::to("/login").into_response());
+        return stage_redirect(&sign_in.session.stage)
+            .unwrap_or_else(|| Redirect::to("/login").into_response());
     }
-    html(StatusCode::OK, &SecondFactorPage { title: "Two-factor authentication", error: None, csrf: &sign_in.csrf })
+    html(
+        StatusCode::OK,
+        &SecondFactorPage {
+            title: "Two-factor authentication",
+            error: None,
+            csrf: &sign_in.csrf,
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -186,20 +219,36 @@ pub async fn second_factor(
     sign_in: SignIn,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    match state.identity.second_factor(&sign_in.session, &sign_in.user, &form.code, &client).await {
+    match state
+        .identity
+        .second_factor(&sign_in.session, &sign_in.user, &form.code, &client)
+        .await
+    {
         Ok(ok) => match ok.recovery_codes_left {
             None => with_cookie(&state, &ok.session, Redirect::to("/")),
             Some(left) => {
                 let message = format!(
                     "You signed in with a recovery code. It cannot be used again; {left} remain. If you did not do this, tell your administrator now."
                 );
-                let page = NoticePage { title: "Recovery code used", error: None, message: &message, next: "/" };
+                let page = NoticePage {
+                    title: "Recovery code used",
+                    error: None,
+                    message: &message,
+                    next: "/",
+                };
                 with_cookie(&state, &ok.session, html(StatusCode::OK, &page))
             }
         },
         Err(e) => {
             let (status, text) = failure(&e);
-            html(status, &SecondFactorPage { title: "Two-factor authentication", error: Some(text), csrf: &sign_in.csrf })
+            html(
+                status,
+                &SecondFactorPage {
+                    title: "Two-factor authentication",
+                    error: Some(text),
+                    csrf: &sign_in.csrf,
+                },
+            )
         }
     }
 }
@@ -208,23 +257,32 @@ pub async fn enroll_page(State(state): State<AppState>, sign_in: SignIn) -> Resp
     enroll_view(&state, &sign_in, None, StatusCode::OK).await
 }
 
-async fn enroll_view(state: &AppState, sign_in: &SignIn, error: Option<String>, status: StatusCode) -> Response {
+async fn enroll_view(
+    state: &AppState,
+    sign_in: &SignIn,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     if sign_in.session.stage != STAGE_ENROLL {
-        return stage_redirect(&sign_in.session.stage).unwrap_or_else(|| Redirect::to("/login").into_response());
+        return stage_redirect(&sign_in.session.stage)
+            .unwrap_or_else(|| Redirect::to("/login").into_response());
     }
     // The user row in hand may predate the pending secret; read it again.
     let Ok(Some(user)) = state.store.user_by_id(&sign_in.user.id).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     match state.identity.enrollment(&sign_in.session, &user).await {
-        Ok(e) => html(status, &EnrollPage {
-            title: "Set up two-factor authentication",
-            error,
-            csrf: &sign_in.csrf,
-            qr_svg: &e.qr_svg,
-            secret: &e.secret_base32,
-            uri: &e.uri,
-        }),
+        Ok(e) => html(
+            status,
+            &EnrollPage {
+                title: "Set up two-factor authentication",
+                error,
+                csrf: &sign_in.csrf,
+                qr_svg: &e.qr_svg,
+                secret: &e.secret_base32,
+                uri: &e.uri,
+            },
+        ),
         Err(e) => {
             let (status, _) = failure(&e);
             status.into_response()
@@ -241,7 +299,11 @@ pub async fn enroll(
     let Ok(Some(user)) = state.store.user_by_id(&sign_in.user.id).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    match state.identity.confirm_enrollment(&sign_in.session, &user, &form.code, &client).await {
+    match state
+        .identity
+        .confirm_enrollment(&sign_in.session, &user, &form.code, &client)
+        .await
+    {
         Ok((token, codes)) => {
             let page = RecoveryCodesPage {
                 title: "Save your recovery codes",
@@ -268,19 +330,25 @@ pub async fn logout(State(state): State<AppState>, sign_in: SignIn) -> Response 
 
 pub async fn setup_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match state.identity.setup_link_user(&token).await {
-        Ok(user) => html(StatusCode::OK, &SetupPage {
-            title: "Welcome to Veil",
-            error: None,
-            name: &user.display_name,
-            email: &user.email,
-            token: &token,
-        }),
-        Err(_) => html(StatusCode::NOT_FOUND, &NoticePage {
-            title: "Link not valid",
-            error: None,
-            message: "This setup link was used already or has expired. Ask your administrator for a new one.",
-            next: "/login",
-        }),
+        Ok(user) => html(
+            StatusCode::OK,
+            &SetupPage {
+                title: "Welcome to Veil",
+                error: None,
+                name: &user.display_name,
+                email: &user.email,
+                token: &token,
+            },
+        ),
+        Err(_) => html(
+            StatusCode::NOT_FOUND,
+            &NoticePage {
+                title: "Link not valid",
+                error: None,
+                message: "This setup link was used already or has expired. Ask your administrator for a new one.",
+                next: "/login",
+            },
+        ),
     }
 }
 
@@ -295,19 +363,26 @@ pub async fn setup(
     Path(token): Path<String>,
     Form(form): Form<SetupForm>,
 ) -> Response {
-    match state.identity.complete_setup(&token, &form.password, &client).await {
+    match state
+        .identity
+        .complete_setup(&token, &form.password, &client)
+        .await
+    {
         Ok(session) => with_cookie(&state, &session, Redirect::to("/enroll")),
         Err(AuthError::NotFound) => setup_page(State(state), Path(token)).await,
         Err(e) => {
             let (status, text) = failure(&e);
             match state.identity.setup_link_user(&token).await {
-                Ok(user) => html(status, &SetupPage {
-                    title: "Welcome to Veil",
-                    error: Some(text),
-                    name: &user.display_name,
-                    email: &user.email,
-                    token: &token,
-                }),
+                Ok(user) => html(
+                    status,
+                    &SetupPage {
+                        title: "Welcome to Veil",
+                        error: Some(text),
+                        name: &user.display_name,
+                        email: &user.email,
+                        token: &token,
+                    },
+                ),
                 Err(_) => status.into_response(),
             }
         }
@@ -318,11 +393,21 @@ pub async fn home() -> Redirect {
     Redirect::to("/account")
 }
 
-pub async fn account(State(state): State<AppState>, principal: Principal, Csrf(csrf): Csrf) -> Response {
+pub async fn account(
+    State(state): State<AppState>,
+    principal: Principal,
+    Csrf(csrf): Csrf,
+) -> Response {
     account_view(&state, &principal, &csrf, None, StatusCode::OK).await
 }
 
-async fn account_view(state: &AppState, principal: &Principal, csrf: &str, error: Option<String>, status: StatusCode) -> Response {
+async fn account_view(
+    state: &AppState,
+    principal: &Principal,
+    csrf: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     let (Some(user), Some(current)) = (principal.user(), principal.session()) else {
         return StatusCode::FORBIDDEN.into_response();
     };
@@ -343,17 +428,20 @@ async fn account_view(state: &AppState, principal: &Principal, csrf: &str, error
             user_agent: s.user_agent,
         })
         .collect();
-    html(status, &AccountPage {
-        title: "Your account",
-        error,
-        csrf,
-        name: &user.display_name,
-        email: &user.email,
-        role: &user.role,
-        codes_left,
-        reauth_minutes: state.config.auth.reauth_minutes,
-        sessions,
-    })
+    html(
+        status,
+        &AccountPage {
+            title: "Your account",
+            error,
+            csrf,
+            name: &user.display_name,
+            email: &user.email,
+            role: &user.role,
+            codes_left,
+            reauth_minutes: state.config.auth.reauth_minutes,
+            sessions,
+        },
+    )
 }
 
 pub async fn logout_others(State(state): State<AppState>, principal: Principal) -> Response {
@@ -363,7 +451,11 @@ pub async fn logout_others(State(state): State<AppState>, principal: Principal) 
     }
 }
 
-pub async fn end_session(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Response {
+pub async fn end_session(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Response {
     match state.identity.end_own_session(&principal, &id).await {
         Ok(()) => Redirect::to("/account").into_response(),
         Err(e) => failure(&e).0.into_response(),
@@ -382,7 +474,11 @@ pub async fn change_password(
     Csrf(csrf): Csrf,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    match state.identity.change_password(&principal, &form.current, &form.new).await {
+    match state
+        .identity
+        .change_password(&principal, &form.current, &form.new)
+        .await
+    {
         Ok(token) => with_cookie(&state, &token, Redirect::to("/account")),
         Err(e) => {
             let (status, text) = failure(&e);
@@ -403,7 +499,11 @@ pub async fn reauth(
     Csrf(csrf): Csrf,
     Form(form): Form<ReauthForm>,
 ) -> Response {
-    match state.identity.reauthenticate(&principal, &form.password, &form.code).await {
+    match state
+        .identity
+        .reauthenticate(&principal, &form.password, &form.code)
+        .await
+    {
         Ok(token) => with_cookie(&state, &token, Redirect::to("/account")),
         Err(e) => {
             let (status, text) = failure(&e);
@@ -416,8 +516,14 @@ pub async fn reauth(
 pub async fn stylesheet() -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
         ],
         include_str!("../../static/veil.css"),
     )

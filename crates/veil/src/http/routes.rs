@@ -30,84 +30,277 @@ pub struct Limits {
 }
 
 fn open(access: Access) -> Gate {
-    Gate { access, reauth: false }
+    Gate {
+        access,
+        reauth: false,
+    }
 }
 
 fn api(permission: &'static [P]) -> Gate {
-    Gate { access: Access::Api(permission), reauth: false }
+    Gate {
+        access: Access::Api(permission),
+        reauth: false,
+    }
 }
 
 fn sensitive(permission: &'static [P]) -> Gate {
-    Gate { access: Access::Api(permission), reauth: true }
+    Gate {
+        access: Access::Api(permission),
+        reauth: true,
+    }
 }
 
 /// The table.
-#[allow(clippy::too_many_lines, reason = "one line per route, read top to bottom")]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one line per route, read top to bottom"
+)]
 pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
     use Access::{Public, Session, SignIn, Webhook};
     let r = |method: Method, path: &'static str, gate: Gate, handler: MethodRouter<AppState>| {
         (RouteSpec { method, path, gate }, handler)
     };
     vec![
-        r(Method::GET, "/healthz", open(Public), get(|| async { "ok" })),
-        r(Method::GET, "/static/veil.css", open(Public), get(pages::stylesheet)),
-        r(Method::GET, "/webhooks/whatsapp", open(Webhook), get(webhook::verify)),
-        r(Method::POST, "/webhooks/whatsapp", open(Webhook),
-            post(webhook::receive).layer(DefaultBodyLimit::max(limits.webhook))),
+        r(
+            Method::GET,
+            "/healthz",
+            open(Public),
+            get(|| async { "ok" }),
+        ),
+        r(
+            Method::GET,
+            "/static/veil.css",
+            open(Public),
+            get(pages::stylesheet),
+        ),
+        r(
+            Method::GET,
+            "/webhooks/whatsapp",
+            open(Webhook),
+            get(webhook::verify),
+        ),
+        r(
+            Method::POST,
+            "/webhooks/whatsapp",
+            open(Webhook),
+            post(webhook::receive).layer(DefaultBodyLimit::max(limits.webhook)),
+        ),
         // Signing in.
         r(Method::GET, "/login", open(Public), get(pages::login_page)),
         r(Method::POST, "/login", open(Public), post(pages::login)),
-        r(Method::GET, "/setup/{token}", open(Public), get(pages::setup_page)),
-        r(Method::POST, "/setup/{token}", open(Public), post(pages::setup)),
-        r(Method::GET, "/login/2fa", open(SignIn), get(pages::second_factor_page)),
-        r(Method::POST, "/login/2fa", open(SignIn), post(pages::second_factor)),
-        r(Method::GET, "/enroll", open(SignIn), get(pages::enroll_page)),
+        r(
+            Method::GET,
+            "/setup/{token}",
+            open(Public),
+            get(pages::setup_page),
+        ),
+        r(
+            Method::POST,
+            "/setup/{token}",
+            open(Public),
+            post(pages::setup),
+        ),
+        r(
+            Method::GET,
+            "/login/2fa",
+            open(SignIn),
+            get(pages::second_factor_page),
+        ),
+        r(
+            Method::POST,
+            "/login/2fa",
+            open(SignIn),
+            post(pages::second_factor),
+        ),
+        r(
+            Method::GET,
+            "/enroll",
+            open(SignIn),
+            get(pages::enroll_page),
+        ),
         r(Method::POST, "/enroll", open(SignIn), post(pages::enroll)),
         r(Method::POST, "/logout", open(SignIn), post(pages::logout)),
         // One's own account.
         r(Method::GET, "/", open(Session), get(pages::home)),
         r(Method::GET, "/account", open(Session), get(pages::account)),
-        r(Method::POST, "/account/reauth", open(Session), post(pages::reauth)),
-        r(Method::POST, "/account/password", open(Session), post(pages::change_password)),
-        r(Method::POST, "/account/sessions/others/revoke", open(Session), post(pages::logout_others)),
-        r(Method::POST, "/account/sessions/{id}/revoke", open(Session), post(pages::end_session)),
+        r(
+            Method::POST,
+            "/account/reauth",
+            open(Session),
+            post(pages::reauth),
+        ),
+        r(
+            Method::POST,
+            "/account/password",
+            open(Session),
+            post(pages::change_password),
+        ),
+        r(
+            Method::POST,
+            "/account/sessions/others/revoke",
+            open(Session),
+            post(pages::logout_others),
+        ),
+        r(
+            Method::POST,
+            "/account/sessions/{id}/revoke",
+            open(Session),
+            post(pages::end_session),
+        ),
         // Conversations.
         r(Method::GET, "/api/v1/me", api(&P::ALL), get(admin::me)),
-        r(Method::GET, "/api/v1/conversations", api(READ), get(api::list_conversations)),
-        r(Method::GET, "/api/v1/conversations/{id}/messages", api(READ), get(api::list_messages)),
-        r(Method::POST, "/api/v1/conversations/{id}/messages", api(&[P::ConversationReply]),
-            post(api::send_message).layer(DefaultBodyLimit::max(limits.media))),
-        r(Method::POST, "/api/v1/conversations/{id}/read", api(&[P::ConversationReply]), post(api::mark_read)),
-        r(Method::POST, "/api/v1/conversations/{id}/assign", api(&[P::ConversationAssign]), post(admin::assign)),
-        r(Method::POST, "/api/v1/conversations/{id}/reveal-number", api(&[P::ContactRevealPhone]), post(admin::reveal_number)),
-        r(Method::GET, "/api/v1/messages/{id}/media", api(READ), get(api::download_media)),
+        r(
+            Method::GET,
+            "/api/v1/conversations",
+            api(READ),
+            get(api::list_conversations),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/conversations/{id}/messages",
+            api(READ),
+            get(api::list_messages),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/conversations/{id}/messages",
+            api(&[P::ConversationReply]),
+            post(api::send_message).layer(DefaultBodyLimit::max(limits.media)),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/conversations/{id}/read",
+            api(&[P::ConversationReply]),
+            post(api::mark_read),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/conversations/{id}/assign",
+            api(&[P::ConversationAssign]),
+            post(admin::assign),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/conversations/{id}/reveal-number",
+            api(&[P::ContactRevealPhone]),
+            post(admin::reveal_number),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/messages/{id}/media",
+            api(READ),
+            get(api::download_media),
+        ),
         // People.
-        r(Method::GET, "/api/v1/users", api(&[P::UserRead]), get(admin::list_users)),
-        r(Method::POST, "/api/v1/users", sensitive(&[P::UserManage]), post(admin::create_user)),
-        r(Method::POST, "/api/v1/users/{id}/role", sensitive(&[P::UserManage]), post(admin::set_role)),
-        r(Method::POST, "/api/v1/users/{id}/disable", api(&[P::UserManage]), post(admin::disable_user)),
-        r(Method::POST, "/api/v1/users/{id}/enable", sensitive(&[P::UserManage]), post(admin::enable_user)),
-        r(Method::POST, "/api/v1/users/{id}/reset-2fa", sensitive(&[P::UserManage]), post(admin::reset_second_factor)),
-        r(Method::POST, "/api/v1/users/{id}/logout", api(&[P::UserManage]), post(admin::logout_user)),
-        r(Method::POST, "/api/v1/users/{id}/unlock", api(&[P::UserManage]), post(admin::unlock_user)),
-        r(Method::GET, "/api/v1/users/{id}/sessions", api(&[P::UserManage]), get(admin::user_sessions)),
-        r(Method::GET, "/api/v1/teams", api(&[P::UserRead]), get(admin::list_teams)),
-        r(Method::POST, "/api/v1/teams", api(&[P::UserManage]), post(admin::create_team)),
-        r(Method::POST, "/api/v1/teams/{id}/members", api(&[P::UserManage]), post(admin::add_member)),
+        r(
+            Method::GET,
+            "/api/v1/users",
+            api(&[P::UserRead]),
+            get(admin::list_users),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users",
+            sensitive(&[P::UserManage]),
+            post(admin::create_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/role",
+            sensitive(&[P::UserManage]),
+            post(admin::set_role),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/disable",
+            api(&[P::UserManage]),
+            post(admin::disable_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/enable",
+            sensitive(&[P::UserManage]),
+            post(admin::enable_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/reset-2fa",
+            sensitive(&[P::UserManage]),
+            post(admin::reset_second_factor),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/logout",
+            api(&[P::UserManage]),
+            post(admin::logout_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/users/{id}/unlock",
+            api(&[P::UserManage]),
+            post(admin::unlock_user),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/users/{id}/sessions",
+            api(&[P::UserManage]),
+            get(admin::user_sessions),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/teams",
+            api(&[P::UserRead]),
+            get(admin::list_teams),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/teams",
+            api(&[P::UserManage]),
+            post(admin::create_team),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/teams/{id}/members",
+            api(&[P::UserManage]),
+            post(admin::add_member),
+        ),
         // Tokens and the access record.
-        r(Method::GET, "/api/v1/tokens", api(&[P::TokenManage]), get(admin::list_tokens)),
-        r(Method::POST, "/api/v1/tokens", sensitive(&[P::TokenManage]), post(admin::create_token)),
-        r(Method::DELETE, "/api/v1/tokens/{id}", api(&[P::TokenManage]), delete(admin::revoke_token)),
-        r(Method::GET, "/api/v1/access-log", api(&[P::AuditRead]), get(admin::access_log)),
+        r(
+            Method::GET,
+            "/api/v1/tokens",
+            api(&[P::TokenManage]),
+            get(admin::list_tokens),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/tokens",
+            sensitive(&[P::TokenManage]),
+            post(admin::create_token),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/tokens/{id}",
+            api(&[P::TokenManage]),
+            delete(admin::revoke_token),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/access-log",
+            api(&[P::AuditRead]),
+            get(admin::access_log),
+        ),
     ]
 }
 
 /// The specs alone.
 pub fn specs() -> Vec<RouteSpec> {
-    table(Limits { webhook: 0, media: 0 })
-        .into_iter()
-        .map(|(spec, _)| spec)
-        .collect()
+    table(Limits {
+        webhook: 0,
+        media: 0,
+    })
+    .into_iter()
+    .map(|(spec, _)| spec)
+    .collect()
 }
 
 /// Who is asking, for the documented matrix.
@@ -141,15 +334,27 @@ fn access_text(gate: Gate) -> String {
         Access::SignIn => "signing in".to_owned(),
         Access::Session => "signed in".to_owned(),
         Access::Api(need) if need.len() == P::ALL.len() => "any permission".to_owned(),
-        Access::Api(need) => need.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" or "),
+        Access::Api(need) => need
+            .iter()
+            .map(|p| format!("`{p}`"))
+            .collect::<Vec<_>>()
+            .join(" or "),
     };
-    if gate.reauth { format!("{base} + re-auth") } else { base }
+    if gate.reauth {
+        format!("{base} + re-auth")
+    } else {
+        base
+    }
 }
 
 /// The subjects as columns of the route matrix.
 pub fn subjects() -> Vec<(String, Subject)> {
     let mut out = vec![("anonymous".to_owned(), Subject::Anonymous)];
-    out.extend(Role::ALL.into_iter().map(|r| (r.as_str().to_owned(), Subject::Role(r))));
+    out.extend(
+        Role::ALL
+            .into_iter()
+            .map(|r| (r.as_str().to_owned(), Subject::Role(r))),
+    );
     out
 }
 
@@ -182,7 +387,13 @@ pub fn permissions_markdown() -> String {
     }
     out.push('\n');
     for spec in specs() {
-        let _ = write!(out, "| {} | `{}` | {} |", spec.method, spec.path, access_text(spec.gate));
+        let _ = write!(
+            out,
+            "| {} | `{}` | {} |",
+            spec.method,
+            spec.path,
+            access_text(spec.gate)
+        );
         for (_, subject) in &subjects {
             out.push_str(match allows(spec.gate, *subject) {
                 None => " signature |",

@@ -8,9 +8,9 @@
 pub mod network;
 pub mod password;
 pub mod permissions;
+mod service;
 pub mod throttle;
 pub mod totp;
-mod service;
 
 use std::net::IpAddr;
 

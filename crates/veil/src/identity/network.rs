@@ -38,9 +38,8 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
 pub fn throttle_key(ip: IpAddr) -> String {
     match ip.to_canonical() {
         IpAddr::V4(v4) => format!("ip:{v4}"),
-        IpAddr::V6(v6) => {
-            ipnet::Ipv6Net::new(v6, 64).map_or_else(|_| format!("ip:{v6}"), |n| format!("ip:{}", n.trunc()))
-        }
+        IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, 64)
+            .map_or_else(|_| format!("ip:{v6}"), |n| format!("ip:{}", n.trunc())),
     }
 }
 
@@ -63,7 +62,11 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let trusted = nets(&["10.0.0.0/8"]);
         let peer: IpAddr = "203.0.113.9".parse().unwrap();
-        assert_eq!(client_ip(peer, Some("1.2.3.4"), &trusted), peer, "untrusted peer");
+        assert_eq!(
+            client_ip(peer, Some("1.2.3.4"), &trusted),
+            peer,
+            "untrusted peer"
+        );
         let proxy: IpAddr = "10.0.0.2".parse().unwrap();
         assert_eq!(
             client_ip(proxy, Some("6.6.6.6, 198.51.100.7, 10.0.0.3"), &trusted),
@@ -77,9 +80,16 @@ mod tests {
     #[test]
     fn allowlists_cover_v4_and_v6() {
         let mut list = BTreeMap::new();
-        list.insert("agent".to_owned(), nets(&["192.168.0.0/16", "2001:db8::/32"]));
+        list.insert(
+            "agent".to_owned(),
+            nets(&["192.168.0.0/16", "2001:db8::/32"]),
+        );
         assert!(allowed(&list, "agent", "192.168.4.5".parse().unwrap()));
-        assert!(allowed(&list, "agent", "::ffff:192.168.4.5".parse().unwrap()));
+        assert!(allowed(
+            &list,
+            "agent",
+            "::ffff:192.168.4.5".parse().unwrap()
+        ));
         assert!(allowed(&list, "agent", "2001:db8::1".parse().unwrap()));
         assert!(!allowed(&list, "agent", "8.8.8.8".parse().unwrap()));
         assert!(!allowed(&list, "agent", "2001:db9::1".parse().unwrap()));

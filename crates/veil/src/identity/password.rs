@@ -19,7 +19,9 @@ pub enum PasswordRejected {
     TooShort,
     #[error("use at most 128 characters")]
     TooLong,
-    #[error("this password is too common or too easy to guess; a few unrelated words make a strong one")]
+    #[error(
+        "this password is too common or too easy to guess; a few unrelated words make a strong one"
+    )]
     Guessable,
 }
 
@@ -152,12 +154,20 @@ mod tests {
 
     #[test]
     fn nist_rules() {
-        assert_eq!(check_new_password("short", &[]), Err(PasswordRejected::TooShort));
+        assert_eq!(
+            check_new_password("short", &[]),
+            Err(PasswordRejected::TooShort)
+        );
         assert_eq!(
             check_new_password(&"x".repeat(129), &[]),
             Err(PasswordRejected::TooLong)
         );
-        for common in ["password1234", "123456789012", "qwertyuiop123", "iloveyou1234"] {
+        for common in [
+            "password1234",
+            "123456789012",
+            "qwertyuiop123",
+            "iloveyou1234",
+        ] {
             assert_eq!(
                 check_new_password(common, &[]),
                 Err(PasswordRejected::Guessable),
@@ -172,7 +182,10 @@ mod tests {
         check_new_password("correct horse battery staple", &[]).unwrap();
         check_new_password("灯塔在海边等待远航的船只", &[]).unwrap();
         // 12 characters counted as characters, not bytes.
-        assert_eq!(check_new_password("ééééééééééé", &[]), Err(PasswordRejected::TooShort));
+        assert_eq!(
+            check_new_password("ééééééééééé", &[]),
+            Err(PasswordRejected::TooShort)
+        );
     }
 
     #[tokio::test]

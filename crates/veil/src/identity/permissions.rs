@@ -100,12 +100,17 @@ impl Permissions {
     }
 
     pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL.into_iter().filter(move |p| self.contains(*p))
+        Permission::ALL
+            .into_iter()
+            .filter(move |p| self.contains(*p))
     }
 
     /// Space-separated names, as stored with a token.
     pub fn to_names(self) -> String {
-        self.iter().map(Permission::as_str).collect::<Vec<_>>().join(" ")
+        self.iter()
+            .map(Permission::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Parses space- or comma-separated names; `None` names the first unknown one.
@@ -215,7 +220,11 @@ pub fn role_matrix_markdown() -> String {
     for p in Permission::ALL {
         let _ = write!(out, "| `{p}` |");
         for role in Role::ALL {
-            out.push_str(if role.permissions().contains(p) { " ✓ |" } else { " · |" });
+            out.push_str(if role.permissions().contains(p) {
+                " ✓ |"
+            } else {
+                " · |"
+            });
         }
         out.push('\n');
     }
@@ -241,9 +250,21 @@ mod tests {
 
     #[test]
     fn least_privilege_holds() {
-        assert!(!Role::Agent.permissions().contains(Permission::ConversationReadAll));
-        assert!(!Role::Agent.permissions().contains(Permission::ContactRevealPhone));
-        assert!(!Role::Auditor.permissions().contains(Permission::ConversationReadAll));
+        assert!(
+            !Role::Agent
+                .permissions()
+                .contains(Permission::ConversationReadAll)
+        );
+        assert!(
+            !Role::Agent
+                .permissions()
+                .contains(Permission::ContactRevealPhone)
+        );
+        assert!(
+            !Role::Auditor
+                .permissions()
+                .contains(Permission::ConversationReadAll)
+        );
         assert!(!Role::Admin.permissions().contains(Permission::DataExport));
         assert!(Role::Owner.may_manage(Role::Admin));
         assert!(!Role::Admin.may_manage(Role::Owner));

@@ -6,19 +6,17 @@ use secrecy::{ExposeSecret, SecretString};
 use veil_crypto::{Aad, TokenHash};
 use zeroize::Zeroizing;
 
-use super::password::{PasswordHashing, PasswordRejected, check_new_password, HashError};
+use super::password::{HashError, PasswordHashing, PasswordRejected, check_new_password};
 use super::throttle::{self, Counter, Policy, Verdict};
 use super::totp::{self, TotpSecret};
 use super::{
-    Actor, Client, LANGUAGES, OpaqueSecret, Permissions, Principal, Role, STAGE_ENROLL,
-    STAGE_FULL, STAGE_PASSWORD, STATUS_ACTIVE, STATUS_DISABLED, network,
+    Actor, Client, LANGUAGES, OpaqueSecret, Permissions, Principal, Role, STAGE_ENROLL, STAGE_FULL,
+    STAGE_PASSWORD, STATUS_ACTIVE, STATUS_DISABLED, network,
 };
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::{KeyError, Keys};
-use crate::store::{
-    AccessRow, ApiTokenRow, SessionRow, Store, StoreError, UserChange, UserRow,
-};
+use crate::store::{AccessRow, ApiTokenRow, SessionRow, Store, StoreError, UserChange, UserRow};
 
 /// Why an identity operation did not happen. Login failures are deliberately vague.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +154,10 @@ impl Identity {
     }
 
     fn account_key(&self, email: &str) -> String {
-        format!("acct:{}", hex::encode(self.keys.blind("login-email", email)))
+        format!(
+            "acct:{}",
+            hex::encode(self.keys.blind("login-email", email))
+        )
     }
 
     /// Checks throttles, most restrictive first.
@@ -166,13 +167,13 @@ impl Identity {
         let now_s = self.now() / 1000;
         let mut wait = 0;
         for (key, policy) in checks {
-            let counter = counters
-                .iter()
-                .find(|(k, _, _)| k == key)
-                .map_or(Counter::default(), |(_, failures, last)| Counter {
+            let counter = counters.iter().find(|(k, _, _)| k == key).map_or(
+                Counter::default(),
+                |(_, failures, last)| Counter {
                     failures: *failures,
                     last_failure_at: *last / 1000,
-                });
+                },
+            );
             match policy.verdict(counter, now_s) {
                 Verdict::Allowed => {}
                 Verdict::Wait(secs) => wait = wait.max(secs),
@@ -186,7 +187,12 @@ impl Identity {
         Ok(())
     }
 
-    fn new_session(&self, user: &UserRow, stage: &str, client: &Client) -> AuthResult<SessionToken> {
+    fn new_session(
+        &self,
+        user: &UserRow,
+        stage: &str,
+        client: &Client,
+    ) -> AuthResult<SessionToken> {
         let secret = OpaqueSecret::generate().map_err(|_| AuthError::Internal("randomness"))?;
         let now = self.now();
         Ok(SessionToken {
@@ -206,7 +212,13 @@ impl Identity {
     }
 
     /// Replaces `old` by a new session (new id) at `stage`, freshly authenticated.
-    async fn rotate(&self, old: &SessionRow, user: &UserRow, stage: &str, client: &Client) -> AuthResult<SessionToken> {
+    async fn rotate(
+        &self,
+        old: &SessionRow,
+        user: &UserRow,
+        stage: &str,
+        client: &Client,
+    ) -> AuthResult<SessionToken> {
         let mut fresh = self.new_session(user, stage, client)?;
         fresh.row.created_at = old.created_at;
         self.store
@@ -217,7 +229,12 @@ impl Identity {
 
     /// First factor. Unknown users, disabled users, users outside their network and wrong
     /// passwords all get the same answer after the same work.
-    pub async fn login(&self, email: &str, password: &SecretString, client: &Client) -> AuthResult<SessionToken> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &SecretString,
+        client: &Client,
+    ) -> AuthResult<SessionToken> {
         let email = normalise_email(email);
         let account = self.account_key(&email);
         let ip_key = network::throttle_key(client.ip);
@@ -226,8 +243,9 @@ impl Identity {
         let user = self.store.user_by_email(&email).await?;
         let usable = user.as_ref().filter(|u| {
             u.status == STATUS_ACTIVE
-                && Role::parse(&u.role)
-                    .is_some_and(|r| network::allowed(&self.config.ip_allowlist, r.as_str(), client.ip))
+                && Role::parse(&u.role).is_some_and(|r| {
+                    network::allowed(&self.config.ip_allowlist, r.as_str(), client.ip)
+                })
         });
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let verified = self.hashing.verify(password, stored).await?;
@@ -252,7 +270,11 @@ impl Identity {
 
     /// Resolves a session cookie: the session and its user, if the session is still valid.
     /// Expired or ended sessions are deleted.
-    pub async fn session(&self, secret: &str, client: &Client) -> AuthResult<(SessionRow, UserRow)> {
+    pub async fn session(
+        &self,
+        secret: &str,
+        client: &Client,
+    ) -> AuthResult<(SessionRow, UserRow)> {
         if secret.len() > 128 {
             return Err(AuthError::NoSession);
         }
@@ -294,7 +316,11 @@ impl Identity {
     }
 
     /// A full principal from a session cookie (both factors done).
-    pub async fn principal_for_session(&self, secret: &str, client: &Client) -> AuthResult<Principal> {
+    pub async fn principal_for_session(
+        &self,
+        secret: &str,
+        client: &Client,
+    ) -> AuthResult<Principal> {
         let (session, user) = self.session(secret, client).await?;
         if session.stage != STAGE_FULL {
             return Err(AuthError::SecondFactorPending);
@@ -312,7 +338,11 @@ impl Identity {
     }
 
     /// A principal from an API token.
-    pub async fn principal_for_token(&self, presented: &str, client: &Client) -> AuthResult<Principal> {
+    pub async fn principal_for_token(
+        &self,
+        presented: &str,
+        client: &Client,
+    ) -> AuthResult<Principal> {
         if presented.len() > 256 {
             return Err(AuthError::NoSession);
         }
@@ -328,7 +358,10 @@ impl Identity {
         if !network::allowed(&self.config.ip_allowlist, "token", client.ip) {
             return Err(AuthError::NetworkDenied);
         }
-        if token.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY_MS) {
+        if token
+            .last_used_at
+            .is_none_or(|at| now - at >= TOUCH_EVERY_MS)
+        {
             self.store.touch_api_token(&token.id, now).await?;
         }
         let permissions = Permissions::parse_names(&token.scopes).unwrap_or_default();
@@ -339,7 +372,12 @@ impl Identity {
         })
     }
 
-    fn totp_of(&self, user: &UserRow, sealed: Option<&Vec<u8>>, column: &str) -> AuthResult<TotpSecret> {
+    fn totp_of(
+        &self,
+        user: &UserRow,
+        sealed: Option<&Vec<u8>>,
+        column: &str,
+    ) -> AuthResult<TotpSecret> {
         let sealed = sealed.ok_or(AuthError::InvalidCode)?;
         let bytes = self
             .keys
@@ -386,14 +424,25 @@ impl Identity {
     }
 
     /// Second factor after the password: the session becomes full under a new id.
-    pub async fn second_factor(&self, session: &SessionRow, user: &UserRow, code: &str, client: &Client) -> AuthResult<SecondFactorOk> {
+    pub async fn second_factor(
+        &self,
+        session: &SessionRow,
+        user: &UserRow,
+        code: &str,
+        client: &Client,
+    ) -> AuthResult<SecondFactorOk> {
         if session.stage != STAGE_PASSWORD {
             return Err(AuthError::NoSession);
         }
         let recovery_codes_left = self.check_second_factor(user, code).await?;
         if recovery_codes_left.is_some() {
-            self.record_raw(&format!("user:{}", user.id), "recovery_code.used", &format!("user:{}", user.id), client)
-                .await?;
+            self.record_raw(
+                &format!("user:{}", user.id),
+                "recovery_code.used",
+                &format!("user:{}", user.id),
+                client,
+            )
+            .await?;
         }
         let session = self.rotate(session, user, STAGE_FULL, client).await?;
         Ok(SecondFactorOk {
@@ -414,9 +463,14 @@ impl Identity {
                 let sealed = self
                     .keys
                     .system()
-                    .seal(&Aad::field("users", "totp_pending", &user.id), secret.as_bytes())
+                    .seal(
+                        &Aad::field("users", "totp_pending", &user.id),
+                        secret.as_bytes(),
+                    )
                     .map_err(|_| AuthError::Internal("sealing"))?;
-                self.store.set_totp_pending(&user.id, &sealed, self.now()).await?;
+                self.store
+                    .set_totp_pending(&user.id, &sealed, self.now())
+                    .await?;
                 secret
             }
         };
@@ -454,7 +508,10 @@ impl Identity {
         let sealed = self
             .keys
             .system()
-            .seal(&Aad::field("users", "totp_secret", &user.id), pending.as_bytes())
+            .seal(
+                &Aad::field("users", "totp_secret", &user.id),
+                pending.as_bytes(),
+            )
             .map_err(|_| AuthError::Internal("sealing"))?;
         let (codes, hashes) = totp::new_recovery_codes();
         self.store
@@ -467,22 +524,34 @@ impl Identity {
 
     /// Password and code again, for sensitive actions: the session gets a new id and a fresh
     /// authentication time.
-    pub async fn reauthenticate(&self, principal: &Principal, password: &SecretString, code: &str) -> AuthResult<SessionToken> {
+    pub async fn reauthenticate(
+        &self,
+        principal: &Principal,
+        password: &SecretString,
+        code: &str,
+    ) -> AuthResult<SessionToken> {
         let (Some(user), Some(session)) = (principal.user(), principal.session()) else {
             return Err(AuthError::Forbidden);
         };
         let account = self.account_key(&user.email);
         self.throttled(&[(&account, throttle::ACCOUNT)]).await?;
-        if !self.hashing.verify(password, user.password_hash.as_deref()).await? {
+        if !self
+            .hashing
+            .verify(password, user.password_hash.as_deref())
+            .await?
+        {
             self.store.throttle_fail(&[account], self.now()).await?;
             return Err(AuthError::InvalidCredentials);
         }
         self.check_second_factor(user, code).await?;
-        self.rotate(session, user, STAGE_FULL, &principal.client).await
+        self.rotate(session, user, STAGE_FULL, &principal.client)
+            .await
     }
 
     pub async fn logout(&self, session: &SessionRow) -> AuthResult<()> {
-        self.store.delete_session(&session.user_id, &session.id).await?;
+        self.store
+            .delete_session(&session.user_id, &session.id)
+            .await?;
         Ok(())
     }
 
@@ -506,11 +575,20 @@ impl Identity {
     }
 
     /// Changes the caller's password: every session ends; the caller gets a new one.
-    pub async fn change_password(&self, principal: &Principal, current: &SecretString, new: &SecretString) -> AuthResult<SessionToken> {
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> AuthResult<SessionToken> {
         let (Some(user), Some(session)) = (principal.user(), principal.session()) else {
             return Err(AuthError::Forbidden);
         };
-        if !self.hashing.verify(current, user.password_hash.as_deref()).await? {
+        if !self
+            .hashing
+            .verify(current, user.password_hash.as_deref())
+            .await?
+        {
             return Err(AuthError::InvalidCredentials);
         }
         check_new_password(new.expose_secret(), &[&user.email, &user.display_name])?;
@@ -533,10 +611,19 @@ impl Identity {
 
     /// Creates a user and a one-time setup link. `by` is `None` for the command line (the
     /// operator of the machine), else the acting principal, who must outrank the new role.
-    pub async fn create_user(&self, by: Option<&Principal>, email: &str, display_name: &str, role: Role, language: &str) -> AuthResult<NewUser> {
+    pub async fn create_user(
+        &self,
+        by: Option<&Principal>,
+        email: &str,
+        display_name: &str,
+        role: Role,
+        language: &str,
+    ) -> AuthResult<NewUser> {
         if let Some(by) = by {
             let may = by.role().is_some_and(|r| r.may_manage(role))
-                || (by.role().is_none() && by.can(super::Permission::UserManage) && role != Role::Owner);
+                || (by.role().is_none()
+                    && by.can(super::Permission::UserManage)
+                    && role != Role::Owner);
             if !may {
                 return Err(AuthError::Forbidden);
             }
@@ -547,10 +634,15 @@ impl Identity {
         }
         let display_name = display_name.trim();
         if display_name.is_empty() || display_name.chars().count() > 100 {
-            return Err(AuthError::Invalid("a name of 1 to 100 characters is needed".into()));
+            return Err(AuthError::Invalid(
+                "a name of 1 to 100 characters is needed".into(),
+            ));
         }
         if !LANGUAGES.contains(&language) {
-            return Err(AuthError::Invalid(format!("language must be one of {}", LANGUAGES.join(", "))));
+            return Err(AuthError::Invalid(format!(
+                "language must be one of {}",
+                LANGUAGES.join(", ")
+            )));
         }
         let now = self.now();
         let user = UserRow {
@@ -591,11 +683,19 @@ impl Identity {
             .setup_token_user(&TokenHash::of(secret).0, self.now())
             .await?
             .ok_or(AuthError::NotFound)?;
-        self.store.user_by_id(&user_id).await?.ok_or(AuthError::NotFound)
+        self.store
+            .user_by_id(&user_id)
+            .await?
+            .ok_or(AuthError::NotFound)
     }
 
     /// Sets the first password through a setup link; returns a session that must enroll next.
-    pub async fn complete_setup(&self, secret: &str, password: &SecretString, client: &Client) -> AuthResult<SessionToken> {
+    pub async fn complete_setup(
+        &self,
+        secret: &str,
+        password: &SecretString,
+        client: &Client,
+    ) -> AuthResult<SessionToken> {
         let user = self.setup_link_user(secret).await?;
         check_new_password(password.expose_secret(), &[&user.email, &user.display_name])?;
         let hash = self.hashing.hash(password).await?;
@@ -603,8 +703,16 @@ impl Identity {
             .complete_setup(&TokenHash::of(secret).0, &hash, self.now())
             .await?
             .ok_or(AuthError::NotFound)?;
-        let user = self.store.user_by_id(&user.id).await?.ok_or(AuthError::NotFound)?;
-        let stage = if user.totp_secret_ct.is_some() { STAGE_PASSWORD } else { STAGE_ENROLL };
+        let user = self
+            .store
+            .user_by_id(&user.id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        let stage = if user.totp_secret_ct.is_some() {
+            STAGE_PASSWORD
+        } else {
+            STAGE_ENROLL
+        };
         let token = self.new_session(&user, stage, client)?;
         self.store
             .insert_session(&token.row, &token.secret.hash().0)
@@ -622,20 +730,38 @@ impl Identity {
     }
 
     /// Enrolls a second factor directly with a given secret (demo and tests).
-    pub async fn enroll_directly(&self, user_id: &str, secret: &TotpSecret) -> AuthResult<Vec<Zeroizing<String>>> {
+    pub async fn enroll_directly(
+        &self,
+        user_id: &str,
+        secret: &TotpSecret,
+    ) -> AuthResult<Vec<Zeroizing<String>>> {
         let sealed = self
             .keys
             .system()
-            .seal(&Aad::field("users", "totp_secret", user_id), secret.as_bytes())
+            .seal(
+                &Aad::field("users", "totp_secret", user_id),
+                secret.as_bytes(),
+            )
             .map_err(|_| AuthError::Internal("sealing"))?;
         let (codes, hashes) = totp::new_recovery_codes();
-        self.store.confirm_totp(user_id, &sealed, 0, &hashes, self.now()).await?;
+        self.store
+            .confirm_totp(user_id, &sealed, 0, &hashes, self.now())
+            .await?;
         Ok(codes)
     }
 
     /// An administrative change to another user (`by` None: the command line).
-    pub async fn change_user(&self, by: Option<&Principal>, user_id: &str, change: &UserChange) -> AuthResult<UserRow> {
-        let target = self.store.user_by_id(user_id).await?.ok_or(AuthError::NotFound)?;
+    pub async fn change_user(
+        &self,
+        by: Option<&Principal>,
+        user_id: &str,
+        change: &UserChange,
+    ) -> AuthResult<UserRow> {
+        let target = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         let target_role = Role::parse(&target.role).ok_or(AuthError::NotFound)?;
         if let Some(by) = by {
             let Some(role) = by.role() else {
@@ -657,12 +783,19 @@ impl Identity {
             return Err(AuthError::Invalid("unknown role".into()));
         }
         self.store.change_user(user_id, change, self.now()).await?;
-        self.store.user_by_id(user_id).await?.ok_or(AuthError::NotFound)
+        self.store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::NotFound)
     }
 
     /// Ends every session of a user (admin "log out this user").
     pub async fn logout_user(&self, by: &Principal, user_id: &str) -> AuthResult<u64> {
-        let target = self.store.user_by_id(user_id).await?.ok_or(AuthError::NotFound)?;
+        let target = self
+            .store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
         let target_role = Role::parse(&target.role).ok_or(AuthError::NotFound)?;
         if !by.role().is_some_and(|r| r.may_manage(target_role)) {
             return Err(AuthError::Forbidden);
@@ -678,7 +811,13 @@ impl Identity {
     }
 
     /// Creates an API token with `scopes`, which must be within the creator's own permissions.
-    pub async fn create_token(&self, by: Option<&Principal>, name: &str, scopes: Permissions, expires_at: Option<i64>) -> AuthResult<(ApiTokenRow, OpaqueSecret)> {
+    pub async fn create_token(
+        &self,
+        by: Option<&Principal>,
+        name: &str,
+        scopes: Permissions,
+        expires_at: Option<i64>,
+    ) -> AuthResult<(ApiTokenRow, OpaqueSecret)> {
         if let Some(by) = by
             && !scopes.is_subset_of(by.permissions)
         {
@@ -686,10 +825,14 @@ impl Identity {
         }
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
-            return Err(AuthError::Invalid("a name of 1 to 100 characters is needed".into()));
+            return Err(AuthError::Invalid(
+                "a name of 1 to 100 characters is needed".into(),
+            ));
         }
         if scopes == Permissions::default() {
-            return Err(AuthError::Invalid("a token needs at least one scope".into()));
+            return Err(AuthError::Invalid(
+                "a token needs at least one scope".into(),
+            ));
         }
         let now = self.now();
         if expires_at.is_some_and(|at| at <= now) {
@@ -711,11 +854,23 @@ impl Identity {
     }
 
     /// Records a deliberate access (a revealed number, a used recovery code, an admin action).
-    pub async fn record(&self, principal: &Principal, action: &str, target: &str) -> AuthResult<()> {
-        self.record_raw(&principal.label(), action, target, &principal.client).await
+    pub async fn record(
+        &self,
+        principal: &Principal,
+        action: &str,
+        target: &str,
+    ) -> AuthResult<()> {
+        self.record_raw(&principal.label(), action, target, &principal.client)
+            .await
     }
 
-    async fn record_raw(&self, actor: &str, action: &str, target: &str, client: &Client) -> AuthResult<()> {
+    async fn record_raw(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        client: &Client,
+    ) -> AuthResult<()> {
         self.store
             .record_access(&AccessRow {
                 id: uuid::Uuid::now_v7().to_string(),

@@ -85,7 +85,10 @@ pub fn qr_svg(uri: &str) -> Option<String> {
         .quiet_zone(true)
         .build();
     // Inline in HTML the XML declaration is noise.
-    Some(svg.split_once("?>").map_or(svg.clone(), |(_, rest)| rest.to_owned()))
+    Some(
+        svg.split_once("?>")
+            .map_or(svg.clone(), |(_, rest)| rest.to_owned()),
+    )
 }
 
 /// Ten fresh recovery codes (80 random bits each, `xxxx-xxxx-xxxx-xxxx` in base32 without
@@ -140,7 +143,11 @@ mod tests {
         ];
         let secret = TotpSecret::from_bytes(b"12345678901234567890".to_vec());
         for (counter, code) in (0i64..).zip(expected) {
-            assert_eq!(secret.code_at(counter * 30).as_deref(), Some(code), "counter {counter}");
+            assert_eq!(
+                secret.code_at(counter * 30).as_deref(),
+                Some(code),
+                "counter {counter}"
+            );
         }
     }
 
@@ -166,7 +173,10 @@ mod tests {
                 .with_secret(b"12345678901234567890".to_vec())
                 .build()
                 .unwrap();
-            assert_eq!(totp.generate(u64::try_from(time).unwrap()).to_string(), eight);
+            assert_eq!(
+                totp.generate(u64::try_from(time).unwrap()).to_string(),
+                eight
+            );
         }
     }
 
@@ -187,7 +197,11 @@ mod tests {
     fn uri_and_qr() {
         let secret = TotpSecret::generate();
         let uri = secret.otpauth_uri("ana@example.com").unwrap();
-        assert!(uri.starts_with("otpauth://totp/Veil:ana%40example.com?"), "{}", *uri);
+        assert!(
+            uri.starts_with("otpauth://totp/Veil:ana%40example.com?"),
+            "{}",
+            *uri
+        );
         assert!(uri.contains(&format!("secret={}", *secret.base32())));
         assert!(uri.contains("issuer=Veil"));
         let svg = qr_svg(&uri).unwrap();

@@ -163,11 +163,7 @@ pub trait IdentityStore: Send + Sync {
     /// The conversation a message belongs to.
     async fn conversation_of_message(&self, message_id: &str) -> StoreResult<Option<String>>;
 
-    async fn insert_api_token(
-        &self,
-        token: &ApiTokenRow,
-        hash: &[u8],
-    ) -> StoreResult<()>;
+    async fn insert_api_token(&self, token: &ApiTokenRow, hash: &[u8]) -> StoreResult<()>;
     async fn api_token_by_hash(&self, hash: &[u8]) -> StoreResult<Option<ApiTokenRow>>;
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRow>>;
     async fn touch_api_token(&self, id: &str, now: i64) -> StoreResult<()>;

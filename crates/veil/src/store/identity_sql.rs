@@ -171,7 +171,12 @@ impl IdentityStore for SqlStore {
         Ok(())
     }
 
-    async fn rotate_session(&self, old_id: &str, s: &SessionRow, id_hash: &[u8]) -> StoreResult<()> {
+    async fn rotate_session(
+        &self,
+        old_id: &str,
+        s: &SessionRow,
+        id_hash: &[u8],
+    ) -> StoreResult<()> {
         let insert = sql(format!(
             "INSERT INTO sessions (id_hash, {SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         ));
@@ -214,7 +219,12 @@ impl IdentityStore for SqlStore {
             .bind(user_id).fetch_all(pool).await?))
     }
 
-    async fn insert_setup_token(&self, hash: &[u8], user_id: &str, expires_at: i64) -> StoreResult<()> {
+    async fn insert_setup_token(
+        &self,
+        hash: &[u8],
+        user_id: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query("INSERT INTO setup_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
             .bind(hash).bind(user_id).bind(expires_at).execute(pool).await?.rows_affected());
         Ok(())
@@ -226,7 +236,12 @@ impl IdentityStore for SqlStore {
             .bind(hash).bind(now).fetch_optional(pool).await?))
     }
 
-    async fn complete_setup(&self, hash: &[u8], password_hash: &str, now: i64) -> StoreResult<Option<String>> {
+    async fn complete_setup(
+        &self,
+        hash: &[u8],
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<String>> {
         on_pool!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let user: Option<String> = sqlx::query_scalar(
@@ -258,7 +273,12 @@ impl IdentityStore for SqlStore {
         Ok(())
     }
 
-    async fn assign_conversation(&self, id: &str, assignee: Option<&str>, team: Option<&str>) -> StoreResult<bool> {
+    async fn assign_conversation(
+        &self,
+        id: &str,
+        assignee: Option<&str>,
+        team: Option<&str>,
+    ) -> StoreResult<bool> {
         on_pool!(self, pool => Ok(sqlx::query("UPDATE conversations SET assignee_id = $1, team_id = $2 WHERE id = $3")
             .bind(assignee).bind(team).bind(id).execute(pool).await?.rows_affected() == 1))
     }

@@ -20,9 +20,9 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::sqlite_writer::SqliteWriter;
 use super::{
-    ChannelRow, ConversationScope, ContactKeyRow, ConversationRow, InboundMessageWrite, IngestOutcome, IngestWrite,
-    KeyOwnerRow, MediaRow, MessageRow, NewMedia, NewMessage, NewOutbox, OutboxClaim, SealedKeyRow,
-    Store, StoreError, StoreResult,
+    ChannelRow, ContactKeyRow, ConversationRow, ConversationScope, InboundMessageWrite,
+    IngestOutcome, IngestWrite, KeyOwnerRow, MediaRow, MessageRow, NewMedia, NewMessage, NewOutbox,
+    OutboxClaim, SealedKeyRow, Store, StoreError, StoreResult,
 };
 
 #[derive(Debug, Clone)]

@@ -45,9 +45,19 @@ async fn the_api_needs_a_valid_unrevoked_token() {
         StatusCode::UNAUTHORIZED
     );
     let store = app.app().state.store.clone();
-    let (id, secret) = veil::cli::create_api_token(store.as_ref(), "temp", 0)
+    let (row, secret) = app
+        .app()
+        .state
+        .identity
+        .create_token(
+            None,
+            "temp",
+            veil::identity::Permissions::of(&[veil::identity::Permission::ConversationReadAll]),
+            None,
+        )
         .await
         .unwrap();
+    let id = row.id;
     assert_eq!(
         app.client
             .get(&url)

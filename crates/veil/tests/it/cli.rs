@@ -42,7 +42,27 @@ fn keys_and_tokens_work_on_a_data_dir() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let out = veil(&["--data-dir", data, "token", "create", "--name", "ci"]);
+    let out = veil(&[
+        "--data-dir",
+        data,
+        "token",
+        "create",
+        "--name",
+        "ci",
+        "--scope",
+        "root",
+    ]);
+    assert!(!out.status.success(), "unknown scopes are refused");
+    let out = veil(&[
+        "--data-dir",
+        data,
+        "token",
+        "create",
+        "--name",
+        "ci",
+        "--scope",
+        "conversation.read.all",
+    ]);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let token = stdout
@@ -68,6 +88,97 @@ fn keys_and_tokens_work_on_a_data_dir() {
         veil(&["--data-dir", data, "keys", "retire", "--version", "1"])
             .status
             .success()
+    );
+}
+
+#[test]
+fn users_are_managed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    assert!(veil(&["--data-dir", data, "keys", "init"]).status.success());
+    let out = veil(&[
+        "--data-dir",
+        data,
+        "user",
+        "add",
+        "--email",
+        "Ana@Example.com",
+        "--role",
+        "agent",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let link = stdout.lines().find(|l| l.contains("/setup/")).unwrap();
+    let secret = link.rsplit('/').next().unwrap();
+    assert!(secret.len() >= 40, "a 256-bit link");
+    let db = std::fs::read(dir.path().join("veil.db")).unwrap();
+    assert!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "only the link's hash is stored"
+    );
+    let out = veil(&[
+        "--data-dir",
+        data,
+        "user",
+        "add",
+        "--email",
+        "x@example.com",
+        "--role",
+        "root",
+    ]);
+    assert!(!out.status.success());
+    let list =
+        String::from_utf8_lossy(&veil(&["--data-dir", data, "user", "list"]).stdout).into_owned();
+    assert!(
+        list.contains("ana@example.com  agent  active  no 2fa yet"),
+        "{list}"
+    );
+    for args in [
+        ["user", "disable", "--email", "ana@example.com"],
+        ["user", "reset-2fa", "--email", "ana@example.com"],
+        ["user", "unlock", "--email", "ana@example.com"],
+        ["user", "logout", "--email", "ana@example.com"],
+    ] {
+        let mut all = vec!["--data-dir", data];
+        all.extend(args);
+        let out = veil(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let list =
+        String::from_utf8_lossy(&veil(&["--data-dir", data, "user", "list"]).stdout).into_owned();
+    assert!(list.contains("ana@example.com  agent  disabled"), "{list}");
+    assert!(
+        !veil(&[
+            "--data-dir",
+            data,
+            "user",
+            "disable",
+            "--email",
+            "nobody@example.com"
+        ])
+        .status
+        .success()
+    );
+}
+
+#[test]
+fn the_permissions_document_is_generated_from_the_code() {
+    let out = veil(&["permissions"]);
+    assert!(out.status.success());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/permissions.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        committed,
+        String::from_utf8_lossy(&out.stdout),
+        "docs/permissions.md is stale: run `cargo run -p veil -- permissions > docs/permissions.md`"
     );
 }
 

@@ -13,6 +13,8 @@ use serde_json::Value;
 use veil::app::{AppOptions, RunningApp};
 use veil::clock::{Clock, ManualClock, SystemClock};
 use veil::config::{Config, Overrides, Require};
+use veil::identity::totp::TotpSecret;
+use veil::identity::{Permission, Permissions, Role};
 
 pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
@@ -109,14 +111,17 @@ impl TestApp {
         let options = AppOptions {
             clock: clock.clone(),
             background_workers: false,
+            bootstrap_owner: false,
         };
         let app = veil::app::start(config.clone(), listener, options)
             .await
             .expect("app starts");
-        let (_, secret) =
-            veil::cli::create_api_token(app.state.store.as_ref(), "test", clock.now_ms())
-                .await
-                .expect("token");
+        let (_, secret) = app
+            .state
+            .identity
+            .create_token(None, "test", Permissions::of(&Permission::ALL), None)
+            .await
+            .expect("token");
         Self {
             token: secret.expose_text().to_owned(),
             app: Some(app),
@@ -275,4 +280,126 @@ impl TestApp {
 /// The fixture directory shared beside the repository.
 pub fn fixtures_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/whatsapp")
+}
+
+/// A user made for a test, with everything needed to sign in.
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub totp: TotpSecret,
+}
+
+/// A browser: cookies kept, redirects not followed, and the session's CSRF token.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub csrf: String,
+}
+
+/// The value of the first `name="csrf"` field of a page.
+pub fn csrf_of(html: &str) -> String {
+    let (_, rest) = html
+        .split_once("name=\"csrf\" value=\"")
+        .expect("a CSRF field on the page");
+    rest.split('"').next().unwrap_or_default().to_owned()
+}
+
+impl TestApp {
+    /// A user with a password and an enrolled second factor.
+    pub async fn add_user(&self, role: Role) -> TestUser {
+        let identity = &self.app().state.identity;
+        let email = format!(
+            "{}-{}@test.veil",
+            role.as_str(),
+            uuid::Uuid::now_v7().simple()
+        );
+        let created = identity
+            .create_user(None, &email, "Test Person", role, "en")
+            .await
+            .expect("user");
+        let password = format!("lantern orchard {} granite", uuid::Uuid::now_v7().simple());
+        identity
+            .set_password(&created.user.id, &SecretString::from(password.clone()))
+            .await
+            .expect("password");
+        let totp = TotpSecret::generate();
+        identity
+            .enroll_directly(&created.user.id, &totp)
+            .await
+            .expect("2fa");
+        TestUser {
+            id: created.user.id,
+            email,
+            password,
+            totp,
+        }
+    }
+
+    #[allow(clippy::unused_self, reason = "reads as app.browser() beside the other helpers")]
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// The user's TOTP code at the app's current time.
+    pub fn code(&self, user: &TestUser) -> String {
+        user.totp.code_at(self.clock.now_ms() / 1000).expect("code")
+    }
+
+    /// Posts the password form; returns the response.
+    pub async fn post_login(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        client
+            .post(self.url("/login"))
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .expect("login")
+    }
+
+    /// Posts a second-factor code with the page's CSRF token.
+    pub async fn post_code(&self, client: &reqwest::Client, code: &str) -> reqwest::Response {
+        let page = client
+            .get(self.url("/login/2fa"))
+            .send()
+            .await
+            .expect("2fa page");
+        let csrf = csrf_of(&page.text().await.expect("page"));
+        client
+            .post(self.url("/login/2fa"))
+            .form(&[("csrf", csrf.as_str()), ("code", code)])
+            .send()
+            .await
+            .expect("2fa")
+    }
+
+    /// Signs in with password and a fresh code (the clock moves one step first, so that the
+    /// same user can sign in twice in a test without a replayed code).
+    pub async fn sign_in(&self, user: &TestUser) -> Browser {
+        self.clock.advance_ms(30_000);
+        let client = self.browser();
+        let response = self.post_login(&client, &user.email, &user.password).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "password accepted"
+        );
+        let response = self.post_code(&client, &self.code(user)).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "code accepted");
+        let account = client
+            .get(self.url("/account"))
+            .send()
+            .await
+            .expect("account");
+        assert_eq!(account.status(), StatusCode::OK);
+        let csrf = csrf_of(&account.text().await.expect("page"));
+        Browser { client, csrf }
+    }
 }

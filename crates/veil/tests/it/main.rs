@@ -12,8 +12,10 @@
 )]
 
 mod api;
+mod authz;
 mod cli;
 mod helpers;
+mod identity;
 mod outbound;
 mod privacy;
 mod webhook;
