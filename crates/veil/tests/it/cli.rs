@@ -244,6 +244,7 @@ async fn demo_runs_serves_traffic_stops_cleanly_and_reuses_its_data() {
             0o600
         );
     }
+    veil::cli::install_tls_provider();
     let client = reqwest::Client::new();
     let url = info["url"].as_str().unwrap();
     assert!(
@@ -281,6 +282,58 @@ async fn demo_runs_serves_traffic_stops_cleanly_and_reuses_its_data() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!conversations.is_empty(), "simulated customers wrote in");
+    // The demo owner signs in with the password and a code from the real oathtool.
+    let owner = &info["users"][0];
+    assert_eq!(owner["role"], "owner");
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = browser
+        .post(format!("{url}/login"))
+        .form(&[
+            ("email", owner["email"].as_str().unwrap()),
+            ("password", owner["password"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let page = browser
+        .get(format!("{url}/login/2fa"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = crate::helpers::csrf_of(&page);
+    let code = Command::new("oathtool")
+        .args(["--totp", "-b", owner["totp_secret"].as_str().unwrap()])
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&code.stdout).trim().to_owned();
+    let r = browser
+        .post(format!("{url}/login/2fa"))
+        .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "the demo owner is signed in"
+    );
+    let me: serde_json::Value = browser
+        .get(format!("{url}/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["principal"]["role"], "owner");
     assert!(stop(&mut child).success(), "SIGTERM stops the demo cleanly");
     // Second start: same data, same token.
     std::fs::remove_file(dir.path().join("demo.json")).ok();
@@ -308,6 +361,7 @@ async fn demo_runs_serves_traffic_stops_cleanly_and_reuses_its_data() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(again["api_token"], info["api_token"]);
+    assert_eq!(again["users"], info["users"], "the demo users are kept");
     let body: serde_json::Value = client
         .get(format!(
             "{}/api/v1/conversations",

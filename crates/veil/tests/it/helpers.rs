@@ -335,7 +335,10 @@ impl TestApp {
         }
     }
 
-    #[allow(clippy::unused_self, reason = "reads as app.browser() beside the other helpers")]
+    #[allow(
+        clippy::unused_self,
+        reason = "reads as app.browser() beside the other helpers"
+    )]
     pub fn browser(&self) -> reqwest::Client {
         reqwest::Client::builder()
             .cookie_store(true)
