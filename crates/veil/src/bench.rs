@@ -232,16 +232,7 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("load thread panicked"))??;
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss,
-            reason = "an index into a sorted vector"
-        )]
-        let i = ((latencies.len().saturating_sub(1)) as f64 * p).round() as usize;
-        f64::from(latencies.get(i).copied().unwrap_or(0)) / 1000.0
-    };
+    let pct = |p: f64| f64::from(percentile(&latencies, p)) / 1000.0;
     #[allow(
         clippy::cast_precision_loss,
         reason = "message counts are far below 2^52"
@@ -304,6 +295,96 @@ pub fn crypto() -> anyhow::Result<()> {
         Ok(())
     })?;
     Ok(())
+}
+
+/// Argon2id latency at the default cost, login verifications per second through the bounded
+/// hasher under a flood (and how many were turned away with "busy"), and TOTP checks.
+pub async fn auth() -> anyhow::Result<()> {
+    use crate::identity::password::{HashError, PasswordHashing};
+    let config = crate::config::AuthConfig::default();
+    let hashing = PasswordHashing::new(&config)?;
+    let password = SecretString::from("correct horse battery staple".to_owned());
+    let phc = hashing.hash(&password).await?;
+    let mut single = Vec::new();
+    for _ in 0..10 {
+        let started = Instant::now();
+        hashing.verify(&password, Some(&phc)).await?;
+        single.push(micros(started.elapsed()));
+    }
+    single.sort_unstable();
+    println!(
+        "argon2id verify (m={} KiB, t={}, p={}): median {:.1} ms",
+        config.argon2_memory_kib,
+        config.argon2_iterations,
+        config.argon2_parallelism,
+        f64::from(percentile(&single, 0.5)) / 1000.0
+    );
+    let flood = 200usize;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(flood);
+    for _ in 0..flood {
+        let (hashing, password, phc) = (hashing.clone(), password.clone(), phc.clone());
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let outcome = hashing.verify(&password, Some(&phc)).await;
+            (outcome, started.elapsed())
+        }));
+    }
+    let (mut done, mut busy, mut latencies) = (0u32, 0u32, Vec::new());
+    for task in tasks {
+        match task.await? {
+            (Ok(_), elapsed) => {
+                done += 1;
+                latencies.push(micros(elapsed));
+            }
+            (Err(HashError::Busy), _) => busy += 1,
+            (Err(e), _) => return Err(e.into()),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pick = |q: f64| f64::from(percentile(&latencies, q)) / 1000.0;
+    println!(
+        "login flood of {flood} at once (hash_concurrency {}, hash_queue {}): {done} verified, {busy} answered busy (429), {:.1} verifications/s, p50 {:.0} ms, p99 {:.0} ms",
+        config.hash_concurrency,
+        config.hash_queue,
+        f64::from(done) / elapsed,
+        pick(0.5),
+        pick(0.99)
+    );
+    totp_checks();
+    Ok(())
+}
+
+fn totp_checks() {
+    let secret = crate::identity::totp::TotpSecret::generate();
+    let now = 1_800_000_000;
+    let code = secret.code_at(now).unwrap_or_default();
+    let rounds = 100_000u32;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(secret.check(&code, now));
+    }
+    println!(
+        "totp check (3 steps): {:.2} µs",
+        started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+    );
+}
+
+/// The `p` quantile (0..=1) of sorted values, 0 when empty.
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "an index into a sorted vector"
+    )]
+    let i = ((sorted.len().saturating_sub(1)) as f64 * p).round() as usize;
+    sorted.get(i).copied().unwrap_or(0)
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
 }
 
 fn report(

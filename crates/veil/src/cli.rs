@@ -167,6 +167,8 @@ pub enum BenchCommand {
     Ingest(crate::bench::IngestArgs),
     /// Seal and open throughput of the envelope encryption.
     Crypto,
+    /// Password hashing (Argon2id, bounded) and second-factor checks.
+    Auth,
 }
 
 /// Parses the command line and runs it.
@@ -252,6 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { action } => match action {
             BenchCommand::Ingest(args) => crate::bench::ingest(&cli.global, args).await,
             BenchCommand::Crypto => crate::bench::crypto(),
+            BenchCommand::Auth => crate::bench::auth().await,
         },
     }
 }
