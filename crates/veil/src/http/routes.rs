@@ -373,7 +373,8 @@ pub fn permissions_markdown() -> String {
          `allow`: the gate lets the caller through; `deny`: 401, 403 or a redirect to the sign-in page. \
          Beyond the gate, conversation routes only reach conversations the caller may read: an agent's own \
          and their team's (others answer 404). A role may manage only users of its own rank or below \
-         (owner > admin > the rest). `re-auth`: password and code within the last `auth.reauth_minutes`. \
+         (owner > admin > the rest); a token with `user.manage` may create supervisors, agents and auditors \
+         but changes no existing user. `re-auth`: password and code within the last `auth.reauth_minutes`. \
          An API token passes where its scopes include one of the listed permissions; tokens never open \
          browser pages.\n\n| method | path | needs |",
     );

@@ -113,7 +113,7 @@ impl Permissions {
             .join(" ")
     }
 
-    /// Parses space- or comma-separated names; `None` names the first unknown one.
+    /// Parses space- or comma-separated names; the error is the first unknown name.
     pub fn parse_names(text: &str) -> Result<Self, String> {
         let mut list = Vec::new();
         for name in text.split([' ', ',']).filter(|n| !n.is_empty()) {

@@ -620,10 +620,14 @@ impl Identity {
         language: &str,
     ) -> AuthResult<NewUser> {
         if let Some(by) = by {
-            let may = by.role().is_some_and(|r| r.may_manage(role))
-                || (by.role().is_none()
-                    && by.can(super::Permission::UserManage)
-                    && role != Role::Owner);
+            // A token (no role) with `user.manage` may provision non-administrative users only.
+            let may = by.role().map_or_else(
+                || {
+                    by.can(super::Permission::UserManage)
+                        && !matches!(role, Role::Owner | Role::Admin)
+                },
+                |r| r.may_manage(role),
+            );
             if !may {
                 return Err(AuthError::Forbidden);
             }
