@@ -549,6 +549,35 @@ async fn sensitive_actions_need_a_recent_password_and_code() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A provisioning token may add agents, never administrators.
+    let (_, secret) = app
+        .app()
+        .state
+        .identity
+        .create_token(
+            None,
+            "provisioning",
+            veil::identity::Permissions::of(&[veil::identity::Permission::UserManage]),
+            None,
+        )
+        .await
+        .unwrap();
+    for (role, expected) in [
+        ("admin", StatusCode::FORBIDDEN),
+        ("agent", StatusCode::CREATED),
+    ] {
+        let r = app
+            .client
+            .post(app.url("/api/v1/users"))
+            .bearer_auth(secret.expose_text())
+            .json(
+                &json!({"email": format!("{role}-p@test.veil"), "display_name": "P", "role": role}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected, "{role}");
+    }
 }
 
 #[tokio::test]
