@@ -71,13 +71,6 @@ pub struct SessionToken {
     pub row: SessionRow,
 }
 
-impl SessionToken {
-    /// The CSRF token of this session (see `csrf_token`).
-    pub fn csrf(&self) -> String {
-        csrf_token(self.secret.expose_text())
-    }
-}
-
 /// The synchronizer token for a session: derived from the session secret (so nothing more is
 /// stored), under a label different from the stored hash.
 pub fn csrf_token(session_secret: &str) -> String {
@@ -389,7 +382,12 @@ impl Identity {
 
     /// Checks a TOTP code (accepting its step once) or a recovery code for `user`.
     /// Returns `Some(left)` when a recovery code was used.
-    async fn check_second_factor(&self, user: &UserRow, code: &str) -> AuthResult<Option<i64>> {
+    async fn check_second_factor(
+        &self,
+        user: &UserRow,
+        code: &str,
+        client: &Client,
+    ) -> AuthResult<Option<i64>> {
         let key = format!("2fa:{}", user.id);
         self.throttled(&[(&key, throttle::SECOND_FACTOR)]).await?;
         let now = self.now();
@@ -414,6 +412,11 @@ impl Identity {
         match outcome {
             Some(used_recovery) => {
                 self.store.throttle_clear(&[key]).await?;
+                if used_recovery.is_some() {
+                    let who = format!("user:{}", user.id);
+                    self.record_raw(&who, "recovery_code.used", &who, client)
+                        .await?;
+                }
                 Ok(used_recovery)
             }
             None => {
@@ -434,16 +437,7 @@ impl Identity {
         if session.stage != STAGE_PASSWORD {
             return Err(AuthError::NoSession);
         }
-        let recovery_codes_left = self.check_second_factor(user, code).await?;
-        if recovery_codes_left.is_some() {
-            self.record_raw(
-                &format!("user:{}", user.id),
-                "recovery_code.used",
-                &format!("user:{}", user.id),
-                client,
-            )
-            .await?;
-        }
+        let recovery_codes_left = self.check_second_factor(user, code, client).await?;
         let session = self.rotate(session, user, STAGE_FULL, client).await?;
         Ok(SecondFactorOk {
             session,
@@ -543,7 +537,8 @@ impl Identity {
             self.store.throttle_fail(&[account], self.now()).await?;
             return Err(AuthError::InvalidCredentials);
         }
-        self.check_second_factor(user, code).await?;
+        self.check_second_factor(user, code, &principal.client)
+            .await?;
         self.rotate(session, user, STAGE_FULL, &principal.client)
             .await
     }
