@@ -277,17 +277,17 @@ async fn second_factor_guesses_and_races() {
         [StatusCode::SEE_OTHER, StatusCode::UNAUTHORIZED],
         "one of two racing uses wins"
     );
-    // Three wrong codes per step, then wait.
+    // Three wrong codes per step, then wait (a second user, untouched by the race).
+    let user = app.add_user(Role::Agent).await;
     let c = app.browser();
     app.clock.advance_ms(30_000);
     app.post_login(&c, &user.email, &user.password).await;
-    for _ in 0..2 {
+    for _ in 0..3 {
         assert_eq!(
             app.post_code(&c, "000000").await.status(),
             StatusCode::UNAUTHORIZED
         );
     }
-    // (one failure was recorded by the race above)
     let limited = app.post_code(&c, &app.code(&user)).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     app.clock.advance_ms(30_000);
