@@ -159,6 +159,7 @@ impl Identity {
         let counters = self.store.throttle_counters(&keys).await?;
         let now_s = self.now() / 1000;
         let mut wait = 0;
+        let mut stale = Vec::new();
         for (key, policy) in checks {
             let counter = counters.iter().find(|(k, _, _)| k == key).map_or(
                 Counter::default(),
@@ -167,12 +168,18 @@ impl Identity {
                     last_failure_at: *last / 1000,
                 },
             );
+            if policy.is_stale(counter, now_s) {
+                stale.push((*key).to_owned());
+            }
             match policy.verdict(counter, now_s) {
                 Verdict::Allowed => {}
                 Verdict::Wait(secs) => wait = wait.max(secs),
                 // Indistinguishable from a long wait, so a stopped account reveals nothing.
                 Verdict::Stopped => wait = wait.max(policy.max_wait_secs),
             }
+        }
+        if !stale.is_empty() {
+            self.store.throttle_clear(&stale).await?;
         }
         if wait > 0 {
             return Err(AuthError::Throttled(wait));

@@ -13,6 +13,9 @@ pub struct Policy {
     pub max_wait_secs: i64,
     /// After this many consecutive failures nothing is accepted until an admin resets the key.
     pub hard_stop: Option<i64>,
+    /// A counter whose last failure is this old starts again from zero (`None`: never; an
+    /// account's count ends only with a successful sign-in or an admin's unlock).
+    pub forget_after_secs: Option<i64>,
 }
 
 /// Per account (keyed by a blind index of the e-mail, known or not).
@@ -21,6 +24,7 @@ pub const ACCOUNT: Policy = Policy {
     base_wait_secs: 2,
     max_wait_secs: 15 * 60,
     hard_stop: Some(100),
+    forget_after_secs: None,
 };
 
 /// Per client address (IPv6 by /64).
@@ -29,6 +33,7 @@ pub const CLIENT: Policy = Policy {
     base_wait_secs: 1,
     max_wait_secs: 15 * 60,
     hard_stop: None,
+    forget_after_secs: Some(24 * 3600),
 };
 
 /// Second-factor codes per user: three tries, then wait out the 30-second step, growing.
@@ -37,6 +42,7 @@ pub const SECOND_FACTOR: Policy = Policy {
     base_wait_secs: 30,
     max_wait_secs: 15 * 60,
     hard_stop: None,
+    forget_after_secs: Some(3600),
 };
 
 /// A key's counter as stored.
@@ -59,6 +65,9 @@ pub enum Verdict {
 impl Policy {
     /// Whether an attempt may be made now.
     pub fn verdict(&self, counter: Counter, now: i64) -> Verdict {
+        if self.is_stale(counter, now) {
+            return Verdict::Allowed;
+        }
         if self.hard_stop.is_some_and(|stop| counter.failures >= stop) {
             return Verdict::Stopped;
         }
@@ -77,6 +86,16 @@ impl Policy {
         } else {
             Verdict::Wait(until - now)
         }
+    }
+}
+
+impl Policy {
+    /// Whether the counter has been forgotten (it is cleared before the next attempt counts).
+    pub fn is_stale(&self, counter: Counter, now: i64) -> bool {
+        counter.failures > 0
+            && self
+                .forget_after_secs
+                .is_some_and(|after| now - counter.last_failure_at >= after)
     }
 }
 
@@ -99,5 +118,22 @@ mod tests {
         assert_eq!(ACCOUNT.verdict(at(100), 1_000_000), Verdict::Stopped);
         assert_eq!(CLIENT.verdict(at(1000), 1_000_000), Verdict::Allowed);
         assert_eq!(SECOND_FACTOR.verdict(at(3), 1010), Verdict::Wait(20));
+    }
+
+    #[test]
+    fn client_and_code_counters_are_forgotten_accounts_are_not() {
+        let old = Counter {
+            failures: 40,
+            last_failure_at: 0,
+        };
+        assert!(CLIENT.is_stale(old, 24 * 3600));
+        assert!(!CLIENT.is_stale(old, 24 * 3600 - 1));
+        assert!(SECOND_FACTOR.is_stale(old, 3600));
+        let stopped = Counter {
+            failures: 100,
+            last_failure_at: 0,
+        };
+        assert!(!ACCOUNT.is_stale(stopped, 365 * 24 * 3600));
+        assert_eq!(ACCOUNT.verdict(stopped, 365 * 24 * 3600), Verdict::Stopped);
     }
 }
