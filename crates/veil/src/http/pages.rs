@@ -512,6 +512,21 @@ pub async fn reauth(
     }
 }
 
+/// New recovery codes (re-authentication required by the gate), shown once.
+pub async fn new_recovery_codes(State(state): State<AppState>, principal: Principal) -> Response {
+    match state.identity.regenerate_recovery_codes(&principal).await {
+        Ok(codes) => html(
+            StatusCode::OK,
+            &RecoveryCodesPage {
+                title: "Your new recovery codes",
+                error: None,
+                codes: codes.iter().map(|c| c.as_str()).collect(),
+            },
+        ),
+        Err(e) => failure(&e).0.into_response(),
+    }
+}
+
 /// The stylesheet (the only asset so far), cacheable.
 pub async fn stylesheet() -> Response {
     (

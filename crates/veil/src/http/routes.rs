@@ -137,6 +137,15 @@ pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         r(
             Method::POST,
+            "/account/recovery-codes",
+            Gate {
+                access: Session,
+                reauth: true,
+            },
+            post(pages::new_recovery_codes),
+        ),
+        r(
+            Method::POST,
             "/account/sessions/others/revoke",
             open(Session),
             post(pages::logout_others),

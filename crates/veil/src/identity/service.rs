@@ -550,6 +550,23 @@ impl Identity {
             .await
     }
 
+    /// Ten new recovery codes for the caller; the old ones stop working. Recorded.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        principal: &Principal,
+    ) -> AuthResult<Vec<Zeroizing<String>>> {
+        let user = principal.user().ok_or(AuthError::Forbidden)?;
+        if user.totp_secret_ct.is_none() {
+            return Err(AuthError::Forbidden);
+        }
+        let (codes, hashes) = totp::new_recovery_codes();
+        self.store.replace_recovery_codes(&user.id, &hashes).await?;
+        let who = format!("user:{}", user.id);
+        self.record(principal, "recovery_codes.regenerate", &who)
+            .await?;
+        Ok(codes)
+    }
+
     pub async fn logout(&self, session: &SessionRow) -> AuthResult<()> {
         self.store
             .delete_session(&session.user_id, &session.id)

@@ -113,6 +113,8 @@ pub trait IdentityStore: Send + Sync {
     /// Marks an unused recovery code used. `false`: no such unused code.
     async fn use_recovery_code(&self, user_id: &str, hash: &[u8], now: i64) -> StoreResult<bool>;
     async fn recovery_codes_left(&self, user_id: &str) -> StoreResult<i64>;
+    /// Replaces all of a user's recovery codes; one transaction.
+    async fn replace_recovery_codes(&self, user_id: &str, hashes: &[Vec<u8>]) -> StoreResult<()>;
 
     /// Failure counters for `keys` (missing keys have none).
     async fn throttle_counters(&self, keys: &[String]) -> StoreResult<Vec<(String, i64, i64)>>;

@@ -15,6 +15,24 @@ const SESSION_COLUMNS: &str =
 const TOKEN_COLUMNS: &str =
     "id, name, scopes, created_at, expires_at, revoked_at, created_by, last_used_at";
 
+/// Deletes a user's recovery codes and inserts `hashes`, inside the transaction `tx` (a macro,
+/// so that the body compiles for each driver as `on_pool!` bodies do).
+macro_rules! replace_codes {
+    ($tx:expr, $user_id:expr, $hashes:expr) => {{
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind($user_id)
+            .execute(&mut *$tx)
+            .await?;
+        for hash in $hashes {
+            sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                .bind($user_id)
+                .bind(hash)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
 fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text)
 }
@@ -103,11 +121,16 @@ impl IdentityStore for SqlStore {
             let mut tx = pool.begin_write().await?;
             sqlx::query("UPDATE users SET totp_secret_ct = $1, totp_pending_ct = NULL, totp_last_step = $2, updated_at = $3 WHERE id = $4")
                 .bind(sealed).bind(step).bind(now).bind(user_id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            for hash in recovery_hashes {
-                sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
-                    .bind(user_id).bind(hash).execute(&mut *tx).await?;
-            }
+            replace_codes!(tx, user_id, recovery_hashes);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn replace_recovery_codes(&self, user_id: &str, hashes: &[Vec<u8>]) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            replace_codes!(tx, user_id, hashes);
             tx.commit().await?;
         });
         Ok(())

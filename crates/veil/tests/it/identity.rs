@@ -758,3 +758,50 @@ async fn security_headers_and_cookie_attributes() {
         "{cookie}"
     );
 }
+
+#[tokio::test]
+async fn recovery_codes_can_be_renewed_after_reauthentication() {
+    let app = TestApp::spawn().await;
+    let user = app.add_user(Role::Agent).await;
+    let b = app.sign_in(&user).await;
+    let renew = |csrf: String| {
+        let client = b.client.clone();
+        let url = app.url("/account/recovery-codes");
+        async move {
+            client
+                .post(url)
+                .form(&[("csrf", csrf.as_str())])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = renew(b.csrf.clone()).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "a fresh sign-in counts as re-authenticated"
+    );
+    let page = r.text().await.unwrap();
+    let codes: Vec<String> = page
+        .split("<li><code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    app.clock.advance_ms(6 * 60_000);
+    let r = renew(b.csrf.clone()).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "later, only after password and code"
+    );
+    // A new code signs in; the user is told how many remain.
+    let c = app.browser();
+    app.post_login(&c, &user.email, &user.password).await;
+    let r = app.post_code(&c, &codes[3]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("9 remain"));
+    let log = app.app().state.store.access_log(10).await.unwrap();
+    assert!(log.iter().any(|e| e.action == "recovery_codes.regenerate"));
+}
