@@ -439,7 +439,6 @@ async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {
 
 async fn user(global: &Global, action: UserCommand) -> anyhow::Result<()> {
     let identity = open_identity(global).await?;
-    let config = load_config(global, None, Require::StorageOnly)?;
     let (email, change, done) = match action {
         UserCommand::Add {
             email,
@@ -447,7 +446,7 @@ async fn user(global: &Global, action: UserCommand) -> anyhow::Result<()> {
             name,
             language,
         } => {
-            return add_user(&identity, &config, &email, &role, name, &language).await;
+            return add_user(&identity, &email, &role, name, &language).await;
         }
         UserCommand::List => return list_users(&identity).await,
         UserCommand::Unlock { email } => {
@@ -506,7 +505,6 @@ async fn list_users(identity: &Identity) -> anyhow::Result<()> {
 
 async fn add_user(
     identity: &Identity,
-    config: &Config,
     email: &str,
     role: &str,
     name: Option<String>,
@@ -516,6 +514,7 @@ async fn add_user(
         anyhow::anyhow!("role must be owner, admin, supervisor, agent or auditor")
     })?;
     let name = name.unwrap_or_else(|| email.split('@').next().unwrap_or("").to_owned());
+    let config = identity.config();
     let created = identity
         .create_user(None, email, &name, role, language)
         .await?;

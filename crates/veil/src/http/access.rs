@@ -17,7 +17,8 @@ use subtle::ConstantTimeEq as _;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::identity::{
-    AuthError, Client, Permission, Principal, STAGE_ENROLL, csrf_token, network,
+    AuthError, Client, Identity, Permission, Principal, STAGE_ENROLL, STAGE_FULL, csrf_token,
+    network,
 };
 use crate::store::{SessionRow, UserRow};
 
@@ -268,22 +269,19 @@ async fn session(state: &AppState, gate: Gate, seen: Seen, request: Request) -> 
     let Some(secret) = seen.cookie.as_deref() else {
         return Err(to_login());
     };
-    let principal = match state
-        .identity
-        .principal_for_session(secret, &seen.client)
-        .await
-    {
-        Ok(p) => p,
-        Err(AuthError::SecondFactorPending) => {
-            let next_page = match state.identity.session(secret, &seen.client).await {
-                Ok((s, _)) if s.stage == STAGE_ENROLL => "/enroll",
-                _ => "/login/2fa",
-            };
-            return Err(Redirect::to(next_page).into_response());
-        }
+    let (session, user) = match state.identity.session(secret, &seen.client).await {
+        Ok(found) => found,
         Err(AuthError::NoSession) => return Err(to_login()),
         Err(e) => return Err(AppError::from(e).into_response()),
     };
+    // A half-finished sign-in is sent on to its next step.
+    match session.stage.as_str() {
+        STAGE_FULL => {}
+        STAGE_ENROLL => return Err(Redirect::to("/enroll").into_response()),
+        _ => return Err(Redirect::to("/login/2fa").into_response()),
+    }
+    let principal = Identity::principal(session, user, &seen.client)
+        .map_err(|e| AppError::from(e).into_response())?;
     let csrf = Some(csrf_token(secret));
     admit(state, gate, principal, csrf, &seen, request).await
 }

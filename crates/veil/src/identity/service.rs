@@ -142,6 +142,10 @@ impl Identity {
         &self.store
     }
 
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
     }
@@ -211,6 +215,34 @@ impl Identity {
         })
     }
 
+    /// Stores a new session for `user` at `stage`, started at `created_at` (now if `None`).
+    async fn insert_new_session(
+        &self,
+        user: &UserRow,
+        stage: &str,
+        created_at: Option<i64>,
+        client: &Client,
+    ) -> AuthResult<SessionToken> {
+        let mut token = self.new_session(user, stage, client)?;
+        if let Some(at) = created_at {
+            token.row.created_at = at;
+        }
+        self.store
+            .insert_session(&token.row, &token.secret.hash().0)
+            .await?;
+        Ok(token)
+    }
+
+    /// The session after a correct password: the second factor next, or its enrollment.
+    async fn after_password(&self, user: &UserRow, client: &Client) -> AuthResult<SessionToken> {
+        let stage = if user.totp_secret_ct.is_some() {
+            STAGE_PASSWORD
+        } else {
+            STAGE_ENROLL
+        };
+        self.insert_new_session(user, stage, None, client).await
+    }
+
     /// Replaces `old` by a new session (new id) at `stage`, freshly authenticated.
     async fn rotate(
         &self,
@@ -256,16 +288,7 @@ impl Identity {
             return Err(AuthError::InvalidCredentials);
         };
         self.store.throttle_clear(&[account]).await?;
-        let stage = if user.totp_secret_ct.is_some() {
-            STAGE_PASSWORD
-        } else {
-            STAGE_ENROLL
-        };
-        let token = self.new_session(user, stage, client)?;
-        self.store
-            .insert_session(&token.row, &token.secret.hash().0)
-            .await?;
-        Ok(token)
+        self.after_password(user, client).await
     }
 
     /// Resolves a session cookie: the session and its user, if the session is still valid.
@@ -322,6 +345,11 @@ impl Identity {
         client: &Client,
     ) -> AuthResult<Principal> {
         let (session, user) = self.session(secret, client).await?;
+        Self::principal(session, user, client)
+    }
+
+    /// The principal of a resolved session, once both factors are done.
+    pub fn principal(session: SessionRow, user: UserRow, client: &Client) -> AuthResult<Principal> {
         if session.stage != STAGE_FULL {
             return Err(AuthError::SecondFactorPending);
         }
@@ -620,12 +648,13 @@ impl Identity {
             .user_by_id(&user.id)
             .await?
             .ok_or(AuthError::NotFound)?;
-        let mut token = self.new_session(&fresh, STAGE_FULL, &principal.client)?;
-        token.row.created_at = session.created_at;
-        self.store
-            .insert_session(&token.row, &token.secret.hash().0)
-            .await?;
-        Ok(token)
+        self.insert_new_session(
+            &fresh,
+            STAGE_FULL,
+            Some(session.created_at),
+            &principal.client,
+        )
+        .await
     }
 
     /// Creates a user and a one-time setup link. `by` is `None` for the command line (the
@@ -731,16 +760,7 @@ impl Identity {
             .user_by_id(&user.id)
             .await?
             .ok_or(AuthError::NotFound)?;
-        let stage = if user.totp_secret_ct.is_some() {
-            STAGE_PASSWORD
-        } else {
-            STAGE_ENROLL
-        };
-        let token = self.new_session(&user, stage, client)?;
-        self.store
-            .insert_session(&token.row, &token.secret.hash().0)
-            .await?;
-        Ok(token)
+        self.after_password(&user, client).await
     }
 
     /// Sets a password directly (first owner of the demo, tests).
