@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests on SQLite, then the integration suite again on
 # PostgreSQL when TEST_POSTGRES_URL is set (e.g. postgres://postgres@127.0.0.1:5432/postgres).
-# Each PostgreSQL test creates and drops a database of its own on that server.
+# Each PostgreSQL test creates and drops a database of its own on that server. Then the browser
+# tests: the web inbox in Debian's headless Chromium (/usr/bin/chromium) through playwright-core
+# (installed from tests/browser/package-lock.json; it never downloads a browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,4 +23,16 @@ if [ -n "${TEST_POSTGRES_URL:-}" ]; then
   rm -f "$log"
 else
   echo "(TEST_POSTGRES_URL not set: PostgreSQL part skipped)"
+fi
+
+echo "== browser tests (headless Chromium) =="
+if [ ! -x /usr/bin/chromium ]; then
+  echo "/usr/bin/chromium is missing: apt-get install chromium (or set VEIL_SKIP_BROWSER=1)" >&2
+  [ "${VEIL_SKIP_BROWSER:-}" = "1" ] || exit 1
+else
+  cargo build -p veil
+  if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
+  fi
+  (cd tests/browser && VEIL_BIN="$PWD/../../target/debug/veil" node --test --test-concurrency=1 --test-timeout=300000)
 fi

@@ -113,8 +113,18 @@ pub async fn start(
     if options.bootstrap_owner {
         bootstrap_owner(&identity, &config).await?;
     }
+    let live = crate::live::Live::new();
+    let desk = crate::desk::Desk {
+        store: store.clone(),
+        keys: keys.clone(),
+        clock: clock.clone(),
+        live: live.clone(),
+        identity: identity.clone(),
+    };
     let state = AppState::new(AppParts {
         identity,
+        live,
+        desk,
         config,
         store: store.clone(),
         clock: clock.clone(),
@@ -174,7 +184,7 @@ async fn bootstrap_owner(identity: &Identity, config: &Config) -> anyhow::Result
             &config.auth.first_owner_email,
             "Owner",
             Role::Owner,
-            "en",
+            crate::i18n::AUTO,
         )
         .await?;
     let path = config.data_dir.join("first-owner-setup-link.txt");
@@ -215,9 +225,14 @@ fn spawn_send_worker(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle
         Duration::from_millis(250),
         move || {
             let outbox = state.outbox.clone();
+            let live = state.live.clone();
             async move {
-                if let Err(err) = outbox.run_once().await {
-                    tracing::warn!(error = %err, "send worker run failed");
+                match outbox.run_once().await {
+                    Ok(report) if report.sent + report.failed > 0 => {
+                        live.publish(crate::live::LiveKind::Status, None);
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "send worker run failed"),
                 }
             }
         },

@@ -127,8 +127,8 @@ pub enum UserCommand {
         role: String,
         #[arg(long)]
         name: Option<String>,
-        /// en, de, it, pt, zh or ar.
-        #[arg(long, default_value = "en")]
+        /// auto (the browser's), en, de, it, pt, zh or ar.
+        #[arg(long, default_value = "auto")]
         language: String,
     },
     /// List users.

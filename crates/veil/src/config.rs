@@ -97,6 +97,8 @@ pub struct WhatsAppConfig {
     pub phone_number_id: String,
     pub display_phone_number: String,
     pub waba_id: String,
+    /// Approved message templates (`name:language`) the inbox offers outside the 24-hour window.
+    pub templates: Vec<String>,
 }
 
 /// Outbox pacing and retries.
@@ -202,6 +204,7 @@ struct RawWhatsApp {
     phone_number_id: Option<String>,
     display_phone_number: Option<String>,
     waba_id: Option<String>,
+    templates: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -572,6 +575,9 @@ fn finish(
             phone_number_id: w.phone_number_id.unwrap_or_default(),
             display_phone_number: w.display_phone_number.unwrap_or_default(),
             waba_id: w.waba_id.unwrap_or_default(),
+            templates: w
+                .templates
+                .unwrap_or_else(|| vec!["hello_world:en_US".into()]),
         },
         outbound,
         webhook_max_body_bytes: raw.webhook.max_body_bytes.unwrap_or(1024 * 1024),

@@ -44,7 +44,7 @@ pub struct DemoUser {
     pub totp_secret: String,
 }
 
-/// The demo's owner and one agent, created on first start and kept in `demo.json`.
+/// The demo's owner and three agents, created on first start and kept in `demo.json`.
 async fn demo_users(
     identity: &crate::identity::Identity,
     previous: Option<&[DemoUser]>,
@@ -55,6 +55,8 @@ async fn demo_users(
     for (email, name, role) in [
         ("owner@demo.veil", "Demo Owner", Role::Owner),
         ("agent@demo.veil", "Demo Agent", Role::Agent),
+        ("agent2@demo.veil", "Second Agent", Role::Agent),
+        ("agent3@demo.veil", "Third Agent", Role::Agent),
     ] {
         let kept = previous
             .and_then(|p| p.iter().find(|u| u.email == email))
@@ -64,7 +66,9 @@ async fn demo_users(
             users.push(kept);
             continue;
         }
-        let created = identity.create_user(None, email, name, role, "en").await?;
+        let created = identity
+            .create_user(None, email, name, role, crate::i18n::AUTO)
+            .await?;
         let password = format!("demo {} {}", random_secret(), random_secret());
         identity
             .set_password(&created.user.id, &SecretString::from(password.clone()))
@@ -79,6 +83,30 @@ async fn demo_users(
         });
     }
     Ok(users)
+}
+
+/// Canned replies and labels a support team starts with (kept if they exist).
+async fn seed_desk(desk: &crate::desk::Desk) -> anyhow::Result<()> {
+    for (shortcut, body) in [
+        (
+            "hello",
+            "Hello {name}, this is {agent}. How can I help you today?",
+        ),
+        (
+            "thanks",
+            "Thank you, {name}! Is there anything else I can do for you?",
+        ),
+        (
+            "tracking",
+            "Your order is on its way; you will get the tracking link by e-mail.",
+        ),
+    ] {
+        desk.create_canned_reply(shortcut, body).await?;
+    }
+    for label in ["VIP", "Billing", "Delivery"] {
+        desk.create_label(label).await?;
+    }
+    Ok(())
 }
 
 fn random_secret() -> String {
@@ -185,6 +213,7 @@ pub async fn run(global: &Global, port: u16, no_traffic: bool) -> anyhow::Result
         previous.as_ref().map(|p| p.users.as_slice()),
     )
     .await?;
+    seed_desk(&app.state.desk).await?;
     let info = DemoInfo {
         url: app.url.clone(),
         webhook_url,

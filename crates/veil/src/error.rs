@@ -111,6 +111,20 @@ impl From<OutboundError> for AppError {
     }
 }
 
+impl From<crate::desk::DeskError> for AppError {
+    fn from(e: crate::desk::DeskError) -> Self {
+        use crate::desk::DeskError as D;
+        match e {
+            D::NotFound => Self::NotFound,
+            D::Forbidden => Self::Forbidden,
+            D::Invalid(why) => Self::BadRequest(why.to_owned()),
+            D::Auth(e) => e.into(),
+            D::Store(e) => e.into(),
+            D::Keys(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
         Self::Internal(e.to_string())

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::keys::{KeyError, Keys};
 use crate::media::{MediaFiles, MediaStoreError};
 use crate::store::{
-    ConversationRow, ConversationScope, MessageRow, SealedKeyRow, Store, StoreError,
+    ConversationRow, ConversationScope, InboxFilter, MessageRow, SealedKeyRow, Store, StoreError,
 };
 use crate::whatsapp::webhook::Content;
 use crate::whatsapp::window::{Window, window};
@@ -29,6 +29,9 @@ pub enum InboxError {
     #[error(transparent)]
     Media(#[from] MediaStoreError),
 }
+
+/// How many of a view's newest conversations a search looks through.
+pub const SEARCH_DEPTH: i64 = 2000;
 
 /// One conversation as an agent sees it in the list.
 #[derive(Debug, Clone)]
@@ -121,6 +124,54 @@ impl Inbox {
             .list_conversations(scope, limit.clamp(1, 200), before)
             .await?;
         Ok(rows.into_iter().map(|row| self.view(row, now)).collect())
+    }
+
+    /// An inbox view (mine, unassigned, team, all; status; label), newest activity first.
+    pub async fn list(
+        &self,
+        scope: &ConversationScope,
+        me: &str,
+        filter: &InboxFilter,
+        limit: i64,
+    ) -> Result<Vec<ConversationView>, InboxError> {
+        let now = self.clock.now_ms();
+        let rows = self
+            .store
+            .list_inbox(scope, me, filter, limit.clamp(1, 5000))
+            .await?;
+        Ok(rows.into_iter().map(|row| self.view(row, now)).collect())
+    }
+
+    /// Finds conversations by name or masked number among the newest `SEARCH_DEPTH` of a view.
+    /// Names and numbers are sealed per contact, so there is no index to ask: the search opens
+    /// them, and is bounded so that it stays fast.
+    pub async fn search(
+        &self,
+        scope: &ConversationScope,
+        me: &str,
+        filter: &InboxFilter,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<ConversationView>, InboxError> {
+        let needle = query.trim().to_lowercase();
+        let digits: String = needle.chars().filter(char::is_ascii_digit).collect();
+        let views = self.list(scope, me, filter, SEARCH_DEPTH).await?;
+        Ok(views
+            .into_iter()
+            .filter(|v| {
+                let name = v.display_name.as_deref().unwrap_or("").to_lowercase();
+                let masked = v.masked_number.as_deref().unwrap_or("");
+                name.contains(&needle)
+                    || masked.contains(&needle)
+                    || (digits.len() >= 2
+                        && masked
+                            .chars()
+                            .filter(char::is_ascii_digit)
+                            .collect::<String>()
+                            .contains(&digits))
+            })
+            .take(limit)
+            .collect())
     }
 
     async fn row(

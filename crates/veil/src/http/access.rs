@@ -33,6 +33,9 @@ pub enum Access {
     SignIn,
     /// A browser session with both factors, any role. Not for tokens.
     Session,
+    /// A browser session with both factors holding at least one of these permissions (the web
+    /// inbox). Not for tokens.
+    Page(&'static [Permission]),
     /// A session or API token holding at least one of these permissions.
     Api(&'static [Permission]),
 }
@@ -119,10 +122,12 @@ fn is_unsafe(method: &Method) -> bool {
 /// Browsers say where a request comes from; a cross-site state change is refused. Clients that
 /// send neither header (scripts) pass here and meet the token check.
 fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        // Set by the browser itself (a page cannot forge it): decisive where present. Chromium
+        // sends `Origin: null` on some same-origin navigations, so Origin alone would refuse them.
+        Some("same-origin") => return true,
+        Some(site) if site != "none" => return false,
+        _ => {}
     }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
@@ -217,7 +222,8 @@ pub async fn guard(
         Access::Public if seen.unsafe_method && seen.cross_site => Err(csrf_refused()),
         Access::Public | Access::Webhook => Ok(request),
         Access::SignIn => sign_in(&state, seen, request).await,
-        Access::Session => session(&state, gate, seen, request).await,
+        Access::Session => session(&state, gate, &[], seen, request).await,
+        Access::Page(permissions) => session(&state, gate, permissions, seen, request).await,
         Access::Api(permissions) => api(&state, gate, permissions, seen, request).await,
     };
     match admitted {
@@ -265,7 +271,14 @@ async fn check_csrf(seen: &Seen, request: Request, csrf: &str) -> Admitted {
     csrf_ok(request, csrf).await
 }
 
-async fn session(state: &AppState, gate: Gate, seen: Seen, request: Request) -> Admitted {
+/// A full browser session; with `permissions` not empty, it must hold one of them.
+async fn session(
+    state: &AppState,
+    gate: Gate,
+    permissions: &[Permission],
+    seen: Seen,
+    request: Request,
+) -> Admitted {
     let Some(secret) = seen.cookie.as_deref() else {
         return Err(to_login());
     };
@@ -282,6 +295,9 @@ async fn session(state: &AppState, gate: Gate, seen: Seen, request: Request) -> 
     }
     let principal = Identity::principal(session, user, &seen.client)
         .map_err(|e| AppError::from(e).into_response())?;
+    if !permissions.is_empty() && !permissions.iter().any(|p| principal.can(*p)) {
+        return Err(AppError::Forbidden.into_response());
+    }
     let csrf = Some(csrf_token(secret));
     admit(state, gate, principal, csrf, &seen, request).await
 }

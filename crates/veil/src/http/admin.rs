@@ -109,12 +109,12 @@ pub struct NewUserJson {
     email: String,
     display_name: String,
     role: String,
-    #[serde(default = "english")]
+    #[serde(default = "browser_language")]
     language: String,
 }
 
-fn english() -> String {
-    "en".into()
+fn browser_language() -> String {
+    crate::i18n::AUTO.into()
 }
 
 /// `POST /api/v1/users`: answers the setup link (shown once).
@@ -421,38 +421,13 @@ pub async fn assign(
     Path(id): Path<String>,
     Json(body): Json<AssignJson>,
 ) -> Result<StatusCode, AppError> {
-    let scope = principal.conversation_scope().ok_or(AppError::Forbidden)?;
-    state.inbox.conversation(&id, &scope).await?;
-    if let Some(user) = &body.assignee_id {
-        let user = state
-            .store
-            .user_by_id(user)
-            .await?
-            .ok_or_else(|| AppError::BadRequest("no such user".into()))?;
-        if user.status != STATUS_ACTIVE {
-            return Err(AppError::BadRequest("the user is disabled".into()));
-        }
-    }
-    if let Some(team) = &body.team_id
-        && !state
-            .store
-            .list_teams()
-            .await?
-            .iter()
-            .any(|t| &t.id == team)
-    {
-        return Err(AppError::BadRequest("no such team".into()));
-    }
     state
-        .store
-        .assign_conversation(&id, body.assignee_id.as_deref(), body.team_id.as_deref())
-        .await?;
-    state
-        .identity
-        .record(
+        .desk
+        .assign(
             &principal,
-            "conversation.assign",
-            &format!("conversation:{id}"),
+            &id,
+            body.assignee_id.as_deref(),
+            body.team_id.as_deref(),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

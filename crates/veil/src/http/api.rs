@@ -256,7 +256,7 @@ pub async fn send_message(
         .into_response())
 }
 
-async fn media_request(mut multipart: Multipart) -> Result<OutboundRequest, AppError> {
+pub(crate) async fn media_request(mut multipart: Multipart) -> Result<OutboundRequest, AppError> {
     let mut file = None;
     let mut caption = None;
     while let Some(field) = multipart

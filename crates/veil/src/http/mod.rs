@@ -4,7 +4,9 @@
 pub mod access;
 pub mod admin;
 pub mod api;
+pub mod inbox;
 pub mod pages;
+pub mod render;
 pub mod router;
 pub mod routes;
 pub mod webhook;
@@ -51,6 +53,10 @@ pub struct AppParts {
     pub inbox: Inbox,
     pub outbox: Outbox,
     pub identity: Identity,
+    /// Change signals for open inboxes.
+    pub live: crate::live::Live,
+    /// Assignment, status, labels, notes, canned replies.
+    pub desk: crate::desk::Desk,
     /// Wakes the send worker when a message is queued.
     pub send_wakeup: Arc<tokio::sync::Notify>,
     /// Wakes the media worker when inbound media arrives.

@@ -1,16 +1,20 @@
 //! The sign-in and account pages: server-rendered HTML (askama escapes every value), forms that
-//! post back with a CSRF token, no script. The inbox pages come with issue 4.
+//! post back with a CSRF token, no script; in the user's language (`i18n`).
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use axum::http::HeaderMap;
+
 use crate::http::AppState;
 use crate::http::access::{ClientOf, Csrf, SignIn, clear_cookie, session_cookie};
+use crate::http::inbox::{Nav, iso, lang_of, render};
+use crate::i18n::{Arg, Lang};
 use crate::identity::{
     AuthError, Principal, STAGE_ENROLL, STAGE_FULL, STAGE_PASSWORD, SessionToken,
 };
@@ -18,7 +22,8 @@ use crate::identity::{
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
-    title: &'a str,
+    l: Lang,
+    title: String,
     error: Option<String>,
     email: &'a str,
 }
@@ -26,7 +31,8 @@ struct LoginPage<'a> {
 #[derive(Template)]
 #[template(path = "second_factor.html")]
 struct SecondFactorPage<'a> {
-    title: &'a str,
+    l: Lang,
+    title: String,
     error: Option<String>,
     csrf: &'a str,
 }
@@ -34,7 +40,8 @@ struct SecondFactorPage<'a> {
 #[derive(Template)]
 #[template(path = "enroll.html")]
 struct EnrollPage<'a> {
-    title: &'a str,
+    l: Lang,
+    title: String,
     error: Option<String>,
     csrf: &'a str,
     qr_svg: &'a str,
@@ -45,7 +52,8 @@ struct EnrollPage<'a> {
 #[derive(Template)]
 #[template(path = "recovery_codes.html")]
 struct RecoveryCodesPage<'a> {
-    title: &'a str,
+    l: Lang,
+    title: String,
     error: Option<String>,
     codes: Vec<&'a str>,
 }
@@ -53,26 +61,29 @@ struct RecoveryCodesPage<'a> {
 #[derive(Template)]
 #[template(path = "notice.html")]
 struct NoticePage<'a> {
-    title: &'a str,
+    l: Lang,
+    title: String,
     error: Option<String>,
-    message: &'a str,
+    message: String,
     next: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "setup.html")]
 struct SetupPage<'a> {
-    title: &'a str,
+    l: Lang,
+    title: String,
     error: Option<String>,
-    name: &'a str,
-    email: &'a str,
+    intro: String,
     token: &'a str,
 }
 
 struct SessionLine {
     id: String,
     created: String,
+    created_iso: String,
     last_seen: String,
+    last_seen_iso: String,
     ip: String,
     user_agent: String,
     current: bool,
@@ -81,22 +92,19 @@ struct SessionLine {
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage<'a> {
-    title: &'a str,
+    l: Lang,
+    title: String,
     error: Option<String>,
-    csrf: &'a str,
-    name: &'a str,
-    email: &'a str,
-    role: &'a str,
-    codes_left: i64,
-    reauth_minutes: u64,
+    nav: Nav,
+    signed_in_as: String,
+    reauth_intro: String,
+    language: &'a str,
+    languages: Vec<(&'static str, &'static str, bool)>,
     sessions: Vec<SessionLine>,
 }
 
 fn html(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
-        Ok(body) => (status, Html(body)).into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
+    render(status, page)
 }
 
 fn with_cookie(state: &AppState, token: &SessionToken, response: impl IntoResponse) -> Response {
@@ -108,40 +116,56 @@ fn with_cookie(state: &AppState, token: &SessionToken, response: impl IntoRespon
     response
 }
 
-/// Status and text for a failed sign-in step.
-fn failure(e: &AuthError) -> (StatusCode, String) {
+/// Status and text for a failed sign-in step, in the page's language.
+fn failure(l: Lang, e: &AuthError) -> (StatusCode, String) {
+    use crate::identity::password::PasswordRejected as R;
     match e {
-        AuthError::Throttled(_) | AuthError::Busy => (StatusCode::TOO_MANY_REQUESTS, e.to_string()),
-        AuthError::Password(why) => (StatusCode::UNPROCESSABLE_ENTITY, why.to_string()),
-        AuthError::NetworkDenied | AuthError::Forbidden => (StatusCode::FORBIDDEN, e.to_string()),
+        AuthError::Throttled(seconds) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            l.tr("error-throttled", &[("seconds", Arg::Count(*seconds))]),
+        ),
+        AuthError::Busy => (StatusCode::TOO_MANY_REQUESTS, l.t("error-busy")),
+        AuthError::Password(why) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            l.t(match why {
+                R::TooShort => "error-password-short",
+                R::TooLong => "error-password-long",
+                R::Guessable => "error-password-guessable",
+            }),
+        ),
+        AuthError::NetworkDenied => (StatusCode::FORBIDDEN, l.t("error-network")),
+        AuthError::Forbidden => (StatusCode::FORBIDDEN, l.t("error-forbidden")),
         AuthError::Store(_) | AuthError::Keys(_) | AuthError::Internal(_) => {
             tracing::error!(error = %e, "sign-in step failed");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong.".into(),
-            )
+            (StatusCode::INTERNAL_SERVER_ERROR, l.t("error-internal"))
         }
-        other => (StatusCode::UNAUTHORIZED, other.to_string()),
+        AuthError::InvalidCode => (StatusCode::UNAUTHORIZED, l.t("error-code")),
+        AuthError::ReauthRequired => (StatusCode::UNAUTHORIZED, l.t("error-reauth")),
+        AuthError::Invalid(why) => (
+            StatusCode::UNAUTHORIZED,
+            l.tr("error-invalid", &[("why", Arg::Text(why))]),
+        ),
+        _ => (StatusCode::UNAUTHORIZED, l.t("error-credentials")),
     }
 }
 
-/// Time as UTC text for the session list.
-fn when(ms: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
+fn browser_lang(headers: &HeaderMap) -> Lang {
+    lang_of(None, headers)
 }
 
-pub async fn login_page() -> Response {
+fn login_view(l: Lang, error: Option<String>, email: &str) -> LoginPage<'_> {
+    LoginPage {
+        l,
+        title: l.t("sign-in-title"),
+        error,
+        email,
+    }
+}
+
+pub async fn login_page(headers: HeaderMap) -> Response {
     html(
         StatusCode::OK,
-        &LoginPage {
-            title: "Sign in",
-            error: None,
-            email: "",
-        },
+        &login_view(browser_lang(&headers), None, ""),
     )
 }
 
@@ -154,6 +178,7 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     ClientOf(client): ClientOf,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     match state
@@ -170,16 +195,10 @@ pub async fn login(
             with_cookie(&state, &token, Redirect::to(next))
         }
         Err(e) => {
-            let (status, text) = failure(&e);
+            let l = browser_lang(&headers);
+            let (status, text) = failure(l, &e);
             let email: String = form.email.chars().take(254).collect();
-            html(
-                status,
-                &LoginPage {
-                    title: "Sign in",
-                    error: Some(text),
-                    email: &email,
-                },
-            )
+            html(status, &login_view(l, Some(text), &email))
         }
     }
 }
@@ -193,19 +212,22 @@ fn stage_redirect(stage: &str) -> Option<Response> {
     }
 }
 
-pub async fn second_factor_page(sign_in: SignIn) -> Response {
+fn second_factor_view(l: Lang, error: Option<String>, csrf: &str) -> SecondFactorPage<'_> {
+    SecondFactorPage {
+        l,
+        title: l.t("two-factor-title"),
+        error,
+        csrf,
+    }
+}
+
+pub async fn second_factor_page(sign_in: SignIn, headers: HeaderMap) -> Response {
     if sign_in.session.stage != STAGE_PASSWORD {
         return stage_redirect(&sign_in.session.stage)
             .unwrap_or_else(|| Redirect::to("/login").into_response());
     }
-    html(
-        StatusCode::OK,
-        &SecondFactorPage {
-            title: "Two-factor authentication",
-            error: None,
-            csrf: &sign_in.csrf,
-        },
-    )
+    let l = lang_of(Some(&sign_in.user), &headers);
+    html(StatusCode::OK, &second_factor_view(l, None, &sign_in.csrf))
 }
 
 #[derive(Deserialize)]
@@ -217,8 +239,10 @@ pub async fn second_factor(
     State(state): State<AppState>,
     ClientOf(client): ClientOf,
     sign_in: SignIn,
+    headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
+    let l = lang_of(Some(&sign_in.user), &headers);
     match state
         .identity
         .second_factor(&sign_in.session, &sign_in.user, &form.code, &client)
@@ -227,39 +251,35 @@ pub async fn second_factor(
         Ok(ok) => match ok.recovery_codes_left {
             None => with_cookie(&state, &ok.session, Redirect::to("/")),
             Some(left) => {
-                let message = format!(
-                    "You signed in with a recovery code. It cannot be used again; {left} remain. If you did not do this, tell your administrator now."
-                );
                 let page = NoticePage {
-                    title: "Recovery code used",
+                    l,
+                    title: l.t("recovery-used-title"),
                     error: None,
-                    message: &message,
+                    message: l.tr("recovery-used", &[("count", Arg::Count(left))]),
                     next: "/",
                 };
                 with_cookie(&state, &ok.session, html(StatusCode::OK, &page))
             }
         },
         Err(e) => {
-            let (status, text) = failure(&e);
-            html(
-                status,
-                &SecondFactorPage {
-                    title: "Two-factor authentication",
-                    error: Some(text),
-                    csrf: &sign_in.csrf,
-                },
-            )
+            let (status, text) = failure(l, &e);
+            html(status, &second_factor_view(l, Some(text), &sign_in.csrf))
         }
     }
 }
 
-pub async fn enroll_page(State(state): State<AppState>, sign_in: SignIn) -> Response {
-    enroll_view(&state, &sign_in, None, StatusCode::OK).await
+pub async fn enroll_page(
+    State(state): State<AppState>,
+    sign_in: SignIn,
+    headers: HeaderMap,
+) -> Response {
+    enroll_view(&state, &sign_in, &headers, None, StatusCode::OK).await
 }
 
 async fn enroll_view(
     state: &AppState,
     sign_in: &SignIn,
+    headers: &HeaderMap,
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
@@ -271,11 +291,13 @@ async fn enroll_view(
     let Ok(Some(user)) = state.store.user_by_id(&sign_in.user.id).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
+    let l = lang_of(Some(&user), headers);
     match state.identity.enrollment(&sign_in.session, &user).await {
         Ok(e) => html(
             status,
             &EnrollPage {
-                title: "Set up two-factor authentication",
+                l,
+                title: l.t("enroll-title"),
                 error,
                 csrf: &sign_in.csrf,
                 qr_svg: &e.qr_svg,
@@ -284,7 +306,7 @@ async fn enroll_view(
             },
         ),
         Err(e) => {
-            let (status, _) = failure(&e);
+            let (status, _) = failure(l, &e);
             status.into_response()
         }
     }
@@ -294,11 +316,13 @@ pub async fn enroll(
     State(state): State<AppState>,
     ClientOf(client): ClientOf,
     sign_in: SignIn,
+    headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
     let Ok(Some(user)) = state.store.user_by_id(&sign_in.user.id).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
+    let l = lang_of(Some(&user), &headers);
     match state
         .identity
         .confirm_enrollment(&sign_in.session, &user, &form.code, &client)
@@ -306,15 +330,16 @@ pub async fn enroll(
     {
         Ok((token, codes)) => {
             let page = RecoveryCodesPage {
-                title: "Save your recovery codes",
+                l,
+                title: l.t("recovery-title"),
                 error: None,
                 codes: codes.iter().map(|c| c.as_str()).collect(),
             };
             with_cookie(&state, &token, html(StatusCode::OK, &page))
         }
         Err(e) => {
-            let (status, text) = failure(&e);
-            enroll_view(&state, &sign_in, Some(text), status).await
+            let (status, text) = failure(l, &e);
+            enroll_view(&state, &sign_in, &headers, Some(text), status).await
         }
     }
 }
@@ -328,27 +353,50 @@ pub async fn logout(State(state): State<AppState>, sign_in: SignIn) -> Response 
     response
 }
 
-pub async fn setup_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+fn setup_view<'a>(
+    l: Lang,
+    user: &crate::store::UserRow,
+    token: &'a str,
+    error: Option<String>,
+) -> SetupPage<'a> {
+    SetupPage {
+        l,
+        title: l.t("setup-title"),
+        error,
+        intro: l.tr(
+            "setup-intro",
+            &[
+                ("name", Arg::Text(&user.display_name)),
+                ("email", Arg::Text(&user.email)),
+            ],
+        ),
+        token,
+    }
+}
+
+pub async fn setup_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
     match state.identity.setup_link_user(&token).await {
-        Ok(user) => html(
-            StatusCode::OK,
-            &SetupPage {
-                title: "Welcome to Veil",
-                error: None,
-                name: &user.display_name,
-                email: &user.email,
-                token: &token,
-            },
-        ),
-        Err(_) => html(
-            StatusCode::NOT_FOUND,
-            &NoticePage {
-                title: "Link not valid",
-                error: None,
-                message: "This setup link was used already or has expired. Ask your administrator for a new one.",
-                next: "/login",
-            },
-        ),
+        Ok(user) => {
+            let l = lang_of(Some(&user), &headers);
+            html(StatusCode::OK, &setup_view(l, &user, &token, None))
+        }
+        Err(_) => {
+            let l = browser_lang(&headers);
+            html(
+                StatusCode::NOT_FOUND,
+                &NoticePage {
+                    l,
+                    title: l.t("link-invalid-title"),
+                    error: None,
+                    message: l.t("link-invalid"),
+                    next: "/login",
+                },
+            )
+        }
     }
 }
 
@@ -360,6 +408,7 @@ pub struct SetupForm {
 pub async fn setup(
     State(state): State<AppState>,
     ClientOf(client): ClientOf,
+    headers: HeaderMap,
     Path(token): Path<String>,
     Form(form): Form<SetupForm>,
 ) -> Response {
@@ -369,48 +418,48 @@ pub async fn setup(
         .await
     {
         Ok(session) => with_cookie(&state, &session, Redirect::to("/enroll")),
-        Err(AuthError::NotFound) => setup_page(State(state), Path(token)).await,
-        Err(e) => {
-            let (status, text) = failure(&e);
-            match state.identity.setup_link_user(&token).await {
-                Ok(user) => html(
-                    status,
-                    &SetupPage {
-                        title: "Welcome to Veil",
-                        error: Some(text),
-                        name: &user.display_name,
-                        email: &user.email,
-                        token: &token,
-                    },
-                ),
-                Err(_) => status.into_response(),
+        Err(AuthError::NotFound) => setup_page(State(state), headers, Path(token)).await,
+        Err(e) => match state.identity.setup_link_user(&token).await {
+            Ok(user) => {
+                let l = lang_of(Some(&user), &headers);
+                let (status, text) = failure(l, &e);
+                html(status, &setup_view(l, &user, &token, Some(text)))
             }
-        }
+            Err(_) => failure(browser_lang(&headers), &e).0.into_response(),
+        },
     }
 }
 
-pub async fn home() -> Redirect {
-    Redirect::to("/account")
+/// `/`: the inbox for those who may read conversations, the account page for everyone else.
+pub async fn home(principal: Principal) -> Redirect {
+    if principal.conversation_scope().is_some() {
+        Redirect::to("/inbox")
+    } else {
+        Redirect::to("/account")
+    }
 }
 
 pub async fn account(
     State(state): State<AppState>,
     principal: Principal,
     Csrf(csrf): Csrf,
+    headers: HeaderMap,
 ) -> Response {
-    account_view(&state, &principal, &csrf, None, StatusCode::OK).await
+    account_view(&state, &principal, &csrf, &headers, None, StatusCode::OK).await
 }
 
 async fn account_view(
     state: &AppState,
     principal: &Principal,
     csrf: &str,
-    error: Option<String>,
+    headers: &HeaderMap,
+    error: Option<&AuthError>,
     status: StatusCode,
 ) -> Response {
     let (Some(user), Some(current)) = (principal.user(), principal.session()) else {
         return StatusCode::FORBIDDEN.into_response();
     };
+    let l = lang_of(Some(user), headers);
     let (Ok(sessions), Ok(codes_left)) = (
         state.store.sessions_of(&user.id).await,
         state.store.recovery_codes_left(&user.id).await,
@@ -421,33 +470,74 @@ async fn account_view(
         .into_iter()
         .map(|s| SessionLine {
             current: s.id == current.id,
-            created: when(s.created_at),
-            last_seen: when(s.last_seen_at),
+            created: l.datetime(s.created_at),
+            created_iso: iso(s.created_at),
+            last_seen: l.datetime(s.last_seen_at),
+            last_seen_iso: iso(s.last_seen_at),
             id: s.id,
             ip: s.ip,
             user_agent: s.user_agent,
         })
         .collect();
+    let minutes = i64::try_from(state.config.auth.reauth_minutes).unwrap_or(i64::MAX);
     html(
         status,
         &AccountPage {
-            title: "Your account",
-            error,
-            csrf,
-            name: &user.display_name,
-            email: &user.email,
-            role: &user.role,
-            codes_left,
-            reauth_minutes: state.config.auth.reauth_minutes,
+            l,
+            title: l.t("account-title"),
+            error: error.map(|e| failure(l, e).1),
+            nav: Nav::of(principal, csrf, "account"),
+            signed_in_as: l.tr(
+                "account-signed-in-as",
+                &[
+                    ("name", Arg::Text(&user.display_name)),
+                    ("email", Arg::Text(&user.email)),
+                    ("role", Arg::Text(&user.role)),
+                    ("count", Arg::Count(codes_left)),
+                ],
+            ),
+            reauth_intro: l.tr("reauth-intro", &[("minutes", Arg::Count(minutes))]),
+            language: &user.language,
+            languages: Lang::ALL
+                .iter()
+                .map(|l| (l.code(), l.native_name(), user.language == l.code()))
+                .collect(),
             sessions,
         },
     )
 }
 
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    language: String,
+}
+
+/// `POST /account/language`: one of ours, or `auto` (the browser's).
+pub async fn set_language(
+    State(state): State<AppState>,
+    principal: Principal,
+    Form(form): Form<LanguageForm>,
+) -> Response {
+    let Some(user) = principal.user() else {
+        return StatusCode::FORBIDDEN.into_response();
+    };
+    if form.language != crate::i18n::AUTO && Lang::parse(&form.language).is_none() {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    match state
+        .store
+        .set_user_language(&user.id, &form.language)
+        .await
+    {
+        Ok(_) => Redirect::to("/account").into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 pub async fn logout_others(State(state): State<AppState>, principal: Principal) -> Response {
     match state.identity.logout_others(&principal).await {
         Ok(_) => Redirect::to("/account").into_response(),
-        Err(e) => failure(&e).0.into_response(),
+        Err(e) => failure(Lang::En, &e).0.into_response(),
     }
 }
 
@@ -458,7 +548,7 @@ pub async fn end_session(
 ) -> Response {
     match state.identity.end_own_session(&principal, &id).await {
         Ok(()) => Redirect::to("/account").into_response(),
-        Err(e) => failure(&e).0.into_response(),
+        Err(e) => failure(Lang::En, &e).0.into_response(),
     }
 }
 
@@ -472,6 +562,7 @@ pub async fn change_password(
     State(state): State<AppState>,
     principal: Principal,
     Csrf(csrf): Csrf,
+    headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
     match state
@@ -481,8 +572,8 @@ pub async fn change_password(
     {
         Ok(token) => with_cookie(&state, &token, Redirect::to("/account")),
         Err(e) => {
-            let (status, text) = failure(&e);
-            account_view(&state, &principal, &csrf, Some(text), status).await
+            let status = failure(Lang::En, &e).0;
+            account_view(&state, &principal, &csrf, &headers, Some(&e), status).await
         }
     }
 }
@@ -497,6 +588,7 @@ pub async fn reauth(
     State(state): State<AppState>,
     principal: Principal,
     Csrf(csrf): Csrf,
+    headers: HeaderMap,
     Form(form): Form<ReauthForm>,
 ) -> Response {
     match state
@@ -506,24 +598,30 @@ pub async fn reauth(
     {
         Ok(token) => with_cookie(&state, &token, Redirect::to("/account")),
         Err(e) => {
-            let (status, text) = failure(&e);
-            account_view(&state, &principal, &csrf, Some(text), status).await
+            let status = failure(Lang::En, &e).0;
+            account_view(&state, &principal, &csrf, &headers, Some(&e), status).await
         }
     }
 }
 
 /// New recovery codes (re-authentication required by the gate), shown once.
-pub async fn new_recovery_codes(State(state): State<AppState>, principal: Principal) -> Response {
+pub async fn new_recovery_codes(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+) -> Response {
+    let l = lang_of(principal.user(), &headers);
     match state.identity.regenerate_recovery_codes(&principal).await {
         Ok(codes) => html(
             StatusCode::OK,
             &RecoveryCodesPage {
-                title: "Your new recovery codes",
+                l,
+                title: l.t("recovery-new-title"),
                 error: None,
                 codes: codes.iter().map(|c| c.as_str()).collect(),
             },
         ),
-        Err(e) => failure(&e).0.into_response(),
+        Err(e) => failure(l, &e).0.into_response(),
     }
 }
 
@@ -543,14 +641,4 @@ pub async fn stylesheet() -> Response {
         include_str!("../../static/veil.css"),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_render_as_utc_dates() {
-        assert_eq!(super::when(0), "1970-01-01 00:00 UTC");
-        assert_eq!(super::when(1_800_000_000_000), "2027-01-15 08:00 UTC");
-        assert_eq!(super::when(951_782_400_000), "2000-02-29 00:00 UTC");
-    }
 }

@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
              connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ))
         .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(security_header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(security_header(header::REFERRER_POLICY, "same-origin"))
         .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
         // Pages and API answers carry customer or account data; only static assets say otherwise.
         .layer(security_header(header::CACHE_CONTROL, "no-store"))

@@ -9,7 +9,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::http::access::{Access, Gate};
-use crate::http::{AppState, admin, api, pages, webhook};
+use crate::http::{AppState, admin, api, inbox, pages, webhook};
 use crate::identity::{Permission as P, Role};
 
 /// One route: method, path template, gate.
@@ -43,6 +43,13 @@ fn api(permission: &'static [P]) -> Gate {
     }
 }
 
+fn page(permission: &'static [P]) -> Gate {
+    Gate {
+        access: Access::Page(permission),
+        reauth: false,
+    }
+}
+
 fn sensitive(permission: &'static [P]) -> Gate {
     Gate {
         access: Access::Api(permission),
@@ -72,6 +79,12 @@ pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/static/veil.css",
             open(Public),
             get(pages::stylesheet),
+        ),
+        r(
+            Method::GET,
+            "/static/inbox.js",
+            open(Public),
+            get(inbox::script),
         ),
         r(
             Method::GET,
@@ -155,6 +168,81 @@ pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/account/sessions/{id}/revoke",
             open(Session),
             post(pages::end_session),
+        ),
+        r(
+            Method::POST,
+            "/account/language",
+            open(Session),
+            post(pages::set_language),
+        ),
+        // The web inbox.
+        r(Method::GET, "/inbox", page(READ), get(inbox::inbox)),
+        r(Method::GET, "/inbox/events", page(READ), get(inbox::events)),
+        r(
+            Method::GET,
+            "/inbox/c/{id}",
+            page(READ),
+            get(inbox::conversation),
+        ),
+        r(
+            Method::POST,
+            "/inbox/c/{id}/reply",
+            page(&[P::ConversationReply]),
+            post(inbox::reply),
+        ),
+        r(
+            Method::POST,
+            "/inbox/c/{id}/template",
+            page(&[P::ConversationReply]),
+            post(inbox::template),
+        ),
+        r(
+            Method::POST,
+            "/inbox/c/{id}/attach",
+            page(&[P::ConversationReply]),
+            post(inbox::attach).layer(DefaultBodyLimit::max(limits.media)),
+        ),
+        r(
+            Method::POST,
+            "/inbox/c/{id}/note",
+            page(&[P::ConversationReply]),
+            post(inbox::note),
+        ),
+        r(
+            Method::POST,
+            "/inbox/c/{id}/status",
+            page(&[P::ConversationReply]),
+            post(inbox::set_status),
+        ),
+        r(
+            Method::POST,
+            "/inbox/c/{id}/assign",
+            page(&[P::ConversationAssign]),
+            post(inbox::assign),
+        ),
+        r(
+            Method::POST,
+            "/inbox/c/{id}/labels",
+            page(&[P::ConversationReply]),
+            post(inbox::set_labels),
+        ),
+        r(
+            Method::POST,
+            "/inbox/c/{id}/labels/new",
+            page(&[P::ConversationReply]),
+            post(inbox::new_label),
+        ),
+        r(
+            Method::POST,
+            "/inbox/c/{id}/reveal",
+            page(&[P::ContactRevealPhone]),
+            post(inbox::reveal),
+        ),
+        r(
+            Method::GET,
+            "/inbox/media/{id}",
+            page(READ),
+            get(inbox::media),
         ),
         // Conversations.
         r(Method::GET, "/api/v1/me", api(&P::ALL), get(admin::me)),
@@ -328,6 +416,10 @@ pub fn allows(gate: Gate, subject: Subject) -> Option<bool> {
         Access::Webhook => return None,
         Access::Public => true,
         Access::SignIn | Access::Session => matches!(subject, Subject::Role(_)),
+        Access::Page(need) => match subject {
+            Subject::Role(role) => need.iter().any(|p| role.permissions().contains(*p)),
+            Subject::Token(_) | Subject::Anonymous => false,
+        },
         Access::Api(need) => match subject {
             Subject::Role(role) => need.iter().any(|p| role.permissions().contains(*p)),
             Subject::Token(scope) => need.contains(&scope),
@@ -342,6 +434,13 @@ fn access_text(gate: Gate) -> String {
         Access::Webhook => "Meta signature".to_owned(),
         Access::SignIn => "signing in".to_owned(),
         Access::Session => "signed in".to_owned(),
+        Access::Page(need) => format!(
+            "signed in with {}",
+            need.iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
         Access::Api(need) if need.len() == P::ALL.len() => "any permission".to_owned(),
         Access::Api(need) => need
             .iter()

@@ -67,7 +67,21 @@ pub async fn receive(
     let has_media = items
         .iter()
         .any(|i| matches!(i, WebhookItem::Message(m) if m.media.is_some()));
+    let changes = items
+        .iter()
+        .fold((false, false), |(m, s), item| match item {
+            WebhookItem::Message(_) => (true, s),
+            WebhookItem::Status(_) => (m, true),
+            WebhookItem::Event { .. } => (m, s),
+        });
     state.ingestor.submit(items).await?;
+    // Committed: open inboxes re-read what they show.
+    if changes.0 {
+        state.live.publish(crate::live::LiveKind::Message, None);
+    }
+    if changes.1 {
+        state.live.publish(crate::live::LiveKind::Status, None);
+    }
     if has_media {
         state.media_wakeup.notify_one();
     }

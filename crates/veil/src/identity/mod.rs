@@ -31,7 +31,7 @@ pub const STATUS_ACTIVE: &str = "active";
 pub const STATUS_DISABLED: &str = "disabled";
 
 /// The languages the interface speaks.
-pub const LANGUAGES: [&str; 6] = ["en", "de", "it", "pt", "zh", "ar"];
+pub const LANGUAGES: [&str; 7] = ["auto", "en", "de", "it", "pt", "zh", "ar"];
 
 /// The request's origin as the domain sees it.
 #[derive(Debug, Clone)]

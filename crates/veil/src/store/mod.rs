@@ -5,12 +5,14 @@
 //! domain seals content before it gets here, and rows come back sealed. Times are Unix
 //! milliseconds chosen by the caller's `Clock`; the database never calls `now()`.
 
+mod desk;
 mod identity;
 mod identity_sql;
 mod rows;
 mod sql;
 mod sqlite_writer;
 
+pub use desk::*;
 pub use identity::*;
 pub use rows::*;
 pub use sql::SqlStore;
@@ -42,7 +44,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Every query Veil runs. One implementation per backend would duplicate logic, so `SqlStore` runs
 /// the same statements on either pool; see ARCHITECTURE.md.
 #[async_trait]
-pub trait Store: IdentityStore + Send + Sync + std::fmt::Debug {
+pub trait Store: IdentityStore + DeskStore + Send + Sync + std::fmt::Debug {
     /// Applies pending migrations for this backend.
     async fn migrate(&self) -> StoreResult<()>;
     /// Which backend this is (`sqlite` or `postgres`), for logs and benchmarks.

@@ -84,18 +84,18 @@ const CLAIM_MEDIA: &str = "UPDATE media SET state = 'fetching', next_attempt_at 
      RETURNING id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, size_bytes";
 
 /// The columns of a `ConversationRow`.
-const CONVERSATION_SELECT: &str = "SELECT v.id, v.contact_id, v.status, v.unread_count, v.last_activity_at, \
+pub(super) const CONVERSATION_SELECT: &str = "SELECT v.id, v.contact_id, v.status, v.unread_count, v.last_activity_at, \
      c.name_ct, c.wa_id_ct, c.user_id_ct, c.master_version, c.sealed_key, v.last_inbound_at, v.assignee_id, v.team_id \
      FROM conversations v JOIN contacts c ON c.id = v.contact_id";
 /// Restricts conversations to a `ConversationScope` bound as `$all` (1: all) and `$user`.
-fn scope_filter(all: u8, user: u8) -> String {
+pub(super) fn scope_filter(all: u8, user: u8) -> String {
     format!(
         "(${all} = 1 OR v.assignee_id = ${user} \
          OR v.team_id IN (SELECT team_id FROM team_members WHERE user_id = ${user}))"
     )
 }
 
-fn scope_binds(scope: &ConversationScope) -> (i64, String) {
+pub(super) fn scope_binds(scope: &ConversationScope) -> (i64, String) {
     match scope {
         ConversationScope::All => (1, String::new()),
         ConversationScope::AssignedTo(user) => (0, user.clone()),

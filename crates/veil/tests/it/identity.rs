@@ -716,7 +716,7 @@ async fn security_headers_and_cookie_attributes() {
             "{path}: {csp}"
         );
         assert_eq!(h["x-content-type-options"], "nosniff");
-        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["referrer-policy"], "same-origin");
         assert_eq!(h["cache-control"], "no-store", "{path}");
         assert!(
             !h.contains_key("strict-transport-security"),

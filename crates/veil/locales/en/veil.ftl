@@ -1,0 +1,203 @@
+# Veil's interface in English: the reference. Every key here must exist in every language
+# (a test checks). Keep keys lowercase with dashes.
+
+## Dates
+datetime = { $month } { $day }, { $year }, { $time }
+month-1 = Jan
+month-2 = Feb
+month-3 = Mar
+month-4 = Apr
+month-5 = May
+month-6 = Jun
+month-7 = Jul
+month-8 = Aug
+month-9 = Sep
+month-10 = Oct
+month-11 = Nov
+month-12 = Dec
+
+## Signing in
+sign-in-title = Sign in
+email = E-mail
+password = Password
+sign-in = Sign in
+two-factor-title = Two-factor authentication
+two-factor-intro = Enter the 6-digit code from your authenticator app, or one of your recovery codes.
+code = Code
+verify = Verify
+cancel = Cancel
+enroll-title = Set up two-factor authentication
+enroll-intro = Two-factor authentication is required. Scan this code with an authenticator app (Authy, Google Authenticator, 1Password, …), then enter the 6-digit code it shows.
+enroll-cant-scan = Can't scan it?
+enroll-manual = Enter this key by hand:
+enroll-submit = Turn on two-factor authentication
+recovery-title = Save your recovery codes
+recovery-new-title = Your new recovery codes
+recovery-intro = Two-factor authentication is on. These recovery codes let you sign in if you lose your phone. Each works once. Store them somewhere safe now: they will not be shown again.
+continue = Continue
+recovery-used-title = Recovery code used
+recovery-used = You signed in with a recovery code. It cannot be used again; { $count } remain. If you did not do this, tell your administrator now.
+setup-title = Welcome to Veil
+setup-intro = Welcome, { $name }. Choose a password for { $email }: at least 12 characters. Several unrelated words make a strong one that is easy to remember.
+new-password = New password
+set-password = Set password
+link-invalid-title = Link not valid
+link-invalid = This setup link was used already or has expired. Ask your administrator for a new one.
+
+## Errors
+error-credentials = invalid e-mail or password
+error-code = invalid code
+error-throttled = too many attempts; try again in { $seconds } seconds
+error-busy = too many logins at once; try again shortly
+error-network = not allowed from this network
+error-forbidden = forbidden
+error-reauth = confirm your password and code first
+error-internal = Something went wrong.
+error-password-short = use at least 12 characters
+error-password-long = use at most 128 characters
+error-password-guessable = this password is too common or too easy to guess; a few unrelated words make a strong one
+error-invalid = This was not accepted: { $why }
+error-window-closed = The 24-hour window is closed: send a template.
+error-not-found = Not found, or not yours to see.
+
+## Account
+account-title = Your account
+account-signed-in-as = Signed in as { $name } ({ $email }), role { $role }. Recovery codes left: { $count }.
+sessions = Sessions
+session-signed-in = Signed in
+session-last-active = Last active
+session-address = Address
+session-browser = Browser
+this-session = this session
+log-out = Log out
+log-out-others = Log out my other sessions
+reauth-title = Confirm it's you
+reauth-intro = Sensitive actions (roles, two-factor resets, tokens, exports, keys, policies) need your password and a code from the last { $minutes } minutes.
+confirm = Confirm
+recovery-codes = Recovery codes
+recovery-renew-intro = Replace your recovery codes with ten new ones (after confirming it's you above); the old ones stop working.
+recovery-renew = New recovery codes
+change-password = Change password
+current-password = Current password
+language = Language
+language-auto = As my browser says
+save = Save
+
+## Navigation
+nav-label = Main
+nav-inbox = Inbox
+nav-admin = Administration
+nav-audit = Audit
+nav-account = Account
+skip-to-content = Skip to the conversation
+live-connected = Live
+live-offline = Reconnecting…
+
+## Inbox list
+inbox-title = Inbox
+view-mine = Mine
+view-unassigned = Unassigned
+view-team = My teams
+view-all = All
+filter-status = Status
+filter-label = Label
+filter-any = Any
+filter-apply = Filter
+search = Search
+search-placeholder = Name or number
+status-open = Open
+status-pending = Pending
+status-resolved = Resolved
+unread-count = { $count ->
+    [one] { $count } unread
+   *[other] { $count } unread
+}
+conversations = Conversations
+no-conversations = No conversations here.
+unknown-customer = Unknown customer
+erased-customer = Erased customer
+window-open = Window open
+window-closes = Window open until { $time }
+window-closed = Window closed
+pick-conversation = Choose a conversation.
+back-to-list = Back to the list
+
+## Conversation
+messages = Messages
+you = You
+internal-note = Internal note
+internal-note-by = Internal note by { $name }
+kind-image = Photo
+kind-video = Video
+kind-audio = Voice or audio
+kind-document = Document
+kind-sticker = Sticker
+kind-location = Location
+kind-contacts = Contact card
+kind-reaction = Reaction
+kind-interactive = Reply
+kind-button = Button reply
+kind-template = Template
+kind-unsupported = This type of message cannot be shown here ({ $kind }).
+content-erased = This content was erased.
+media-pending = Media is being fetched.
+media-unavailable = Media is no longer available.
+download = Download
+reacted-with = Reacted with { $emoji }
+replying-to = Replying to
+replying-to-earlier = an earlier message
+open-link = Open link
+link-target = This link goes to:
+link-warning = Links from customers can be fraudulent. Open only if you trust the address.
+open-map = Open map
+phone-label = Phone
+tick-queued = Queued
+tick-accepted = Accepted by WhatsApp
+tick-sent = Sent
+tick-delivered = Delivered
+tick-read = Read
+tick-played = Played
+tick-failed = Failed
+failed-reason = Not delivered: { $reason }
+
+## Composer
+composer = Reply
+message-text = Message
+send = Send
+canned-replies = Canned replies
+canned-none = No canned reply
+insert = Insert
+emoji = Emoji
+attach = Attach a file
+caption = Caption
+upload = Send file
+template-title = The customer has not written in 24 hours: only a template can be sent.
+template = Template
+template-params = Parameters (one per line)
+send-template = Send template
+add-note = Add an internal note
+note-text = Note (staff only)
+save-note = Save note
+no-reply-permission = You may read this conversation but not reply.
+
+## Contact panel
+contact = Contact
+name = Name
+number = Number
+reveal-number = Reveal number
+revealed-recorded = Revealing is recorded in the access log.
+labels = Labels
+no-labels = No labels yet.
+update-labels = Update labels
+new-label = New label
+add-label = Add label
+assignment = Assignment
+assignee = Agent
+team = Team
+nobody = Nobody
+assign = Assign
+conversation-status = Status
+resolve = Resolve
+reopen = Reopen
+mark-pending = Mark pending
+notes = Notes

@@ -1,0 +1,263 @@
+//! The work agents do on conversations, free of HTTP and SQL: assign and transfer, resolve and
+//! reopen, labels, internal notes (sealed with the contact's key), canned replies with
+//! placeholders. Every change is checked against the caller's scope, recorded where it concerns
+//! access, and signalled to open inboxes.
+
+use std::sync::Arc;
+
+use veil_crypto::Aad;
+
+use crate::clock::Clock;
+use crate::identity::{Identity, Principal, STATUS_ACTIVE};
+use crate::keys::{KeyError, Keys};
+use crate::live::{Live, LiveKind};
+use crate::store::{CannedReplyRow, ConversationScope, LabelRow, NoteRow, Store, StoreError};
+
+/// Conversation states an agent can set.
+pub const STATUSES: [&str; 3] = ["open", "pending", "resolved"];
+
+/// Longest note, canned reply or label an agent may write.
+const MAX_TEXT: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("invalid: {0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Auth(#[from] crate::identity::AuthError),
+}
+
+/// A note as staff see it.
+#[derive(Debug, Clone)]
+pub struct NoteView {
+    pub id: String,
+    pub author_name: String,
+    pub created_at: i64,
+    /// `None` when the contact's key was shredded.
+    pub body: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Desk {
+    pub store: Arc<dyn Store>,
+    pub keys: Keys,
+    pub clock: Arc<dyn Clock>,
+    pub live: Live,
+    pub identity: Identity,
+}
+
+fn scope_of(principal: &Principal) -> Result<ConversationScope, DeskError> {
+    principal.conversation_scope().ok_or(DeskError::Forbidden)
+}
+
+fn clean(text: &str, max: usize) -> Result<String, DeskError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(DeskError::Invalid("empty"));
+    }
+    if text.chars().count() > max {
+        return Err(DeskError::Invalid("too long"));
+    }
+    Ok(text.to_owned())
+}
+
+impl Desk {
+    /// The conversation's contact id, if the caller's scope covers it.
+    async fn contact_of(&self, principal: &Principal, id: &str) -> Result<String, DeskError> {
+        let scope = scope_of(principal)?;
+        Ok(self
+            .store
+            .conversation(id, &scope)
+            .await?
+            .ok_or(DeskError::NotFound)?
+            .contact_id)
+    }
+
+    /// Assigns or transfers a conversation to a user, a team, both or neither.
+    pub async fn assign(
+        &self,
+        principal: &Principal,
+        id: &str,
+        assignee: Option<&str>,
+        team: Option<&str>,
+    ) -> Result<(), DeskError> {
+        self.contact_of(principal, id).await?;
+        if let Some(user) = assignee {
+            let user = self
+                .store
+                .user_by_id(user)
+                .await?
+                .ok_or(DeskError::Invalid("no such user"))?;
+            if user.status != STATUS_ACTIVE {
+                return Err(DeskError::Invalid("the user is disabled"));
+            }
+        }
+        if let Some(team) = team
+            && !self.store.list_teams().await?.iter().any(|t| t.id == team)
+        {
+            return Err(DeskError::Invalid("no such team"));
+        }
+        self.store.assign_conversation(id, assignee, team).await?;
+        self.identity
+            .record(
+                principal,
+                "conversation.assign",
+                &format!("conversation:{id}"),
+            )
+            .await?;
+        self.live.publish(LiveKind::Conversation, Some(id));
+        Ok(())
+    }
+
+    /// Open, pending or resolved.
+    pub async fn set_status(
+        &self,
+        principal: &Principal,
+        id: &str,
+        status: &str,
+    ) -> Result<(), DeskError> {
+        if !STATUSES.contains(&status) {
+            return Err(DeskError::Invalid("unknown status"));
+        }
+        self.contact_of(principal, id).await?;
+        self.store.set_conversation_status(id, status).await?;
+        self.live.publish(LiveKind::Conversation, Some(id));
+        Ok(())
+    }
+
+    /// Adds or removes a label.
+    pub async fn set_label(
+        &self,
+        principal: &Principal,
+        id: &str,
+        label_id: &str,
+        on: bool,
+    ) -> Result<(), DeskError> {
+        self.contact_of(principal, id).await?;
+        if !self.store.labels().await?.iter().any(|l| l.id == label_id) {
+            return Err(DeskError::Invalid("no such label"));
+        }
+        self.store.set_label(id, label_id, on).await?;
+        self.live.publish(LiveKind::Conversation, Some(id));
+        Ok(())
+    }
+
+    /// Creates a label (names are unique; an existing one is returned as is).
+    pub async fn create_label(&self, name: &str) -> Result<(), DeskError> {
+        let name = clean(name, 64)?;
+        let row = LabelRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            name,
+        };
+        self.store.insert_label(&row, self.clock.now_ms()).await?;
+        Ok(())
+    }
+
+    /// An internal note, sealed with the contact's data key; customers never see it.
+    pub async fn add_note(
+        &self,
+        principal: &Principal,
+        id: &str,
+        body: &str,
+    ) -> Result<(), DeskError> {
+        let body = clean(body, MAX_TEXT)?;
+        let contact = self.contact_of(principal, id).await?;
+        let author = principal.user().ok_or(DeskError::Forbidden)?;
+        let key = self.keys.contact_key(self.store.as_ref(), &contact).await?;
+        let note_id = uuid::Uuid::now_v7().to_string();
+        let body_ct = key
+            .seal(&Aad::field("notes", "body", &note_id), body.as_bytes())
+            .map_err(KeyError::from)?;
+        self.store
+            .insert_note(&NoteRow {
+                id: note_id,
+                conversation_id: id.to_owned(),
+                author_id: author.id.clone(),
+                author_name: author.display_name.clone(),
+                body_ct,
+                created_at: self.clock.now_ms(),
+            })
+            .await?;
+        self.live.publish(LiveKind::Conversation, Some(id));
+        Ok(())
+    }
+
+    /// The notes of a conversation, oldest first.
+    pub async fn notes(&self, principal: &Principal, id: &str) -> Result<Vec<NoteView>, DeskError> {
+        let contact = self.contact_of(principal, id).await?;
+        let key = self
+            .keys
+            .contact_key(self.store.as_ref(), &contact)
+            .await
+            .ok();
+        let rows = self.store.notes_of(id).await?;
+        Ok(rows
+            .into_iter()
+            .map(|n| NoteView {
+                body: key.as_ref().and_then(|k| {
+                    k.open_string(&Aad::field("notes", "body", &n.id), &n.body_ct)
+                        .ok()
+                        .map(|s| s.to_string())
+                }),
+                id: n.id,
+                author_name: n.author_name,
+                created_at: n.created_at,
+            })
+            .collect())
+    }
+
+    pub async fn create_canned_reply(&self, shortcut: &str, body: &str) -> Result<(), DeskError> {
+        let shortcut = clean(shortcut, 32)?;
+        if !shortcut
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(DeskError::Invalid("shortcut: letters, digits, - and _"));
+        }
+        let row = CannedReplyRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            shortcut,
+            body: clean(body, MAX_TEXT)?,
+        };
+        self.store
+            .insert_canned_reply(&row, self.clock.now_ms())
+            .await?;
+        Ok(())
+    }
+}
+
+/// Fills a canned reply's placeholders: `{name}` (the customer's name, or nothing) and `{agent}`
+/// (the sender's display name). Unknown placeholders stay as written.
+pub fn expand_canned(body: &str, customer_name: Option<&str>, agent_name: &str) -> String {
+    body.replace("{name}", customer_name.unwrap_or(""))
+        .replace("{agent}", agent_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canned_placeholders_are_filled() {
+        assert_eq!(
+            expand_canned("Hi {name}, {agent} here. {other}", Some("Ana"), "Bo"),
+            "Hi Ana, Bo here. {other}"
+        );
+        assert_eq!(expand_canned("Hi {name}!", None, "Bo"), "Hi !");
+    }
+
+    #[test]
+    fn agent_text_is_trimmed_and_bounded() {
+        assert!(clean("   ", 10).is_err());
+        assert!(clean(&"x".repeat(11), 10).is_err());
+        assert_eq!(clean(" ok ", 10).ok().as_deref(), Some("ok"));
+    }
+}

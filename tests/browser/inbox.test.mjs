@@ -1,0 +1,318 @@
+// End-to-end tests of the web inbox in Debian's headless Chromium, driven by playwright-core.
+// They start the real `veil demo` (server + Cloud API simulator, SQLite) in a fresh directory,
+// sign in with passwords and TOTP codes computed here, and act as customers through the
+// simulator's `/_sim/inbound`. Run by scripts/test.sh; VEIL_BIN names the binary.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdtempSync, readFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const bin = process.env.VEIL_BIN || join(root, "target", "debug", "veil");
+const shots = join(root, "docs", "screenshots");
+const FLAGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+];
+
+let demo, info, browser, dataDir;
+const lastStep = new Map();
+
+// RFC 6238 TOTP (SHA-1, 30 s, 6 digits), for signing in as a person with an app would.
+function base32(text) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of text.replace(/=+$/, "").toUpperCase()) {
+    bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  }
+  const bytes = [];
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
+  return Buffer.from(bytes);
+}
+function totp(secret, at = Date.now()) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30000)));
+  const mac = createHmac("sha1", base32(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
+  return value.toString().padStart(6, "0");
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(check, what, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function user(email) {
+  const found = info.users.find((u) => u.email === email);
+  assert.ok(found, `demo user ${email}`);
+  return found;
+}
+
+async function customerWrites(spec) {
+  const response = await fetch(`${info.simulator_url}/_sim/inbound`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(spec),
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  return (await response.json()).wamid;
+}
+
+// A context that records anything an injected script could do.
+async function watchedContext(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 820 }, ...options });
+  const events = [];
+  await context.addInitScript(() => {
+    window.__xss = [];
+    for (const name of ["alert", "confirm", "prompt", "print"]) {
+      window[name] = (...args) => window.__xss.push(`${name}:${args.join(",")}`);
+    }
+    document.addEventListener("securitypolicyviolation", (e) =>
+      window.__xss.push(`csp:${e.violatedDirective}:${e.blockedURI}`));
+  });
+  context.on("page", (page) => {
+    page.on("dialog", (d) => { events.push(`dialog:${d.message()}`); d.dismiss().catch(() => {}); });
+    page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") events.push(`console:${m.text()}`); });
+    page.on("request", (r) => { if (!r.url().startsWith(info.url)) events.push(`request:${r.url()}`); });
+  });
+  return { context, events };
+}
+
+async function signIn(context, email) {
+  const person = user(email);
+  const page = await context.newPage();
+  await page.goto(`${info.url}/login`);
+  await page.getByLabel(/E-mail/).fill(person.email);
+  await page.locator('input[name="password"]').fill(person.password);
+  await page.locator('form[action="/login"] button[type="submit"]').click();
+  await page.waitForURL(/\/login\/2fa$/);
+  // A code is accepted once per user and step: wait for a fresh step if this user signed in
+  // during this one, or if it is close to its end.
+  if ((Date.now() % 30000) > 27000) await sleep(3500);
+  while (lastStep.get(email) === Math.floor(Date.now() / 30000)) await sleep(500);
+  lastStep.set(email, Math.floor(Date.now() / 30000));
+  await page.locator('input[name="code"]').fill(totp(person.totp_secret));
+  await page.locator('form[action="/login/2fa"] button[type="submit"]').click();
+  await page.waitForURL(/\/inbox/);
+  return page;
+}
+
+before(async () => {
+  assert.ok(existsSync(bin), `build veil first (${bin})`);
+  dataDir = mkdtempSync(join(tmpdir(), "veil-browser-"));
+  demo = spawn(bin, ["demo", "--no-traffic", "--port", "0", "--data-dir", dataDir], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RUST_LOG: "warn" },
+  });
+  let stderr = "";
+  demo.stderr.on("data", (d) => { stderr += d; });
+  demo.stdout.on("data", (d) => { stderr += d; });
+  const infoPath = join(dataDir, "demo.json");
+  info = await waitFor(async () => {
+    if (!existsSync(infoPath)) return null;
+    const parsed = JSON.parse(readFileSync(infoPath, "utf8"));
+    const health = await fetch(`${parsed.url}/healthz`);
+    return health.ok ? parsed : null;
+  }, `veil demo to start (${stderr})`, 60000);
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: FLAGS });
+  mkdirSync(shots, { recursive: true });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (demo) {
+    demo.kill("SIGTERM");
+    await new Promise((r) => demo.once("exit", r));
+  }
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("login pages follow the browser's language", async () => {
+  const context = await browser.newContext({ locale: "de-DE" });
+  const page = await context.newPage();
+  await page.goto(`${info.url}/login`);
+  assert.equal(await page.locator("html").getAttribute("lang"), "de");
+  assert.equal(await page.locator("h1").textContent(), "Anmelden");
+  await page.screenshot({ path: join(shots, "login-de.png") });
+  await context.close();
+});
+
+test("an agent's day: live message, reply with ticks, file, canned reply, assignment, Arabic", async () => {
+  const { context: ownerContext, events } = await watchedContext();
+  const owner = await signIn(ownerContext, "owner@demo.veil");
+  await owner.evaluate(() => { window.__stayed = true; });
+
+  // A customer writes; the open inbox shows it without a reload.
+  await customerWrites({ from: "5511987654321", name: "Ana Souza", text: "Olá! O *pedido* 123 chegou? Veja www.example.com" });
+  const row = owner.locator("#conversation-list .conversation", { hasText: "Ana Souza" });
+  await row.waitFor({ timeout: 20000 });
+  assert.equal(await owner.evaluate(() => window.__stayed), true, "the page was not reloaded");
+  assert.match(await row.textContent(), /\+55•+21/, "the number is masked");
+
+  await row.locator("a").click();
+  await owner.waitForURL(/\/inbox\/c\//);
+  const inbound = owner.locator("#messages .message.in").first();
+  assert.equal(await inbound.locator(".b").textContent(), "pedido", "WhatsApp bold is rendered");
+  assert.equal(await inbound.locator("a[href]").isVisible(), false, "links stay inert until asked for");
+  await inbound.locator("details.link summary").click();
+  assert.equal(await inbound.locator("details.link code").textContent(), "https://www.example.com");
+
+  // Reply; the ticks move to read as the simulator reports sent, delivered, read.
+  await owner.locator("#reply-text").fill("Chegou sim, obrigado!");
+  await owner.locator("#send").click();
+  const reply = owner.locator("#messages .message.out", { hasText: "Chegou sim" });
+  await reply.waitFor();
+  await waitFor(async () => (await reply.getAttribute("data-status")) === "read", "the read tick", 30000);
+  assert.equal(await reply.locator(".tick").getAttribute("aria-label"), "Read");
+
+  // Attach a file.
+  await owner.locator("#attach-file").setInputFiles({
+    name: "invoice.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 demo invoice\n"),
+  });
+  await owner.locator("#attach-form button[type=submit]").click();
+  await owner.locator('#messages .message.out[data-kind="document"]').waitFor({ timeout: 20000 });
+
+  // A canned reply with its placeholders filled.
+  const hello = await owner.locator("#canned option", { hasText: "/hello" }).getAttribute("value");
+  await owner.locator("#canned").selectOption(hello);
+  assert.equal(await owner.locator("#reply-text").inputValue(),
+    "Hello Ana Souza, this is Demo Owner. How can I help you today?");
+  await owner.locator("#send").click();
+  await owner.locator("#messages .message.out", { hasText: "this is Demo Owner" }).waitFor();
+
+  // An internal note, seen by staff in the thread.
+  await owner.locator(".note-box summary").click();
+  await owner.locator('#note-form textarea').fill("Customer is waiting for order 123.");
+  await owner.locator("#note-form button").click();
+  await owner.locator("#messages .message.note", { hasText: "order 123" }).waitFor();
+  await owner.screenshot({ path: join(shots, "inbox.png") });
+
+  // Assign to the second agent: they see it, the third agent does not.
+  const { context: secondContext } = await watchedContext();
+  const second = await signIn(secondContext, "agent2@demo.veil");
+  assert.equal(await second.locator("#conversation-list .conversation", { hasText: "Ana Souza" }).count(), 0);
+  await owner.locator("#assignee").selectOption({ label: "Second Agent" });
+  await owner.locator("#assign-form button[type=submit]").click();
+  await owner.waitForLoadState();
+  // The second agent's open inbox updates live.
+  await second.locator("#conversation-list .conversation", { hasText: "Ana Souza" }).waitFor({ timeout: 20000 });
+
+  const { context: thirdContext } = await watchedContext();
+  const third = await signIn(thirdContext, "agent3@demo.veil");
+  assert.equal(await third.locator("#conversation-list .conversation").count(), 0);
+  await third.locator("#no-conversations").waitFor();
+  const id = await owner.locator("#thread").getAttribute("data-conversation");
+  const response = await third.goto(`${info.url}/inbox/c/${id}`);
+  assert.equal(response.status(), 404, "another agent's conversation is not theirs to open");
+
+  // The second agent switches to Arabic: the layout mirrors, each message keeps its direction.
+  await customerWrites({ from: "5511987654321", name: "Ana Souza", text: "مرحبا، أين طلبي؟" });
+  await second.goto(`${info.url}/account`);
+  await second.locator("#language").selectOption("ar");
+  await second.locator('form[action="/account/language"] button').click();
+  await second.goto(`${info.url}/inbox/c/${id}`);
+  assert.equal(await second.locator("html").getAttribute("dir"), "rtl");
+  assert.equal(await second.locator("html").getAttribute("lang"), "ar");
+  assert.equal(await second.locator(".top nav a").first().textContent(), "صندوق الوارد");
+  const list = await second.locator(".list").boundingBox();
+  const thread = await second.locator(".thread").boundingBox();
+  assert.ok(list.x > thread.x, "the list is on the right in Arabic");
+  const arabic = second.locator("#messages .message.in .body", { hasText: "مرحبا" });
+  const latin = second.locator("#messages .message.in .body", { hasText: "Olá" });
+  assert.equal(await arabic.evaluate((el) => getComputedStyle(el).direction), "rtl");
+  assert.equal(await latin.evaluate((el) => getComputedStyle(el).direction), "ltr");
+  await second.screenshot({ path: join(shots, "inbox-ar.png") });
+
+  // Phone width: the conversation replaces the list.
+  await owner.setViewportSize({ width: 390, height: 844 });
+  await owner.goto(`${info.url}/inbox/c/${id}`);
+  assert.equal(await owner.locator(".list").isVisible(), false);
+  await owner.locator(".thread-head .back").waitFor();
+  await owner.screenshot({ path: join(shots, "inbox-phone.png"), fullPage: false });
+
+  const xss = await owner.evaluate(() => window.__xss);
+  assert.deepEqual(xss, []);
+  assert.deepEqual(events.filter((e) => !e.startsWith("console:Failed to load resource")), []);
+  await Promise.all([ownerContext.close(), secondContext.close(), thirdContext.close()]);
+});
+
+// Script-injection payloads sent through every customer-controlled field the simulator fills.
+const PAYLOADS = [
+  "<script>alert('x1')</script>",
+  "<img src=x onerror=alert('x2')>",
+  "<svg onload=alert('x3')>",
+  "\"><script>alert('x4')</script>",
+  "'><img src=//evil.invalid/x5.png>",
+  "javascript:alert('x6')",
+  "</textarea><script>alert('x7')</script>",
+  "<a href=\"javascript:alert('x8')\">click</a>",
+  "<iframe src=\"//evil.invalid/x9\"></iframe>",
+  "<details open ontoggle=alert('x10')>",
+  "{{7*7}} ${alert('x11')} <style>@import '//evil.invalid/x12.css'</style>",
+  "https://evil.invalid/\"onmouseover=\"alert('x13')",
+  "invoice\u202Efdp.exe <b onmouseover=alert('x14')>",
+  "<math><mtext><table><mglyph><style><img src=x onerror=alert('x15')>",
+];
+const KINDS = ["text", "image", "document", "location", "contacts", "interactive", "button", "sticker", "unsupported"];
+
+test("stored XSS: no payload in any customer-controlled field executes", async () => {
+  let n = 0;
+  for (const payload of PAYLOADS) {
+    n += 1;
+    for (const kind of KINDS) {
+      await customerWrites({
+        from: `4915${String(100000000 + n)}`,
+        name: payload,
+        kind,
+        text: kind === "reaction" ? payload.slice(0, 16) : payload,
+      });
+    }
+  }
+  // The owner sees every conversation: open each one carrying payloads.
+  const { context: ownerContext, events: ownerEvents } = await watchedContext();
+  const ownerPage = await signIn(ownerContext, "owner@demo.veil");
+  await waitFor(async () => (await ownerPage.reload(), await ownerPage.locator("#conversation-list .conversation").count()) >= PAYLOADS.length,
+    "the payload conversations", 30000);
+  const links = await ownerPage.locator("#conversation-list .conversation a").evaluateAll((as) => as.map((a) => a.href));
+  let shown = "";
+  for (const href of links) {
+    await ownerPage.goto(href);
+    shown += await ownerPage.locator("#messages").textContent();
+    // Open every inert link box too.
+    for (const summary of await ownerPage.locator("#messages details summary").all()) {
+      await summary.click();
+    }
+    const messages = ownerPage.locator("#messages");
+    assert.equal(await messages.locator("script, iframe, svg, math, style").count(), 0, href);
+    const handlers = await messages.evaluate((el) =>
+      [...el.querySelectorAll("*")].flatMap((n) => [...n.attributes].map((a) => a.name)).filter((a) => a.startsWith("on")));
+    assert.deepEqual(handlers, [], href);
+    const hrefs = await messages.locator("a[href]").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+    assert.ok(hrefs.every((h) => !/^\s*javascript:/i.test(h)), `no javascript: links (${hrefs})`);
+  }
+  // The payloads are shown as text.
+  for (const payload of PAYLOADS.slice(0, 4)) assert.ok(shown.includes(payload), payload);
+  await ownerPage.screenshot({ path: join(shots, "xss-payloads.png") });
+  assert.deepEqual(await ownerPage.evaluate(() => window.__xss), []);
+  const noise = (e) => e.startsWith("console:Failed to load resource");
+  assert.deepEqual(ownerEvents.filter((e) => !noise(e)), []);
+  await ownerContext.close();
+});
