@@ -49,6 +49,10 @@ fn token_expected(needs: &str, scope: Permission) -> Option<bool> {
     if needs.starts_with("Meta signature") {
         return None;
     }
+    // Browser pages ("signed in …") never open for tokens.
+    if needs.starts_with("signed in") {
+        return Some(false);
+    }
     Some(
         needs.starts_with("public")
             || needs.starts_with("any permission")

@@ -154,8 +154,8 @@ async fn setup_link_enrollment_with_oathtool_and_first_sign_in() {
     let recovery = app.post_code(&second, &codes[0].to_uppercase()).await;
     assert_eq!(recovery.status(), StatusCode::OK);
     assert!(
-        recovery.text().await.unwrap().contains("9 remain"),
-        "the user is warned"
+        recovery.text().await.unwrap().contains("9 bleiben übrig"),
+        "the user is warned, in their own language (German)"
     );
     let third = app.browser();
     app.post_login(&third, "nadia@example.com", password).await;
@@ -334,7 +334,7 @@ async fn sessions_expire_and_end_on_revocation_disable_and_password_change() {
     let two = app.sign_in(&user).await;
     let page = account(&one).await.text().await.unwrap();
     assert_eq!(
-        page.matches("<tr><td><time>").count(),
+        page.matches("<tr><td><time ").count(),
         2,
         "both sessions are listed"
     );
