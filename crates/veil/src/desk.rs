@@ -133,32 +133,62 @@ impl Desk {
         Ok(())
     }
 
-    /// Adds or removes a label.
-    pub async fn set_label(
+    /// Puts exactly the labels `on` on a conversation (unknown ids are refused), all others off.
+    pub async fn set_labels(
         &self,
         principal: &Principal,
         id: &str,
-        label_id: &str,
-        on: bool,
+        on: &[String],
     ) -> Result<(), DeskError> {
         self.contact_of(principal, id).await?;
-        if !self.store.labels().await?.iter().any(|l| l.id == label_id) {
+        let labels = self.store.labels().await?;
+        if on
+            .iter()
+            .any(|l| !labels.iter().any(|known| &known.id == l))
+        {
             return Err(DeskError::Invalid("no such label"));
         }
-        self.store.set_label(id, label_id, on).await?;
+        for label in &labels {
+            self.store
+                .set_label(id, &label.id, on.contains(&label.id))
+                .await?;
+        }
         self.live.publish(LiveKind::Conversation, Some(id));
         Ok(())
     }
 
-    /// Creates a label (names are unique; an existing one is returned as is).
-    pub async fn create_label(&self, name: &str) -> Result<(), DeskError> {
+    /// Creates a label (names are unique: an existing one is reused) and puts it on a
+    /// conversation.
+    pub async fn add_label(
+        &self,
+        principal: &Principal,
+        id: &str,
+        name: &str,
+    ) -> Result<(), DeskError> {
+        let name = clean(name, 64)?;
+        self.contact_of(principal, id).await?;
+        let label = self.create_label(&name).await?;
+        self.store.set_label(id, &label.id, true).await?;
+        self.live.publish(LiveKind::Conversation, Some(id));
+        Ok(())
+    }
+
+    /// Creates a label; a label of that name that exists already is returned as it is.
+    pub async fn create_label(&self, name: &str) -> Result<LabelRow, DeskError> {
         let name = clean(name, 64)?;
         let row = LabelRow {
             id: uuid::Uuid::now_v7().to_string(),
             name,
         };
-        self.store.insert_label(&row, self.clock.now_ms()).await?;
-        Ok(())
+        if self.store.insert_label(&row, self.clock.now_ms()).await? {
+            return Ok(row);
+        }
+        self.store
+            .labels()
+            .await?
+            .into_iter()
+            .find(|l| l.name == row.name)
+            .ok_or(DeskError::NotFound)
     }
 
     /// An internal note, sealed with the contact's data key; customers never see it.

@@ -35,6 +35,11 @@ pub enum Lang {
 /// A user's stored choice that means "as my browser says".
 pub const AUTO: &str = "auto";
 
+/// Whether `code` is a language a user may choose: one of ours, or `auto`.
+pub fn is_choice(code: &str) -> bool {
+    code == AUTO || Lang::parse(code).is_some()
+}
+
 impl Lang {
     pub const ALL: [Lang; 6] = [Lang::En, Lang::De, Lang::It, Lang::Pt, Lang::Zh, Lang::Ar];
 

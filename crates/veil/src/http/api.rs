@@ -303,7 +303,11 @@ fn sanitize_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let clean: String = base
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}'))
+        .filter(|c| {
+            !c.is_control()
+                && !crate::http::render::overrides_direction(*c)
+                && !matches!(c, '\u{200E}' | '\u{200F}')
+        })
         .take(200)
         .collect();
     if clean.trim().is_empty() {
@@ -325,10 +329,19 @@ pub async fn download_media(
     } else {
         "application/octet-stream".into()
     };
-    Ok((
+    Ok(media_response(mime, &bytes, false))
+}
+
+/// Decrypted media as a response: sandboxed always, shown inline only when `inline` (the caller
+/// decides which types may be), a download otherwise.
+pub(crate) fn media_response(mime: String, bytes: &[u8], inline: bool) -> Response {
+    (
         [
             (header::CONTENT_TYPE, mime),
-            (header::CONTENT_DISPOSITION, "attachment".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                if inline { "inline" } else { "attachment" }.to_owned(),
+            ),
             (
                 header::CONTENT_SECURITY_POLICY,
                 "sandbox; default-src 'none'".to_owned(),
@@ -336,7 +349,7 @@ pub async fn download_media(
         ],
         bytes.to_vec(),
     )
-        .into_response())
+        .into_response()
 }
 
 #[cfg(test)]

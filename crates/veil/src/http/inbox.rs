@@ -11,7 +11,7 @@ use askama::Template;
 use axum::Form;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -373,8 +373,11 @@ async fn inbox_view(
             count_text: l.tr("unread-count", &[("count", Arg::Count(count))]),
         })
         .collect();
+    let all_labels = state.store.labels().await?;
     let thread = match open {
-        Some((id, revealed)) => Some(thread_view(state, principal, l, &scope, id, revealed).await?),
+        Some((id, revealed)) => {
+            Some(thread_view(state, principal, l, &scope, id, revealed, &all_labels).await?)
+        }
         None => None,
     };
     let title = thread
@@ -389,7 +392,7 @@ async fn inbox_view(
             .iter()
             .map(|s| (*s, status_text(l, s), filter.status == *s))
             .collect(),
-        all_labels: state.store.labels().await?,
+        all_labels,
         rows,
         thread,
         back_href: format!("/inbox{qs}"),
@@ -412,6 +415,7 @@ async fn thread_view(
     scope: &ConversationScope,
     id: &str,
     revealed: Option<String>,
+    all_labels: &[crate::store::LabelRow],
 ) -> Result<Thread, AppError> {
     let view = state.inbox.conversation(id, scope).await?;
     let can_reply = principal.can(Permission::ConversationReply);
@@ -502,15 +506,12 @@ async fn thread_view(
         .into_iter()
         .map(|l| l.id)
         .collect();
-    let labels = state
-        .store
-        .labels()
-        .await?
-        .into_iter()
+    let labels = all_labels
+        .iter()
         .map(|lb| Choice {
             selected: on.contains(&lb.id),
-            id: lb.id,
-            name: lb.name,
+            id: lb.id.clone(),
+            name: lb.name.clone(),
         })
         .collect();
     let canned = state
@@ -1001,10 +1002,7 @@ pub async fn set_labels(
         .filter(|(k, _)| k == "label")
         .map(|(_, v)| v.into_owned())
         .collect();
-    for label in state.store.labels().await? {
-        let on = checked.contains(&label.id);
-        state.desk.set_label(&principal, &id, &label.id, on).await?;
-    }
+    state.desk.set_labels(&principal, &id, &checked).await?;
     Ok(back_to(&id))
 }
 
@@ -1020,20 +1018,7 @@ pub async fn new_label(
     Path(id): Path<String>,
     Form(form): Form<LabelForm>,
 ) -> Result<Response, AppError> {
-    state.desk.create_label(&form.name).await?;
-    let name = form.name.trim();
-    if let Some(label) = state
-        .store
-        .labels()
-        .await?
-        .into_iter()
-        .find(|l| l.name == name)
-    {
-        state
-            .desk
-            .set_label(&principal, &id, &label.id, true)
-            .await?;
-    }
+    state.desk.add_label(&principal, &id, &form.name).await?;
     Ok(back_to(&id))
 }
 
@@ -1094,22 +1079,7 @@ pub async fn media(
     } else {
         "application/octet-stream".into()
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime),
-            (
-                header::CONTENT_DISPOSITION,
-                if inline { "inline" } else { "attachment" }.to_owned(),
-            ),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "sandbox; default-src 'none'".to_owned(),
-            ),
-            (header::CACHE_CONTROL, "private, no-store".to_owned()),
-        ],
-        bytes.to_vec(),
-    )
-        .into_response())
+    Ok(crate::http::api::media_response(mime, &bytes, inline))
 }
 
 /// How long one event stream lives before the browser reconnects (and the gate checks the
@@ -1149,22 +1119,4 @@ pub async fn events(
         },
     );
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-}
-
-/// The inbox script, cacheable.
-pub async fn script() -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
-        ],
-        include_str!("../../static/inbox.js"),
-    )
-        .into_response()
 }

@@ -116,37 +116,46 @@ fn with_cookie(state: &AppState, token: &SessionToken, response: impl IntoRespon
     response
 }
 
-/// Status and text for a failed sign-in step, in the page's language.
-fn failure(l: Lang, e: &AuthError) -> (StatusCode, String) {
-    use crate::identity::password::PasswordRejected as R;
+/// The status of a failed sign-in or account step (internal failures are logged here, once).
+fn failure_status(e: &AuthError) -> StatusCode {
     match e {
-        AuthError::Throttled(seconds) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            l.tr("error-throttled", &[("seconds", Arg::Count(*seconds))]),
-        ),
-        AuthError::Busy => (StatusCode::TOO_MANY_REQUESTS, l.t("error-busy")),
-        AuthError::Password(why) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            l.t(match why {
-                R::TooShort => "error-password-short",
-                R::TooLong => "error-password-long",
-                R::Guessable => "error-password-guessable",
-            }),
-        ),
-        AuthError::NetworkDenied => (StatusCode::FORBIDDEN, l.t("error-network")),
-        AuthError::Forbidden => (StatusCode::FORBIDDEN, l.t("error-forbidden")),
+        AuthError::Throttled(_) | AuthError::Busy => StatusCode::TOO_MANY_REQUESTS,
+        AuthError::Password(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        AuthError::NetworkDenied | AuthError::Forbidden => StatusCode::FORBIDDEN,
         AuthError::Store(_) | AuthError::Keys(_) | AuthError::Internal(_) => {
             tracing::error!(error = %e, "sign-in step failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, l.t("error-internal"))
+            StatusCode::INTERNAL_SERVER_ERROR
         }
-        AuthError::InvalidCode => (StatusCode::UNAUTHORIZED, l.t("error-code")),
-        AuthError::ReauthRequired => (StatusCode::UNAUTHORIZED, l.t("error-reauth")),
-        AuthError::Invalid(why) => (
-            StatusCode::UNAUTHORIZED,
-            l.tr("error-invalid", &[("why", Arg::Text(why))]),
-        ),
-        _ => (StatusCode::UNAUTHORIZED, l.t("error-credentials")),
+        _ => StatusCode::UNAUTHORIZED,
     }
+}
+
+/// What to tell the person about a failed step, in the page's language.
+fn failure_text(l: Lang, e: &AuthError) -> String {
+    use crate::identity::password::PasswordRejected as R;
+    match e {
+        AuthError::Throttled(seconds) => {
+            l.tr("error-throttled", &[("seconds", Arg::Count(*seconds))])
+        }
+        AuthError::Busy => l.t("error-busy"),
+        AuthError::Password(why) => l.t(match why {
+            R::TooShort => "error-password-short",
+            R::TooLong => "error-password-long",
+            R::Guessable => "error-password-guessable",
+        }),
+        AuthError::NetworkDenied => l.t("error-network"),
+        AuthError::Forbidden => l.t("error-forbidden"),
+        AuthError::Store(_) | AuthError::Keys(_) | AuthError::Internal(_) => l.t("error-internal"),
+        AuthError::InvalidCode => l.t("error-code"),
+        AuthError::ReauthRequired => l.t("error-reauth"),
+        AuthError::Invalid(why) => l.tr("error-invalid", &[("why", Arg::Text(why))]),
+        _ => l.t("error-credentials"),
+    }
+}
+
+/// Status and text for a failed step.
+fn failure(l: Lang, e: &AuthError) -> (StatusCode, String) {
+    (failure_status(e), failure_text(l, e))
 }
 
 fn browser_lang(headers: &HeaderMap) -> Lang {
@@ -305,10 +314,7 @@ async fn enroll_view(
                 uri: &e.uri,
             },
         ),
-        Err(e) => {
-            let (status, _) = failure(l, &e);
-            status.into_response()
-        }
+        Err(e) => failure_status(&e).into_response(),
     }
 }
 
@@ -425,7 +431,7 @@ pub async fn setup(
                 let (status, text) = failure(l, &e);
                 html(status, &setup_view(l, &user, &token, Some(text)))
             }
-            Err(_) => failure(browser_lang(&headers), &e).0.into_response(),
+            Err(_) => failure_status(&e).into_response(),
         },
     }
 }
@@ -485,7 +491,7 @@ async fn account_view(
         &AccountPage {
             l,
             title: l.t("account-title"),
-            error: error.map(|e| failure(l, e).1),
+            error: error.map(|e| failure_text(l, e)),
             nav: Nav::of(principal, csrf, "account"),
             signed_in_as: l.tr(
                 "account-signed-in-as",
@@ -521,7 +527,7 @@ pub async fn set_language(
     let Some(user) = principal.user() else {
         return StatusCode::FORBIDDEN.into_response();
     };
-    if form.language != crate::i18n::AUTO && Lang::parse(&form.language).is_none() {
+    if !crate::i18n::is_choice(&form.language) {
         return StatusCode::BAD_REQUEST.into_response();
     }
     match state
@@ -537,7 +543,7 @@ pub async fn set_language(
 pub async fn logout_others(State(state): State<AppState>, principal: Principal) -> Response {
     match state.identity.logout_others(&principal).await {
         Ok(_) => Redirect::to("/account").into_response(),
-        Err(e) => failure(Lang::En, &e).0.into_response(),
+        Err(e) => failure_status(&e).into_response(),
     }
 }
 
@@ -548,7 +554,7 @@ pub async fn end_session(
 ) -> Response {
     match state.identity.end_own_session(&principal, &id).await {
         Ok(()) => Redirect::to("/account").into_response(),
-        Err(e) => failure(Lang::En, &e).0.into_response(),
+        Err(e) => failure_status(&e).into_response(),
     }
 }
 
@@ -572,7 +578,7 @@ pub async fn change_password(
     {
         Ok(token) => with_cookie(&state, &token, Redirect::to("/account")),
         Err(e) => {
-            let status = failure(Lang::En, &e).0;
+            let status = failure_status(&e);
             account_view(&state, &principal, &csrf, &headers, Some(&e), status).await
         }
     }
@@ -598,7 +604,7 @@ pub async fn reauth(
     {
         Ok(token) => with_cookie(&state, &token, Redirect::to("/account")),
         Err(e) => {
-            let status = failure(Lang::En, &e).0;
+            let status = failure_status(&e);
             account_view(&state, &principal, &csrf, &headers, Some(&e), status).await
         }
     }
@@ -621,24 +627,37 @@ pub async fn new_recovery_codes(
                 codes: codes.iter().map(|c| c.as_str()).collect(),
             },
         ),
-        Err(e) => failure(l, &e).0.into_response(),
+        Err(e) => failure_status(&e).into_response(),
     }
 }
 
-/// The stylesheet (the only asset so far), cacheable.
-pub async fn stylesheet() -> Response {
+/// A static asset compiled into the binary, cacheable (it carries no customer data).
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=3600"),
             ),
         ],
-        include_str!("../../static/veil.css"),
+        body,
     )
         .into_response()
+}
+
+/// The stylesheet.
+pub async fn stylesheet() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../static/veil.css"),
+    )
+}
+
+/// The inbox script.
+pub async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/inbox.js"),
+    )
 }

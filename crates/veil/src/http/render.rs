@@ -20,13 +20,16 @@ pub fn neutralise(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\n' | '\t' => c,
-            c if c.is_control() => '\u{FFFD}',
-            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{206A}'..='\u{206F}' => {
-                '\u{FFFD}'
-            }
+            c if c.is_control() || overrides_direction(c) => '\u{FFFD}',
             c => c,
         })
         .collect()
+}
+
+/// Bidirectional embeddings, overrides, isolates and the deprecated format characters next to
+/// them: characters that reorder what follows on screen.
+pub fn overrides_direction(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{206F}')
 }
 
 const MARKERS: [(char, &str); 3] = [('*', "b"), ('_', "i"), ('~', "s")];

@@ -84,7 +84,7 @@ pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             Method::GET,
             "/static/inbox.js",
             open(Public),
-            get(inbox::script),
+            get(pages::script),
         ),
         r(
             Method::GET,

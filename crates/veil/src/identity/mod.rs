@@ -30,9 +30,6 @@ pub const STAGE_FULL: &str = "full";
 pub const STATUS_ACTIVE: &str = "active";
 pub const STATUS_DISABLED: &str = "disabled";
 
-/// The languages the interface speaks.
-pub const LANGUAGES: [&str; 7] = ["auto", "en", "de", "it", "pt", "zh", "ar"];
-
 /// The request's origin as the domain sees it.
 #[derive(Debug, Clone)]
 pub struct Client {

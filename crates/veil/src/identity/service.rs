@@ -10,7 +10,7 @@ use super::password::{HashError, PasswordHashing, PasswordRejected, check_new_pa
 use super::throttle::{self, Counter, Policy, Verdict};
 use super::totp::{self, TotpSecret};
 use super::{
-    Actor, Client, LANGUAGES, OpaqueSecret, Permissions, Principal, Role, STAGE_ENROLL, STAGE_FULL,
+    Actor, Client, OpaqueSecret, Permissions, Principal, Role, STAGE_ENROLL, STAGE_FULL,
     STAGE_PASSWORD, STATUS_ACTIVE, STATUS_DISABLED, network,
 };
 use crate::clock::Clock;
@@ -690,10 +690,12 @@ impl Identity {
                 "a name of 1 to 100 characters is needed".into(),
             ));
         }
-        if !LANGUAGES.contains(&language) {
+        if !crate::i18n::is_choice(language) {
+            let codes: Vec<&str> = crate::i18n::Lang::ALL.iter().map(|l| l.code()).collect();
             return Err(AuthError::Invalid(format!(
-                "language must be one of {}",
-                LANGUAGES.join(", ")
+                "language must be {} or one of {}",
+                crate::i18n::AUTO,
+                codes.join(", ")
             )));
         }
         let now = self.now();
