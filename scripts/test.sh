@@ -34,5 +34,5 @@ else
   if [ ! -d tests/browser/node_modules/playwright-core ]; then
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
   fi
-  (cd tests/browser && VEIL_BIN="$PWD/../../target/debug/veil" node --test --test-concurrency=1 --test-timeout=300000)
+  (cd tests/browser && TEST_VEIL_BIN="$PWD/../../target/debug/veil" node --test --test-concurrency=1 --test-timeout=300000)
 fi

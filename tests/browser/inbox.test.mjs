@@ -1,7 +1,8 @@
 // End-to-end tests of the web inbox in Debian's headless Chromium, driven by playwright-core.
 // They start the real `veil demo` (server + Cloud API simulator, SQLite) in a fresh directory,
 // sign in with passwords and TOTP codes computed here, and act as customers through the
-// simulator's `/_sim/inbound`. Run by scripts/test.sh; VEIL_BIN names the binary.
+// simulator's `/_sim/inbound`. Run by scripts/test.sh; TEST_VEIL_BIN names the binary (not a
+// `VEIL_*` name: Veil reads those as configuration).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -14,7 +15,7 @@ import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
-const bin = process.env.VEIL_BIN || join(root, "target", "debug", "veil");
+const bin = process.env.TEST_VEIL_BIN || join(root, "target", "debug", "veil");
 const shots = join(root, "docs", "screenshots");
 const FLAGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -46,16 +47,22 @@ function totp(secret, at = Date.now()) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// An error that stops a `waitFor` at once instead of being retried.
+class Fatal extends Error {}
+
 async function waitFor(check, what, timeoutMs = 20000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       const value = await check();
       if (value) return value;
-    } catch {
+    } catch (e) {
+      if (e instanceof Fatal) throw e;
       /* not yet */
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${typeof what === "function" ? what() : what}`);
+    }
     await sleep(100);
   }
 }
@@ -126,12 +133,15 @@ before(async () => {
   demo.stderr.on("data", (d) => { stderr += d; });
   demo.stdout.on("data", (d) => { stderr += d; });
   const infoPath = join(dataDir, "demo.json");
+  let exited = null;
+  demo.once("exit", (code) => { exited = code; });
   info = await waitFor(async () => {
+    if (exited !== null) throw new Fatal(`veil demo exited (${exited}): ${stderr}`);
     if (!existsSync(infoPath)) return null;
     const parsed = JSON.parse(readFileSync(infoPath, "utf8"));
     const health = await fetch(`${parsed.url}/healthz`);
     return health.ok ? parsed : null;
-  }, `veil demo to start (${stderr})`, 60000);
+  }, () => `veil demo to start (${stderr})`, 60000);
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: FLAGS });
   mkdirSync(shots, { recursive: true });
 });
