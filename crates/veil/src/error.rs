@@ -105,6 +105,10 @@ impl From<OutboundError> for AppError {
         match e {
             OutboundError::NotFound => Self::NotFound,
             OutboundError::WindowClosed => Self::WindowClosed,
+            OutboundError::WindowWillClose { closes_at } => Self::Unprocessable(format!(
+                "the 24-hour window closes at {closes_at} (Unix ms), before the scheduled time; \
+                 set after_window to schedule it anyway"
+            )),
             OutboundError::Invalid(why) => Self::BadRequest(why.to_owned()),
             other => Self::Internal(other.to_string()),
         }

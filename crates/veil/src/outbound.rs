@@ -49,6 +49,21 @@ pub enum OutboundRequest {
     },
 }
 
+/// How far ahead a message may be scheduled.
+pub const MAX_SCHEDULE_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// When a send goes out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SendAt {
+    /// As soon as the worker gets to it.
+    #[default]
+    Now,
+    /// At `at` (Unix ms). A free-form message whose 24-hour window will have closed by then is
+    /// refused with `WindowWillClose` unless `after_window` says the sender accepts that WhatsApp
+    /// will refuse it unless the customer writes again first.
+    Later { at: i64, after_window: bool },
+}
+
 /// Why a send request was refused or could not be recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
@@ -56,6 +71,8 @@ pub enum OutboundError {
     NotFound,
     #[error("the 24-hour customer-service window is closed; send a template")]
     WindowClosed,
+    #[error("the 24-hour window closes before the scheduled time")]
+    WindowWillClose { closes_at: i64 },
     #[error("invalid message: {0}")]
     Invalid(&'static str),
     #[error(transparent)]
@@ -145,16 +162,28 @@ impl Outbox {
         }
     }
 
-    /// Records a message to send in `conversation_id`; returns the new message id.
-    #[allow(
-        clippy::too_many_lines,
-        reason = "builds the message, its outbox row and media row for one transaction"
-    )]
+    /// Records a message to send now in `conversation_id`; returns the new message id.
     pub async fn enqueue(
         &self,
         conversation_id: &str,
         scope: &ConversationScope,
         request: OutboundRequest,
+    ) -> Result<String, OutboundError> {
+        self.enqueue_at(conversation_id, scope, request, SendAt::Now)
+            .await
+    }
+
+    /// Records a message to send in `conversation_id` now or later; returns the new message id.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "builds the message, its outbox row and media row for one transaction"
+    )]
+    pub async fn enqueue_at(
+        &self,
+        conversation_id: &str,
+        scope: &ConversationScope,
+        request: OutboundRequest,
+        when: SendAt,
     ) -> Result<String, OutboundError> {
         let conversation = self
             .store
@@ -163,9 +192,29 @@ impl Outbox {
             .ok_or(OutboundError::NotFound)?;
         let now = self.clock.now_ms();
         let is_template = matches!(request, OutboundRequest::Template { .. });
-        if !is_template && !window(conversation.last_inbound_at, now).open {
+        let open = window(conversation.last_inbound_at, now);
+        if !is_template && !open.open {
             return Err(OutboundError::WindowClosed);
         }
+        let due = match when {
+            SendAt::Now => now,
+            SendAt::Later { at, after_window } => {
+                if at <= now || at > now.saturating_add(MAX_SCHEDULE_MS) {
+                    return Err(OutboundError::Invalid(
+                        "the time must be in the future and within 30 days",
+                    ));
+                }
+                if let Some(closes_at) = open.closes_at
+                    && !is_template
+                    && !after_window
+                    && at >= closes_at
+                {
+                    return Err(OutboundError::WindowWillClose { closes_at });
+                }
+                at
+            }
+        };
+        let scheduled = due > now;
         let key = self
             .keys
             .contact_key(self.store.as_ref(), &conversation.contact_id)
@@ -230,9 +279,9 @@ impl Outbox {
             direction: "out",
             kind: prepared.kind,
             context_wamid: None,
-            status: "queued",
+            status: if scheduled { "scheduled" } else { "queued" },
             status_rank: 0,
-            sent_at: now,
+            sent_at: due,
             created_at: now,
         };
         let outbox = NewOutbox {
@@ -241,11 +290,31 @@ impl Outbox {
             message_id: message_id.clone(),
             contact_id: conversation.contact_id.clone(),
             now,
+            due,
+            state: if scheduled { "scheduled" } else { "queued" },
         };
         self.store
             .enqueue_outbound(&message, &outbox, media_row.as_ref())
             .await?;
         Ok(message_id)
+    }
+
+    /// Cancels a scheduled message of a conversation the caller may read; false when it already
+    /// went (or is going) out.
+    pub async fn cancel_scheduled(
+        &self,
+        conversation_id: &str,
+        scope: &ConversationScope,
+        message_id: &str,
+    ) -> Result<bool, OutboundError> {
+        self.store
+            .conversation(conversation_id, scope)
+            .await?
+            .ok_or(OutboundError::NotFound)?;
+        Ok(self
+            .store
+            .cancel_scheduled(conversation_id, message_id, self.clock.now_ms())
+            .await?)
     }
 
     /// Sends every due outbox row once. Sends run concurrently; pacing is decided before each.

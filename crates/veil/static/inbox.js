@@ -197,10 +197,28 @@
       });
       reply.addEventListener("submit", function (event) {
         event.preventDefault();
-        var body = new URLSearchParams(new FormData(reply));
+        var body = new URLSearchParams(new FormData(reply, event.submitter));
         submitByFetch(reply, body, { "Content-Type": "application/x-www-form-urlencoded" });
       });
     }
+    // "Send later": the chosen local time goes to the server as Unix ms; a time past the end of
+    // the 24-hour window shows the warning at once.
+    document.querySelectorAll("input.send-at").forEach(function (input) {
+      if (input.dataset.enhanced) {
+        return;
+      }
+      input.dataset.enhanced = "1";
+      input.addEventListener("change", function () {
+        var box = input.closest(".later");
+        var at = new Date(input.value).getTime();
+        box.querySelector(".send-at-ms").value = isNaN(at) ? "" : String(at);
+        var closes = Number(input.dataset.windowCloses || "0");
+        var warning = box.querySelector(".later-warning");
+        if (warning) {
+          warning.hidden = !(closes > 0 && at >= closes);
+        }
+      });
+    });
     var attach = document.getElementById("attach-form");
     if (attach && !attach.dataset.enhanced) {
       attach.dataset.enhanced = "1";

@@ -185,3 +185,15 @@ resolve = حل
 reopen = إعادة فتح
 mark-pending = تعليق
 notes = الملاحظات
+
+# Scheduled messages
+send-later = أرسل لاحقًا
+send-at = وقت الإرسال
+schedule = جدولة
+schedule-after-window = جدولة حتى لو كانت نافذة الـ24 ساعة قد أُغلقت
+window-closes-at = تُغلق نافذة الـ24 ساعة { $time }.
+later-after-window = هذا بعد إغلاق النافذة: سيرفض واتساب هذه الرسالة ما لم يكتب العميل مجددًا قبل ذلك.
+error-window-will-close = تُغلق نافذة الـ24 ساعة { $time }، قبل ذلك الوقت: سيرفض واتساب الرسالة ما لم يكتب العميل مجددًا. حدّد «جدولة حتى لو …» للإبقاء عليها.
+tick-scheduled = مجدولة
+tick-cancelled = أُلغيت
+cancel-scheduled = إلغاء هذه الرسالة المجدولة

@@ -181,3 +181,15 @@ resolve = Erledigen
 reopen = Wieder öffnen
 mark-pending = Als wartend markieren
 notes = Notizen
+
+# Scheduled messages
+send-later = Später senden
+send-at = Senden um
+schedule = Planen
+schedule-after-window = Auch planen, wenn das 24-Stunden-Fenster dann geschlossen ist
+window-closes-at = Das 24-Stunden-Fenster schließt { $time }.
+later-after-window = Das ist nach dem Schließen des Fensters: WhatsApp lehnt die Nachricht ab, außer der Kunde schreibt vorher erneut.
+error-window-will-close = Das 24-Stunden-Fenster schließt { $time }, also vorher: WhatsApp lehnt die Nachricht ab, außer der Kunde schreibt erneut. Setzen Sie das Häkchen „Auch planen …“, um sie dennoch zu planen.
+tick-scheduled = Geplant
+tick-cancelled = Abgebrochen
+cancel-scheduled = Geplante Nachricht abbrechen

@@ -201,3 +201,15 @@ resolve = Resolve
 reopen = Reopen
 mark-pending = Mark pending
 notes = Notes
+
+# Scheduled messages
+send-later = Send later
+send-at = Send at
+schedule = Schedule
+schedule-after-window = Schedule even if the 24-hour window will have closed
+window-closes-at = The 24-hour window closes { $time }.
+later-after-window = That is after the window closes: WhatsApp will refuse this message unless the customer writes again first.
+error-window-will-close = The 24-hour window closes { $time }, before that time: WhatsApp will refuse this message unless the customer writes again first. Tick “Schedule even if the window will have closed” to keep it.
+tick-scheduled = Scheduled
+tick-cancelled = Cancelled
+cancel-scheduled = Cancel this scheduled message

@@ -181,3 +181,15 @@ resolve = Risolvi
 reopen = Riapri
 mark-pending = Metti in attesa
 notes = Note
+
+# Scheduled messages
+send-later = Invia più tardi
+send-at = Invia alle
+schedule = Pianifica
+schedule-after-window = Pianifica anche se la finestra di 24 ore sarà chiusa
+window-closes-at = La finestra di 24 ore si chiude { $time }.
+later-after-window = È dopo la chiusura della finestra: WhatsApp rifiuterà il messaggio, a meno che il cliente non scriva di nuovo prima.
+error-window-will-close = La finestra di 24 ore si chiude { $time }, prima di quell'ora: WhatsApp rifiuterà il messaggio a meno che il cliente non scriva di nuovo. Spunta «Pianifica anche se …» per mantenerlo.
+tick-scheduled = Pianificato
+tick-cancelled = Annullato
+cancel-scheduled = Annulla il messaggio pianificato

@@ -181,3 +181,15 @@ resolve = Resolver
 reopen = Reabrir
 mark-pending = Marcar como pendente
 notes = Notas
+
+# Scheduled messages
+send-later = Enviar mais tarde
+send-at = Enviar em
+schedule = Agendar
+schedule-after-window = Agendar mesmo que a janela de 24 horas já esteja fechada
+window-closes-at = A janela de 24 horas fecha { $time }.
+later-after-window = Isso é depois do fecho da janela: o WhatsApp recusará a mensagem, a menos que o cliente escreva antes.
+error-window-will-close = A janela de 24 horas fecha { $time }, antes dessa hora: o WhatsApp recusará a mensagem a menos que o cliente escreva de novo. Marque «Agendar mesmo que …» para mantê-la.
+tick-scheduled = Agendada
+tick-cancelled = Cancelada
+cancel-scheduled = Cancelar mensagem agendada

@@ -178,3 +178,15 @@ resolve = 标记为已解决
 reopen = 重新打开
 mark-pending = 标记为待处理
 notes = 备注
+
+# Scheduled messages
+send-later = 稍后发送
+send-at = 发送时间
+schedule = 定时发送
+schedule-after-window = 即使届时 24 小时窗口已关闭也定时发送
+window-closes-at = 24 小时窗口将于 { $time } 关闭。
+later-after-window = 该时间晚于窗口关闭时间：除非客户在此之前再次发消息，否则 WhatsApp 会拒绝此消息。
+error-window-will-close = 24 小时窗口将于 { $time } 关闭，早于所选时间：除非客户再次发消息，否则 WhatsApp 会拒绝此消息。勾选“即使届时窗口已关闭也定时发送”以保留它。
+tick-scheduled = 已定时
+tick-cancelled = 已取消
+cancel-scheduled = 取消此定时消息

@@ -13,7 +13,7 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::identity::Principal;
 use crate::inbox::{ConversationView, MessageView};
-use crate::outbound::OutboundRequest;
+use crate::outbound::{OutboundRequest, SendAt};
 use crate::store::ConversationScope;
 
 /// Paging parameters.
@@ -187,13 +187,18 @@ pub async fn mark_read(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// JSON body of a send: `{"text": …}` or `{"template": {"name", "language", "params"}}`.
+/// JSON body of a send: `{"text": …}` or `{"template": {"name", "language", "params"}}`, and
+/// optionally `send_at` (Unix ms) to schedule it, with `after_window: true` to schedule a
+/// free-form message past the end of the 24-hour window.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendJson {
     text: Option<String>,
     reply_to: Option<String>,
     template: Option<TemplateJson>,
+    send_at: Option<i64>,
+    #[serde(default)]
+    after_window: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,6 +223,7 @@ pub async fn send_message(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let mut when = SendAt::Now;
     let outbound = if is_multipart {
         let multipart = Multipart::from_request(request, &state)
             .await
@@ -227,6 +233,12 @@ pub async fn send_message(
         let Json(body) = Json::<SendJson>::from_request(request, &state)
             .await
             .map_err(|e| AppError::BadRequest(e.body_text()))?;
+        if let Some(at) = body.send_at {
+            when = SendAt::Later {
+                at,
+                after_window: body.after_window,
+            };
+        }
         match (body.text, body.template) {
             (Some(text), None) => OutboundRequest::Text {
                 body: text,
@@ -246,14 +258,42 @@ pub async fn send_message(
     };
     let message_id = state
         .outbox
-        .enqueue(&id, &scope(&principal)?, outbound)
+        .enqueue_at(&id, &scope(&principal)?, outbound, when)
         .await?;
     state.send_wakeup.notify_one();
+    let status = if when == SendAt::Now {
+        "queued"
+    } else {
+        "scheduled"
+    };
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({"id": message_id, "status": "queued"})),
+        Json(serde_json::json!({"id": message_id, "status": status})),
     )
         .into_response())
+}
+
+/// `POST /api/v1/conversations/{id}/messages/{message_id}/cancel`: cancels a scheduled message
+/// that has not gone out yet (409 when it has).
+pub async fn cancel_scheduled(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path((id, message_id)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    if state
+        .outbox
+        .cancel_scheduled(&id, &scope(&principal)?, &message_id)
+        .await?
+    {
+        state
+            .live
+            .publish(crate::live::LiveKind::Message, Some(&id));
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::Unavailable(
+            "not a scheduled message, or it has already gone out".into(),
+        ))
+    }
 }
 
 pub(crate) async fn media_request(mut multipart: Multipart) -> Result<OutboundRequest, AppError> {

@@ -24,7 +24,7 @@ use crate::http::render::{Span, file_name, format_text, neutralise};
 use crate::i18n::{Arg, Lang};
 use crate::identity::{Permission, Principal, Role};
 use crate::inbox::{ConversationView, MessageView};
-use crate::outbound::OutboundRequest;
+use crate::outbound::{OutboundError, OutboundRequest, SendAt};
 use crate::store::{ConversationScope, InboxFilter, UserRow};
 
 /// The top bar of every signed-in page.
@@ -151,6 +151,8 @@ struct Item {
     at: i64,
     tick: Option<Tick>,
     failure: Option<String>,
+    /// A scheduled message that has not gone out yet (can be cancelled).
+    scheduled: bool,
 }
 
 struct Choice {
@@ -189,6 +191,10 @@ struct Thread {
     teams: Vec<Choice>,
     labels: Vec<Choice>,
     canned: Vec<Canned>,
+    /// When the 24-hour window closes (Unix ms, 0: closed or never opened), for the composer's
+    /// scheduling warning.
+    window_closes_ms: i64,
+    window_closes_note: String,
 }
 
 #[derive(Template)]
@@ -439,7 +445,11 @@ async fn thread_view(
             Some((wamid, neutralise(&text).chars().take(120).collect()))
         })
         .collect();
-    let mut items: Vec<Item> = messages.iter().map(|m| item_of(l, m, &by_wamid)).collect();
+    let now = state.clock.now_ms();
+    let mut items: Vec<Item> = messages
+        .iter()
+        .map(|m| item_of(l, m, &by_wamid, now))
+        .collect();
     items.extend(notes.into_iter().map(|n| {
         Item {
             side: "note",
@@ -460,6 +470,7 @@ async fn thread_view(
             at: n.created_at,
             tick: None,
             failure: None,
+            scheduled: false,
             id: n.id,
         }
     }));
@@ -551,6 +562,16 @@ async fn thread_view(
         labels,
         canned,
         name,
+        window_closes_ms: view
+            .window
+            .closes_at
+            .filter(|_| view.window.open)
+            .unwrap_or(0),
+        window_closes_note: view
+            .window
+            .closes_at
+            .map(|at| l.tr("window-closes-at", &[("time", Arg::Text(&l.datetime(at)))]))
+            .unwrap_or_default(),
     })
 }
 
@@ -579,6 +600,8 @@ fn tick_of(l: Lang, status: &str) -> Tick {
         "read" => ("✓✓", "tick-read"),
         "played" => ("✓✓", "tick-played"),
         "failed" => ("⚠", "tick-failed"),
+        "scheduled" => ("⏰", "tick-scheduled"),
+        "cancelled" => ("✕", "tick-cancelled"),
         _ => ("·", "tick-queued"),
     };
     Tick {
@@ -593,9 +616,16 @@ fn tick_of(l: Lang, status: &str) -> Tick {
     clippy::too_many_lines,
     reason = "builds one page's view model field by field, top to bottom"
 )]
-fn item_of(l: Lang, m: &MessageView, by_wamid: &HashMap<String, String>) -> Item {
+fn item_of(l: Lang, m: &MessageView, by_wamid: &HashMap<String, String>, now: i64) -> Item {
     let row = &m.row;
     let outbound = row.direction == "out";
+    // A scheduled message whose time has come is on its way: shown as queued.
+    let scheduled = row.status == "scheduled" && row.sent_at > now;
+    let status = if row.status == "scheduled" && !scheduled {
+        "queued"
+    } else {
+        row.status.as_str()
+    };
     let mut item = Item {
         id: row.id.clone(),
         side: if outbound { "out" } else { "in" },
@@ -616,7 +646,8 @@ fn item_of(l: Lang, m: &MessageView, by_wamid: &HashMap<String, String>) -> Item
         when: l.datetime(row.sent_at),
         when_iso: iso(row.sent_at),
         at: row.sent_at,
-        tick: outbound.then(|| tick_of(l, &row.status)),
+        tick: outbound.then(|| tick_of(l, status)),
+        scheduled,
         failure: (row.status == "failed").then(|| {
             let reason = match (&row.error_title, row.error_code) {
                 (Some(title), Some(code)) => format!("{} ({code})", neutralise(title)),
@@ -787,13 +818,17 @@ async fn with_error(
     csrf: &str,
     headers: &HeaderMap,
     id: &str,
-    error: &AppError,
+    error: &OutboundError,
 ) -> Result<Response, AppError> {
     let l = page_lang(principal, headers);
     let text = match error {
-        AppError::Unprocessable(_) => l.t("error-window-closed"),
-        AppError::BadRequest(why) => l.tr("error-invalid", &[("why", Arg::Text(why))]),
-        AppError::NotFound => return Err(AppError::NotFound),
+        OutboundError::WindowClosed => l.t("error-window-closed"),
+        OutboundError::WindowWillClose { closes_at } => l.tr(
+            "error-window-will-close",
+            &[("time", Arg::Text(&l.datetime(*closes_at)))],
+        ),
+        OutboundError::Invalid(why) => l.tr("error-invalid", &[("why", Arg::Text(why))]),
+        OutboundError::NotFound => return Err(AppError::NotFound),
         _ => l.t("error-internal"),
     };
     let mut page = inbox_view(
@@ -816,15 +851,52 @@ async fn send(
     headers: &HeaderMap,
     id: &str,
     request: OutboundRequest,
+    when: SendAt,
 ) -> Result<Response, AppError> {
     let scope = scope_of(principal)?;
-    match state.outbox.enqueue(id, &scope, request).await {
+    match state.outbox.enqueue_at(id, &scope, request, when).await {
         Ok(_) => {
             state.send_wakeup.notify_one();
             state.live.publish(crate::live::LiveKind::Message, Some(id));
             Ok(back_to(id))
         }
-        Err(e) => with_error(state, principal, csrf, headers, id, &AppError::from(e)).await,
+        Err(e) => with_error(state, principal, csrf, headers, id, &e).await,
+    }
+}
+
+/// The composer's "send later" fields. `send_at_ms` is set by the page's script from the
+/// browser's local time; without the script `send_at` (`YYYY-MM-DDTHH:MM`) is read as UTC.
+#[derive(Debug, Default, Deserialize)]
+pub struct Later {
+    #[serde(default)]
+    later: String,
+    #[serde(default)]
+    send_at: String,
+    #[serde(default)]
+    send_at_ms: String,
+    #[serde(default)]
+    after_window: String,
+}
+
+impl Later {
+    fn when(&self) -> Result<SendAt, AppError> {
+        if self.later.is_empty() {
+            return Ok(SendAt::Now);
+        }
+        let bad = || AppError::BadRequest("choose a date and time to send at".into());
+        let at = if let Ok(ms) = self.send_at_ms.trim().parse::<i64>() {
+            ms
+        } else {
+            let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+            let local = time::PrimitiveDateTime::parse(self.send_at.trim(), format)
+                .map_err(|_| bad())?;
+            let seconds = local.assume_utc().unix_timestamp();
+            seconds.checked_mul(1000).ok_or_else(bad)?
+        };
+        Ok(SendAt::Later {
+            at,
+            after_window: !self.after_window.is_empty(),
+        })
     }
 }
 
@@ -834,6 +906,8 @@ pub struct ReplyForm {
     text: String,
     #[serde(default)]
     canned: String,
+    #[serde(flatten)]
+    later: Later,
 }
 
 /// `POST /inbox/c/{id}/reply`: text, or a canned reply (placeholders filled) when the text is empty.
@@ -870,7 +944,8 @@ pub async fn reply(
         body: text,
         reply_to: None,
     };
-    send(&state, &principal, &csrf, &headers, &id, request).await
+    let when = form.later.when()?;
+    send(&state, &principal, &csrf, &headers, &id, request, when).await
 }
 
 #[derive(Deserialize)]
@@ -878,6 +953,8 @@ pub struct TemplateForm {
     template: String,
     #[serde(default)]
     params: String,
+    #[serde(flatten)]
+    later: Later,
 }
 
 /// `POST /inbox/c/{id}/template`: one of the configured templates, parameters one per line.
@@ -907,7 +984,8 @@ pub async fn template(
             .map(str::to_owned)
             .collect(),
     };
-    send(&state, &principal, &csrf, &headers, &id, request).await
+    let when = form.later.when()?;
+    send(&state, &principal, &csrf, &headers, &id, request, when).await
 }
 
 /// `POST /inbox/c/{id}/attach` (multipart `file`, `caption`; sent by the page's script with
@@ -924,7 +1002,34 @@ pub async fn attach(
         .await
         .map_err(|e| AppError::BadRequest(e.body_text()))?;
     let outbound = crate::http::api::media_request(multipart).await?;
-    send(&state, &principal, &csrf, &headers, &id, outbound).await
+    send(
+        &state,
+        &principal,
+        &csrf,
+        &headers,
+        &id,
+        outbound,
+        SendAt::Now,
+    )
+    .await
+}
+
+/// `POST /inbox/c/{id}/cancel/{message_id}`: cancels a scheduled message not yet sent.
+pub async fn cancel_scheduled(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, message_id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let scope = scope_of(&principal)?;
+    if state
+        .outbox
+        .cancel_scheduled(&id, &scope, &message_id)
+        .await?
+    {
+        state.live.publish(crate::live::LiveKind::Message, Some(&id));
+    }
+    // Too late is not an error worth a page: the thread shows what happened to it.
+    Ok(back_to(&id))
 }
 
 #[derive(Deserialize)]

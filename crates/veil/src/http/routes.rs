@@ -204,6 +204,12 @@ pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         r(
             Method::POST,
+            "/inbox/c/{id}/cancel/{message_id}",
+            page(&[P::ConversationReply]),
+            post(inbox::cancel_scheduled),
+        ),
+        r(
+            Method::POST,
             "/inbox/c/{id}/note",
             page(&[P::ConversationReply]),
             post(inbox::note),
@@ -263,6 +269,12 @@ pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/api/v1/conversations/{id}/messages",
             api(&[P::ConversationReply]),
             post(api::send_message).layer(DefaultBodyLimit::max(limits.media)),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/conversations/{id}/messages/{message_id}/cancel",
+            api(&[P::ConversationReply]),
+            post(api::cancel_scheduled),
         ),
         r(
             Method::POST,

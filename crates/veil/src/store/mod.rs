@@ -103,6 +103,13 @@ pub trait Store: IdentityStore + DeskStore + Send + Sync + std::fmt::Debug {
         media: Option<&NewMedia>,
     ) -> StoreResult<()>;
     /// Sends whose lease ran out while `sending` become `ambiguous` until `reconcile_until`.
+    /// Cancels a scheduled send of the conversation that no worker has claimed yet; false when it is too late.
+    async fn cancel_scheduled(
+        &self,
+        conversation_id: &str,
+        message_id: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
     async fn expire_stuck_sends(&self, now: i64, reconcile_until: i64) -> StoreResult<u64>;
     /// Claims due rows (`queued`, or `ambiguous` past their reconcile time) as `sending` until `lease_until`.
     async fn claim_outbox(

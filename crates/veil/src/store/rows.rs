@@ -196,6 +196,10 @@ pub struct NewOutbox {
     pub contact_id: String,
     pub request_ct: Vec<u8>,
     pub now: i64,
+    /// When the send is due: `now`, or a later time for a scheduled message.
+    pub due: i64,
+    /// `queued`, or `scheduled` (cancellable until the worker claims it).
+    pub state: &'static str,
 }
 
 /// A claimed outbox row.

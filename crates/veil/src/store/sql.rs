@@ -74,7 +74,7 @@ impl BeginWrite for PgPool {
 /// Claims due outbox rows. `{lock}` becomes `FOR UPDATE SKIP LOCKED` on PostgreSQL, so that several
 /// nodes never claim the same row; SQLite has one writer at a time and needs nothing.
 const CLAIM_OUTBOX: &str = "UPDATE outbox SET state = 'sending', lease_until = $1, updated_at = $2 \
-     WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'ambiguous') AND next_attempt_at <= $2 \
+     WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued', 'scheduled', 'ambiguous') AND next_attempt_at <= $2 \
      ORDER BY next_attempt_at LIMIT $3{lock}) \
      RETURNING id, message_id, contact_id, attempts, request_ct";
 /// Claims due inbound media, as `CLAIM_OUTBOX` does.
@@ -600,8 +600,8 @@ impl Store for SqlStore {
                 .execute(&mut *tx).await?;
             sqlx::query(
                 "INSERT INTO outbox (id, message_id, contact_id, state, attempts, next_attempt_at, lease_until, request_ct, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 'queued', 0, $4, 0, $5, $4, $4)")
-                .bind(&o.id).bind(&o.message_id).bind(&o.contact_id).bind(o.now).bind(&o.request_ct)
+                 VALUES ($1, $2, $3, $4, 0, $5, 0, $6, $7, $7)")
+                .bind(&o.id).bind(&o.message_id).bind(&o.contact_id).bind(o.state).bind(o.due).bind(&o.request_ct).bind(o.now)
                 .execute(&mut *tx).await?;
             if let Some(media) = media {
                 insert_media!(media, &mut *tx);
@@ -611,6 +611,27 @@ impl Store for SqlStore {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    async fn cancel_scheduled(
+        &self,
+        conversation_id: &str,
+        message_id: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let cancelled = sqlx::query(
+                "UPDATE outbox SET state = 'cancelled', updated_at = $1 WHERE message_id = $2 AND state = 'scheduled' \
+                 AND message_id IN (SELECT id FROM messages WHERE conversation_id = $3)")
+                .bind(now).bind(message_id).bind(conversation_id).execute(&mut *tx).await?.rows_affected() == 1;
+            if cancelled {
+                sqlx::query("UPDATE messages SET status = 'cancelled', updated_at = $1 WHERE id = $2")
+                    .bind(now).bind(message_id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(cancelled)
+        })
     }
 
     async fn expire_stuck_sends(&self, now: i64, reconcile_until: i64) -> StoreResult<u64> {

@@ -301,3 +301,86 @@ async fn bad_send_requests_get_clear_errors() {
     assert!(outbound(&app.messages(&id).await).is_empty());
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn scheduled_messages_wait_for_their_time_warn_about_the_window_and_can_be_cancelled() {
+    let app = TestApp::spawn().await;
+    let id = conversation_with(&app, "4915100000019", "Selma").await;
+    let path = format!("/api/v1/conversations/{id}/messages");
+    let now = app.clock.now_ms();
+    let hour = 3_600_000;
+    let (status, first) = app
+        .post_json(&path, &json!({"text": "in one hour", "send_at": now + hour}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    assert_eq!(first["status"], "scheduled");
+    let (_, second) = app
+        .post_json(&path, &json!({"text": "never", "send_at": now + 2 * hour}))
+        .await;
+    // Past, or beyond the window without saying so: refused with the reason.
+    let (status, body) = app
+        .post_json(&path, &json!({"text": "yesterday", "send_at": now - 1}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app
+        .post_json(&path, &json!({"text": "late", "send_at": now + 25 * hour}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("after_window")
+    );
+    let (status, _) = app
+        .post_json(
+            &path,
+            &json!({"text": "late", "send_at": now + 25 * hour, "after_window": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // A template may be scheduled past the window without any warning.
+    let template = json!({"template": {"name": "order_update", "language": "de", "params": []},
+        "send_at": now + 26 * hour});
+    assert_eq!(app.post_json(&path, &template).await.0, StatusCode::ACCEPTED);
+
+    assert_eq!(app.run_outbox().await.sent, 0, "nothing is due yet");
+    let states: Vec<_> = outbound(&app.messages(&id).await)
+        .iter()
+        .map(|m| m["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["scheduled"; 4]);
+
+    let cancel = format!("{path}/{}/cancel", second["id"].as_str().unwrap());
+    assert_eq!(app.post_json(&cancel, &json!({})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.post_json(&cancel, &json!({})).await.0, StatusCode::CONFLICT);
+
+    app.clock.advance_ms(hour);
+    assert_eq!(app.run_outbox().await.sent, 1, "the first is due");
+    assert_eq!(app.sim.sent()[0].body["text"]["body"], "in one hour");
+    let sent_one = format!("{path}/{}/cancel", first["id"].as_str().unwrap());
+    assert_eq!(
+        app.post_json(&sent_one, &json!({})).await.0,
+        StatusCode::CONFLICT,
+        "too late to cancel what went out"
+    );
+    app.clock.advance_ms(26 * hour);
+    assert_eq!(app.run_outbox().await.sent, 2);
+    let bodies: Vec<String> = app
+        .sim
+        .sent()
+        .iter()
+        .map(|s| s.body.to_string())
+        .collect();
+    assert_eq!(bodies.len(), 3);
+    assert!(
+        !bodies.iter().any(|b| b.contains("never")),
+        "the cancelled one never went out"
+    );
+    let statuses: Vec<_> = outbound(&app.messages(&id).await)
+        .iter()
+        .map(|m| m["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(statuses.contains(&"cancelled".to_owned()), "{statuses:?}");
+    app.shutdown().await;
+}
