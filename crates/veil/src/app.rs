@@ -110,6 +110,7 @@ pub async fn start(
     let url = format!("http://{}", listener.local_addr()?);
     let config = Arc::new(config);
     let identity = Identity::new(store.clone(), keys.clone(), clock.clone(), config.clone())?;
+    identity.load_policy().await?;
     if options.bootstrap_owner {
         bootstrap_owner(&identity, &config).await?;
     }
@@ -121,10 +122,16 @@ pub async fn start(
         live: live.clone(),
         identity: identity.clone(),
     };
+    let assigner = crate::assignment::Assigner {
+        store: store.clone(),
+        clock: clock.clone(),
+        live: live.clone(),
+    };
     let state = AppState::new(AppParts {
         identity,
         live,
         desk,
+        assigner,
         config,
         store: store.clone(),
         clock: clock.clone(),
@@ -156,6 +163,8 @@ pub async fn start(
     let mut tasks = vec![server];
     if options.background_workers {
         tasks.push(spawn_send_worker(state.clone(), shutdown.subscribe()));
+        tasks.push(spawn_assigner(&state, shutdown.subscribe()));
+        tasks.push(spawn_policy_refresh(&state, shutdown.subscribe()));
         tasks.push(spawn_media_worker(
             &state,
             media.clone(),
@@ -233,6 +242,54 @@ fn spawn_send_worker(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle
                     }
                     Ok(_) => {}
                     Err(err) => tracing::warn!(error = %err, "send worker run failed"),
+                }
+            }
+        },
+    ))
+}
+
+/// The assigner runs after every new inbound message and every two seconds (members come online,
+/// conversations are resolved and free capacity).
+fn spawn_assigner(state: &AppState, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    let assigner = state.assigner.clone();
+    let mut changes = state.live.subscribe();
+    tokio::spawn(async move {
+        loop {
+            if let Err(err) = assigner.run_once().await {
+                tracing::warn!(error = %err, "assigner run failed");
+            }
+            let wait = async {
+                loop {
+                    match changes.recv().await {
+                        Ok(event) if event.kind == crate::live::LiveKind::Message => return,
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                }
+            };
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::timeout(Duration::from_secs(2), wait) => {}
+            }
+        }
+    })
+}
+
+/// Re-reads the access policy every few seconds, so that a change saved on another node holds
+/// here too.
+fn spawn_policy_refresh(state: &AppState, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    let identity = state.identity.clone();
+    tokio::spawn(worker_loop(
+        Arc::new(Notify::new()),
+        stop,
+        Duration::from_secs(5),
+        move || {
+            let identity = identity.clone();
+            async move {
+                if let Err(err) = identity.load_policy().await {
+                    tracing::warn!(error = %err, "policy refresh failed");
                 }
             }
         },

@@ -87,6 +87,9 @@ async fn demo_users(
 
 /// Canned replies and labels a support team starts with (kept if they exist).
 async fn seed_desk(desk: &crate::desk::Desk) -> anyhow::Result<()> {
+    if !desk.store.canned_replies().await?.is_empty() {
+        return Ok(());
+    }
     for (shortcut, body) in [
         (
             "hello",

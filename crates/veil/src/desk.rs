@@ -8,7 +8,7 @@ use std::sync::Arc;
 use veil_crypto::Aad;
 
 use crate::clock::Clock;
-use crate::identity::{Identity, Principal, STATUS_ACTIVE};
+use crate::identity::{Identity, Permission, Principal, STATUS_ACTIVE};
 use crate::keys::{KeyError, Keys};
 use crate::live::{Live, LiveKind};
 use crate::store::{CannedReplyRow, ConversationScope, LabelRow, NoteRow, Store, StoreError};
@@ -257,8 +257,112 @@ impl Desk {
             shortcut,
             body: clean(body, MAX_TEXT)?,
         };
-        self.store
+        if !self
+            .store
             .insert_canned_reply(&row, self.clock.now_ms())
+            .await?
+        {
+            return Err(DeskError::Invalid(
+                "a canned reply with this shortcut exists",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Administration of the inbox's shared words: canned replies and labels (`inbox.manage`).
+    fn may_manage(principal: &Principal, permission: Permission) -> Result<(), DeskError> {
+        if principal.can(permission) {
+            Ok(())
+        } else {
+            Err(DeskError::Forbidden)
+        }
+    }
+
+    /// A canned reply added on the admin pages.
+    pub async fn add_canned_reply(
+        &self,
+        principal: &Principal,
+        shortcut: &str,
+        body: &str,
+    ) -> Result<(), DeskError> {
+        Self::may_manage(principal, Permission::InboxManage)?;
+        self.create_canned_reply(shortcut, body).await?;
+        self.identity
+            .record(principal, "canned_reply.create", "canned_replies")
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_canned_reply(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<(), DeskError> {
+        Self::may_manage(principal, Permission::InboxManage)?;
+        if !self.store.delete_canned_reply(id).await? {
+            return Err(DeskError::NotFound);
+        }
+        self.identity
+            .record(
+                principal,
+                "canned_reply.delete",
+                &format!("canned_reply:{id}"),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A label added on the admin pages.
+    pub async fn add_label_definition(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<(), DeskError> {
+        Self::may_manage(principal, Permission::InboxManage)?;
+        let label = self.create_label(name).await?;
+        self.identity
+            .record(principal, "label.create", &format!("label:{}", label.id))
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a label and takes it off every conversation.
+    pub async fn delete_label(&self, principal: &Principal, id: &str) -> Result<(), DeskError> {
+        Self::may_manage(principal, Permission::InboxManage)?;
+        if !self.store.delete_label(id).await? {
+            return Err(DeskError::NotFound);
+        }
+        self.identity
+            .record(principal, "label.delete", &format!("label:{id}"))
+            .await?;
+        self.live.publish(LiveKind::Conversation, None);
+        Ok(())
+    }
+
+    /// Names a channel (business number) and routes its conversations to a team, whose
+    /// auto-assignment then applies to them (`policy.manage`).
+    pub async fn set_channel(
+        &self,
+        principal: &Principal,
+        id: &str,
+        name: &str,
+        team: Option<&str>,
+    ) -> Result<(), DeskError> {
+        Self::may_manage(principal, Permission::PolicyManage)?;
+        let name = name.trim();
+        if name.chars().count() > 100 {
+            return Err(DeskError::Invalid("a name of at most 100 characters"));
+        }
+        if let Some(team) = team
+            && !self.store.list_teams().await?.iter().any(|t| t.id == team)
+        {
+            return Err(DeskError::Invalid("no such team"));
+        }
+        if !self.store.set_channel(id, name, team).await? {
+            return Err(DeskError::NotFound);
+        }
+        self.identity
+            .record(principal, "channel.update", &format!("channel:{id}"))
             .await?;
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! authorised readers, `keys` holds the key hierarchy, and `store` is the only module with SQL.
 
 pub mod app;
+pub mod assignment;
 pub mod bench;
 pub mod cli;
 pub mod clock;

@@ -14,7 +14,7 @@ use crate::http::AppState;
 use crate::identity::{
     Actor, Permission, Permissions, Principal, Role, STATUS_ACTIVE, STATUS_DISABLED,
 };
-use crate::store::{ApiTokenRow, TeamRow, UserChange, UserRow};
+use crate::store::{ApiTokenRow, UserChange, UserRow};
 
 #[derive(Serialize)]
 struct UserJson {
@@ -352,24 +352,7 @@ pub async fn create_team(
     principal: Principal,
     Json(body): Json<NewTeamJson>,
 ) -> Result<Response, AppError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::BadRequest(
-            "a name of 1 to 100 characters is needed".into(),
-        ));
-    }
-    let team = TeamRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        name: name.to_owned(),
-        created_at: state.clock.now_ms(),
-    };
-    if !state.store.insert_team(&team).await? {
-        return Err(AppError::BadRequest("a team with this name exists".into()));
-    }
-    state
-        .identity
-        .record(&principal, "team.create", &format!("team:{}", team.id))
-        .await?;
+    let team = state.identity.create_team(&principal, &body.name).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"team": TeamJson { id: team.id, name: team.name }})),
@@ -390,19 +373,9 @@ pub async fn add_member(
     Path(id): Path<String>,
     Json(body): Json<MemberJson>,
 ) -> Result<StatusCode, AppError> {
-    let teams = state.store.list_teams().await?;
-    if !teams.iter().any(|t| t.id == id) {
-        return Err(AppError::NotFound);
-    }
-    state
-        .store
-        .user_by_id(&body.user_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    state.store.add_team_member(&id, &body.user_id).await?;
     state
         .identity
-        .record(&principal, "team.add_member", &format!("team:{id}"))
+        .add_team_member(&principal, &id, &body.user_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -45,7 +45,13 @@ impl Nav {
                 .user()
                 .map(|u| u.display_name.clone())
                 .unwrap_or_default(),
-            admin: false,
+            admin: [
+                Permission::UserRead,
+                Permission::InboxManage,
+                Permission::PolicyManage,
+            ]
+            .into_iter()
+            .any(|p| principal.can(p)),
             audit: false,
             active,
         }
@@ -868,8 +874,9 @@ async fn send(
 /// browser's local time; without the script `send_at` (`YYYY-MM-DDTHH:MM`) is read as UTC.
 #[derive(Debug, Default, Deserialize)]
 pub struct Later {
-    #[serde(default)]
-    later: String,
+    /// Set by the "Schedule" button.
+    #[serde(default, rename = "later")]
+    chosen: String,
     #[serde(default)]
     send_at: String,
     #[serde(default)]
@@ -880,7 +887,7 @@ pub struct Later {
 
 impl Later {
     fn when(&self) -> Result<SendAt, AppError> {
-        if self.later.is_empty() {
+        if self.chosen.is_empty() {
             return Ok(SendAt::Now);
         }
         let bad = || AppError::BadRequest("choose a date and time to send at".into());
@@ -888,8 +895,8 @@ impl Later {
             ms
         } else {
             let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
-            let local = time::PrimitiveDateTime::parse(self.send_at.trim(), format)
-                .map_err(|_| bad())?;
+            let local =
+                time::PrimitiveDateTime::parse(self.send_at.trim(), format).map_err(|_| bad())?;
             let seconds = local.assume_utc().unix_timestamp();
             seconds.checked_mul(1000).ok_or_else(bad)?
         };
@@ -1026,7 +1033,9 @@ pub async fn cancel_scheduled(
         .cancel_scheduled(&id, &scope, &message_id)
         .await?
     {
-        state.live.publish(crate::live::LiveKind::Message, Some(&id));
+        state
+            .live
+            .publish(crate::live::LiveKind::Message, Some(&id));
     }
     // Too late is not an error worth a page: the thread shows what happened to it.
     Ok(back_to(&id))

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod admin_pages;
 pub mod api;
 pub mod inbox;
 pub mod pages;
@@ -57,6 +58,8 @@ pub struct AppParts {
     pub live: crate::live::Live,
     /// Assignment, status, labels, notes, canned replies.
     pub desk: crate::desk::Desk,
+    /// Auto-assignment of waiting conversations.
+    pub assigner: crate::assignment::Assigner,
     /// Wakes the send worker when a message is queued.
     pub send_wakeup: Arc<tokio::sync::Notify>,
     /// Wakes the media worker when inbound media arrives.

@@ -485,7 +485,7 @@ async fn account_view(
             user_agent: s.user_agent,
         })
         .collect();
-    let minutes = i64::try_from(state.config.auth.reauth_minutes).unwrap_or(i64::MAX);
+    let minutes = i64::try_from(state.identity.policy().reauth_minutes).unwrap_or(i64::MAX);
     html(
         status,
         &AccountPage {
@@ -588,6 +588,18 @@ pub async fn change_password(
 pub struct ReauthForm {
     password: SecretString,
     code: String,
+    /// Where to go afterwards: an admin page, else the account page.
+    #[serde(default)]
+    next: String,
+}
+
+/// Only the admin pages may be named as the place to return to (no open redirect).
+fn after_reauth(next: &str) -> &str {
+    let safe = next.starts_with("/admin/")
+        && next
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'/' || b == b'-');
+    if safe { next } else { "/account" }
 }
 
 pub async fn reauth(
@@ -602,7 +614,7 @@ pub async fn reauth(
         .reauthenticate(&principal, &form.password, &form.code)
         .await
     {
-        Ok(token) => with_cookie(&state, &token, Redirect::to("/account")),
+        Ok(token) => with_cookie(&state, &token, Redirect::to(after_reauth(&form.next))),
         Err(e) => {
             let status = failure_status(&e);
             account_view(&state, &principal, &csrf, &headers, Some(&e), status).await

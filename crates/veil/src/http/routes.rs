@@ -9,7 +9,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::http::access::{Access, Gate};
-use crate::http::{AppState, admin, api, inbox, pages, webhook};
+use crate::http::{AppState, admin, admin_pages as ap, api, inbox, pages, webhook};
 use crate::identity::{Permission as P, Role};
 
 /// One route: method, path template, gate.
@@ -47,6 +47,13 @@ fn page(permission: &'static [P]) -> Gate {
     Gate {
         access: Access::Page(permission),
         reauth: false,
+    }
+}
+
+fn sensitive_page(permission: &'static [P]) -> Gate {
+    Gate {
+        access: Access::Page(permission),
+        reauth: true,
     }
 }
 
@@ -249,6 +256,139 @@ pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/inbox/media/{id}",
             page(READ),
             get(inbox::media),
+        ),
+        // The admin pages.
+        r(
+            Method::GET,
+            "/admin",
+            page(&[P::UserRead, P::InboxManage, P::PolicyManage]),
+            get(ap::index),
+        ),
+        r(
+            Method::GET,
+            "/admin/users",
+            page(&[P::UserRead]),
+            get(ap::users),
+        ),
+        r(
+            Method::POST,
+            "/admin/users",
+            sensitive_page(&[P::UserManage]),
+            post(ap::invite),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/role",
+            sensitive_page(&[P::UserManage]),
+            post(ap::set_role),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/disable",
+            page(&[P::UserManage]),
+            post(ap::disable_user),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/enable",
+            sensitive_page(&[P::UserManage]),
+            post(ap::enable_user),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/reset-2fa",
+            sensitive_page(&[P::UserManage]),
+            post(ap::reset_second_factor),
+        ),
+        r(
+            Method::POST,
+            "/admin/users/{id}/logout",
+            page(&[P::UserManage]),
+            post(ap::logout_user),
+        ),
+        r(
+            Method::GET,
+            "/admin/teams",
+            page(&[P::UserRead]),
+            get(ap::teams),
+        ),
+        r(
+            Method::POST,
+            "/admin/teams",
+            page(&[P::UserManage]),
+            post(ap::create_team),
+        ),
+        r(
+            Method::POST,
+            "/admin/teams/{id}/members",
+            page(&[P::UserManage]),
+            post(ap::add_member),
+        ),
+        r(
+            Method::POST,
+            "/admin/teams/{id}/members/{user_id}/remove",
+            page(&[P::UserManage]),
+            post(ap::remove_member),
+        ),
+        r(
+            Method::POST,
+            "/admin/teams/{id}/routing",
+            page(&[P::UserManage]),
+            post(ap::team_routing),
+        ),
+        r(
+            Method::GET,
+            "/admin/channels",
+            page(&[P::PolicyManage]),
+            get(ap::channels),
+        ),
+        r(
+            Method::POST,
+            "/admin/channels/{id}",
+            page(&[P::PolicyManage]),
+            post(ap::update_channel),
+        ),
+        r(
+            Method::GET,
+            "/admin/inbox",
+            page(&[P::InboxManage]),
+            get(ap::inbox_settings),
+        ),
+        r(
+            Method::POST,
+            "/admin/canned",
+            page(&[P::InboxManage]),
+            post(ap::add_canned),
+        ),
+        r(
+            Method::POST,
+            "/admin/canned/{id}/delete",
+            page(&[P::InboxManage]),
+            post(ap::delete_canned),
+        ),
+        r(
+            Method::POST,
+            "/admin/labels",
+            page(&[P::InboxManage]),
+            post(ap::add_label),
+        ),
+        r(
+            Method::POST,
+            "/admin/labels/{id}/delete",
+            page(&[P::InboxManage]),
+            post(ap::delete_label),
+        ),
+        r(
+            Method::GET,
+            "/admin/policies",
+            page(&[P::PolicyManage]),
+            get(ap::policies),
+        ),
+        r(
+            Method::POST,
+            "/admin/policies",
+            sensitive_page(&[P::PolicyManage]),
+            post(ap::save_policies),
         ),
         // Conversations.
         r(Method::GET, "/api/v1/me", api(&P::ALL), get(admin::me)),

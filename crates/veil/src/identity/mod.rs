@@ -8,7 +8,9 @@
 pub mod network;
 pub mod password;
 pub mod permissions;
+pub mod policy;
 mod service;
+pub mod teams;
 pub mod throttle;
 pub mod totp;
 

@@ -32,10 +32,12 @@ pub enum Permission {
     DataExport,
     /// Rotate and retire encryption keys.
     KeysManage,
+    /// Manage the inbox's canned replies and labels.
+    InboxManage,
 }
 
 impl Permission {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::ConversationReadAssigned,
         Self::ConversationReadAll,
         Self::ConversationReply,
@@ -48,6 +50,7 @@ impl Permission {
         Self::PolicyManage,
         Self::DataExport,
         Self::KeysManage,
+        Self::InboxManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Permission {
             Self::PolicyManage => "policy.manage",
             Self::DataExport => "data.export",
             Self::KeysManage => "keys.manage",
+            Self::InboxManage => "inbox.manage",
         }
     }
 
@@ -171,6 +175,7 @@ impl Role {
                 P::TokenManage,
                 P::AuditRead,
                 P::PolicyManage,
+                P::InboxManage,
             ]),
             Self::Supervisor => Permissions::of(&[
                 P::ConversationReadAll,
@@ -178,6 +183,7 @@ impl Role {
                 P::ConversationAssign,
                 P::ContactRevealPhone,
                 P::UserRead,
+                P::InboxManage,
             ]),
             Self::Agent => Permissions::of(&[P::ConversationReadAssigned, P::ConversationReply]),
             Self::Auditor => Permissions::of(&[P::AuditRead, P::UserRead]),

@@ -7,6 +7,7 @@ use veil_crypto::{Aad, TokenHash};
 use zeroize::Zeroizing;
 
 use super::password::{HashError, PasswordHashing, PasswordRejected, check_new_password};
+use super::policy::AccessPolicy;
 use super::throttle::{self, Counter, Policy, Verdict};
 use super::totp::{self, TotpSecret};
 use super::{
@@ -62,7 +63,7 @@ impl From<HashError> for AuthError {
     }
 }
 
-type AuthResult<T> = Result<T, AuthError>;
+pub type AuthResult<T> = Result<T, AuthError>;
 
 /// A session just created: the secret goes into the cookie once, the row is what is stored.
 #[derive(Debug)]
@@ -110,6 +111,8 @@ pub struct Identity {
     clock: Arc<dyn Clock>,
     hashing: PasswordHashing,
     config: Arc<Config>,
+    /// The access policy in force: the stored one, else the configuration's (see `policy.rs`).
+    policy: Arc<std::sync::RwLock<Arc<AccessPolicy>>>,
 }
 
 const MINUTE: i64 = 60_000;
@@ -131,11 +134,63 @@ impl Identity {
     ) -> AuthResult<Self> {
         Ok(Self {
             hashing: PasswordHashing::new(&config.auth)?,
+            policy: Arc::new(std::sync::RwLock::new(Arc::new(AccessPolicy::from_config(
+                &config,
+            )))),
             store,
             keys,
             clock,
             config,
         })
+    }
+
+    /// The access policy in force.
+    pub fn policy(&self) -> Arc<AccessPolicy> {
+        self.policy
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads the stored policy (at start, and periodically so that every node follows a change).
+    /// A stored policy that no longer parses is ignored with a warning: the file's values hold.
+    pub async fn load_policy(&self) -> AuthResult<()> {
+        let stored = self.store.setting(super::policy::SETTING).await?;
+        let policy = match stored.map(|text| serde_json::from_str::<AccessPolicy>(&text)) {
+            Some(Ok(policy)) if policy.validate().is_ok() => policy,
+            Some(_) => {
+                tracing::warn!("stored access policy is invalid; using the configuration's");
+                AccessPolicy::from_config(&self.config)
+            }
+            None => AccessPolicy::from_config(&self.config),
+        };
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(policy);
+        Ok(())
+    }
+
+    /// Saves a new policy (the gate asks for `policy.manage` and a recent re-authentication).
+    /// Refused when it would shut out the administrator saving it.
+    pub async fn set_policy(&self, by: &Principal, policy: AccessPolicy) -> AuthResult<()> {
+        policy.validate().map_err(AuthError::Invalid)?;
+        if let Some(role) = by.role()
+            && !network::allowed(&policy.ip_allowlist, role.as_str(), by.client.ip)
+        {
+            return Err(AuthError::Invalid(
+                "this allowlist would lock you out: your address is not in it".into(),
+            ));
+        }
+        let text = serde_json::to_string(&policy).map_err(|_| AuthError::Internal("policy"))?;
+        self.store
+            .put_setting(super::policy::SETTING, &text, self.now())
+            .await?;
+        *self
+            .policy
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(policy);
+        Ok(())
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -276,7 +331,7 @@ impl Identity {
         let usable = user.as_ref().filter(|u| {
             u.status == STATUS_ACTIVE
                 && Role::parse(&u.role).is_some_and(|r| {
-                    network::allowed(&self.config.ip_allowlist, r.as_str(), client.ip)
+                    network::allowed(&self.policy().ip_allowlist, r.as_str(), client.ip)
                 })
         });
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
@@ -313,7 +368,7 @@ impl Identity {
             .await?
             .ok_or(AuthError::NoSession)?;
         let now = self.now();
-        let auth = &self.config.auth;
+        let auth = self.policy();
         let idle = if session.stage == STAGE_FULL {
             i64::try_from(auth.session_idle_minutes).unwrap_or(30) * MINUTE
         } else {
@@ -329,7 +384,7 @@ impl Identity {
             return Err(AuthError::NoSession);
         }
         let role = Role::parse(&user.role).ok_or(AuthError::NoSession)?;
-        if !network::allowed(&self.config.ip_allowlist, role.as_str(), client.ip) {
+        if !network::allowed(&auth.ip_allowlist, role.as_str(), client.ip) {
             return Err(AuthError::NetworkDenied);
         }
         if now - session.last_seen_at >= TOUCH_EVERY_MS {
@@ -383,7 +438,7 @@ impl Identity {
         if token.expires_at.is_some_and(|at| now >= at) {
             return Err(AuthError::NoSession);
         }
-        if !network::allowed(&self.config.ip_allowlist, "token", client.ip) {
+        if !network::allowed(&self.policy().ip_allowlist, "token", client.ip) {
             return Err(AuthError::NetworkDenied);
         }
         if token
@@ -931,7 +986,7 @@ impl Identity {
 
     /// Whether the principal may do a sensitive action now.
     pub fn require_recent_auth(&self, principal: &Principal) -> AuthResult<()> {
-        let window = i64::try_from(self.config.auth.reauth_minutes).unwrap_or(5) * MINUTE;
+        let window = i64::try_from(self.policy().reauth_minutes).unwrap_or(5) * MINUTE;
         if principal.recently_authenticated(self.now(), window) {
             Ok(())
         } else {

@@ -5,6 +5,7 @@
 //! domain seals content before it gets here, and rows come back sealed. Times are Unix
 //! milliseconds chosen by the caller's `Clock`; the database never calls `now()`.
 
+mod admin;
 mod desk;
 mod identity;
 mod identity_sql;
@@ -12,6 +13,7 @@ mod rows;
 mod sql;
 mod sqlite_writer;
 
+pub use admin::*;
 pub use desk::*;
 pub use identity::*;
 pub use rows::*;
@@ -44,7 +46,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Every query Veil runs. One implementation per backend would duplicate logic, so `SqlStore` runs
 /// the same statements on either pool; see ARCHITECTURE.md.
 #[async_trait]
-pub trait Store: IdentityStore + DeskStore + Send + Sync + std::fmt::Debug {
+pub trait Store: IdentityStore + DeskStore + AdminStore + Send + Sync + std::fmt::Debug {
     /// Applies pending migrations for this backend.
     async fn migrate(&self) -> StoreResult<()>;
     /// Which backend this is (`sqlite` or `postgres`), for logs and benchmarks.

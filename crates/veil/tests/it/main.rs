@@ -11,6 +11,7 @@
     reason = "test code: a failed unwrap is a failed test, and a scenario reads best in one piece"
 )]
 
+mod admin;
 mod api;
 mod authz;
 mod cli;

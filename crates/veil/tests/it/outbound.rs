@@ -310,7 +310,10 @@ async fn scheduled_messages_wait_for_their_time_warn_about_the_window_and_can_be
     let now = app.clock.now_ms();
     let hour = 3_600_000;
     let (status, first) = app
-        .post_json(&path, &json!({"text": "in one hour", "send_at": now + hour}))
+        .post_json(
+            &path,
+            &json!({"text": "in one hour", "send_at": now + hour}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{first}");
     assert_eq!(first["status"], "scheduled");
@@ -342,18 +345,27 @@ async fn scheduled_messages_wait_for_their_time_warn_about_the_window_and_can_be
     // A template may be scheduled past the window without any warning.
     let template = json!({"template": {"name": "order_update", "language": "de", "params": []},
         "send_at": now + 26 * hour});
-    assert_eq!(app.post_json(&path, &template).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        app.post_json(&path, &template).await.0,
+        StatusCode::ACCEPTED
+    );
 
     assert_eq!(app.run_outbox().await.sent, 0, "nothing is due yet");
-    let states: Vec<_> = outbound(&app.messages(&id).await)
+    let waiting: Vec<_> = outbound(&app.messages(&id).await)
         .iter()
         .map(|m| m["status"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(states, ["scheduled"; 4]);
+    assert_eq!(waiting, ["scheduled"; 4]);
 
     let cancel = format!("{path}/{}/cancel", second["id"].as_str().unwrap());
-    assert_eq!(app.post_json(&cancel, &json!({})).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(app.post_json(&cancel, &json!({})).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        app.post_json(&cancel, &json!({})).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.post_json(&cancel, &json!({})).await.0,
+        StatusCode::CONFLICT
+    );
 
     app.clock.advance_ms(hour);
     assert_eq!(app.run_outbox().await.sent, 1, "the first is due");
@@ -366,12 +378,7 @@ async fn scheduled_messages_wait_for_their_time_warn_about_the_window_and_can_be
     );
     app.clock.advance_ms(26 * hour);
     assert_eq!(app.run_outbox().await.sent, 2);
-    let bodies: Vec<String> = app
-        .sim
-        .sent()
-        .iter()
-        .map(|s| s.body.to_string())
-        .collect();
+    let bodies: Vec<String> = app.sim.sent().iter().map(|s| s.body.to_string()).collect();
     assert_eq!(bodies.len(), 3);
     assert!(
         !bodies.iter().any(|b| b.contains("never")),
