@@ -152,7 +152,7 @@ after(async () => {
     demo.kill("SIGTERM");
     await new Promise((r) => demo.once("exit", r));
   }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir && !process.env.KEEP) rmSync(dataDir, { recursive: true, force: true }); else console.log("DATADIR", dataDir);
 });
 
 test("login pages follow the browser's language", async () => {
@@ -262,6 +262,81 @@ test("an agent's day: live message, reply with ticks, file, canned reply, assign
   assert.deepEqual(xss, []);
   assert.deepEqual(events.filter((e) => !e.startsWith("console:Failed to load resource")), []);
   await Promise.all([ownerContext.close(), secondContext.close(), thirdContext.close()]);
+});
+
+// "YYYY-MM-DDTHH:MM" in local time, as a datetime-local input takes it.
+function localInput(ms) {
+  const d = new Date(ms);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+test("admin pages: invite, a team with auto-assignment, a routed channel; scheduling a message", async () => {
+  const { context: ownerContext, events } = await watchedContext();
+  const owner = await signIn(ownerContext, "owner@demo.veil");
+  await owner.locator('header.top a[href="/admin"]').click();
+  await owner.waitForURL(/\/admin\/users$/);
+
+  // Invite: a fresh sign-in counts as re-authentication; the setup link is shown once.
+  await owner.locator('#invite-form input[name="email"]').fill("night.agent@demo.veil");
+  await owner.locator('#invite-form input[name="display_name"]').fill("Night Agent");
+  await owner.locator('#invite-form select[name="role"]').selectOption("agent");
+  await owner.locator("#invite-form button[type=submit]").click();
+  const link = await owner.locator("#setup-link code").textContent();
+  assert.match(link, /\/setup\/[A-Za-z0-9_-]{20,}$/);
+  await owner.locator("#users tr", { hasText: "night.agent@demo.veil" }).waitFor();
+  await owner.screenshot({ path: join(shots, "admin-users.png"), fullPage: true });
+
+  // A team with the third agent, assigning automatically, and the channel routed to it.
+  await owner.locator('header.top a[href="/admin"]').click();
+  await owner.locator('.tabs a[href="/admin/teams"]').click();
+  await owner.locator('#new-team input[name="name"]').fill("Evening");
+  await owner.locator("#new-team button").click();
+  const team = owner.locator("section.team", { hasText: "Evening" });
+  await team.locator('select[name="user_id"]').selectOption({ label: "Third Agent" });
+  await team.locator(".add-member button").click();
+  await team.locator('.routing input[name="auto_assign"]').check();
+  await team.locator('.routing input[name="capacity"]').fill("3");
+  await team.locator(".routing button").click();
+  await owner.locator("section.team", { hasText: "Evening" }).locator("tr", { hasText: "Third Agent" }).waitFor();
+  await owner.locator('.tabs a[href="/admin/channels"]').click();
+  const channel = owner.locator("#channels tbody tr").first();
+  await channel.locator('input[name="name"]').fill("Shop");
+  await channel.locator('select[name="team"]').selectOption({ label: "Evening" });
+  await channel.locator("button").click();
+  await owner.locator('.tabs a[href="/admin/teams"]').click();
+  await owner.screenshot({ path: join(shots, "admin-teams.png"), fullPage: true });
+
+  // The third agent is online: a new customer's conversation lands in their list by itself.
+  const { context: thirdContext, events: thirdEvents } = await watchedContext();
+  const third = await signIn(thirdContext, "agent3@demo.veil");
+  await third.goto(`${info.url}/inbox?view=mine`);
+  await customerWrites({ from: "4930123456789", name: "Jonas Weber", text: "Hallo, ist mein Paket unterwegs?" });
+  const row = third.locator("#conversation-list .conversation", { hasText: "Jonas Weber" });
+  await row.waitFor({ timeout: 20000 });
+  await row.locator("a").click();
+  await third.waitForURL(/\/inbox\/c\//);
+
+  // Send later: past the window's end the warning shows at once; within it, the message waits.
+  await third.locator("#reply-form details.later summary").click();
+  const at = third.locator("#reply-form input.send-at");
+  await at.fill(localInput(Date.now() + 25 * 3600 * 1000));
+  await third.locator("#reply-form .later-warning").waitFor({ state: "visible" });
+  await at.fill(localInput(Date.now() + 2 * 3600 * 1000));
+  await third.locator("#reply-form .later-warning").waitFor({ state: "hidden" });
+  await third.locator("#reply-text").fill("Ich melde mich in zwei Stunden mit der Sendungsnummer.");
+  await third.locator("#reply-form button.schedule").click();
+  const scheduled = third.locator('#messages .message.out[data-status="scheduled"]');
+  await scheduled.waitFor({ timeout: 20000 });
+  await third.screenshot({ path: join(shots, "inbox-scheduled.png") });
+  await scheduled.locator(".cancel-scheduled button").click();
+  await third.locator('#messages .message.out[data-status="cancelled"]').waitFor({ timeout: 20000 });
+
+  assert.deepEqual(await owner.evaluate(() => window.__xss), []);
+  const noise = (e) => e.startsWith("console:Failed to load resource");
+  assert.deepEqual(events.filter((e) => !noise(e)), []);
+  assert.deepEqual(thirdEvents.filter((e) => !noise(e)), []);
+  await Promise.all([ownerContext.close(), thirdContext.close()]);
 });
 
 // Script-injection payloads sent through every customer-controlled field the simulator fills.

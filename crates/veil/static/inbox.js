@@ -105,15 +105,14 @@
     el.dataset.state = online ? "online" : "offline";
   }
 
-  // Live updates: a signal means "re-read"; a reconnect re-reads too, so nothing is missed.
+  // Live updates: a signal means "re-read". Every connection, the first one included, re-reads
+  // once it is subscribed, so a change between rendering the page and subscribing is not missed.
   function listen() {
     if (!window.EventSource || !document.getElementById("conversation-list")) return;
-    var first = true;
     var source = new EventSource("/inbox/events");
     source.addEventListener("ready", function () {
       setLive(true);
-      if (!first) schedule();
-      first = false;
+      schedule();
     });
     source.addEventListener("change", function () {
       schedule();
