@@ -163,23 +163,9 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
         Some(([127, 0, 0, 1], 0).into()),
         Require::StorageOnly,
     )?;
-    crate::cli::ensure_sqlite_dir(&config)?;
-    crate::keys::init_keyring(&config.key_file)?;
     config.whatsapp.app_secret = SecretString::from(APP_SECRET.to_owned());
-    config.whatsapp.phone_number_id = "100000000000001".into();
-    config.whatsapp.graph_api_base = "http://127.0.0.1:9/v23.0".into();
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let app = start_offline(config).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let app = crate::app::start(
-        config,
-        listener,
-        crate::app::AppOptions {
-            clock: clock.clone(),
-            background_workers: false,
-            bootstrap_owner: false,
-        },
-    )
-    .await?;
     let backend = app.state.store.backend();
     println!(
         "veil bench ingest: backend {backend}, concurrency {}, duration {:?}, rate {}",
@@ -266,6 +252,204 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
         "acknowledged messages are missing from the database"
     );
     Ok(())
+}
+
+/// Starts Veil for a command that works on a database (benchmarks, `veil seed`): on
+/// 127.0.0.1, no background workers, a Graph API address nothing listens on (nothing is sent).
+pub(crate) async fn start_offline(
+    mut config: crate::config::Config,
+) -> anyhow::Result<crate::app::RunningApp> {
+    crate::cli::ensure_sqlite_dir(&config)?;
+    crate::keys::init_keyring(&config.key_file)?;
+    config.whatsapp.phone_number_id = "100000000000001".into();
+    config.whatsapp.graph_api_base = "http://127.0.0.1:9/v23.0".into();
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    crate::app::start(
+        config,
+        listener,
+        crate::app::AppOptions {
+            clock: Arc::new(SystemClock),
+            background_workers: false,
+            bootstrap_owner: false,
+        },
+    )
+    .await
+}
+
+/// Options of `veil bench pages`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PagesArgs {
+    /// Requests per page kind.
+    #[arg(long, default_value_t = 200)]
+    pub requests: usize,
+}
+
+/// Signs a seeded user in through the domain (password, then a TOTP code), with credentials set
+/// for the run; returns the `Cookie` header value of the full session.
+async fn bench_session(state: &crate::http::AppState, email: &str) -> anyhow::Result<String> {
+    use crate::identity::totp::TotpSecret;
+    let identity = &state.identity;
+    let user = state.store.user_by_email(email).await?.ok_or_else(|| {
+        anyhow::anyhow!("{email} is missing: run `veil seed` on this data directory first")
+    })?;
+    let password = SecretString::from(format!(
+        "bench lantern {} orchard",
+        uuid::Uuid::now_v7().simple()
+    ));
+    identity.set_password(&user.id, &password).await?;
+    let secret = TotpSecret::generate();
+    identity.enroll_directly(&user.id, &secret).await?;
+    let client = crate::identity::Client::new([127, 0, 0, 1].into(), Some("veil bench"));
+    let pending = identity.login(email, &password, &client).await?;
+    let (session, user) = identity
+        .session(pending.secret.expose_text(), &client)
+        .await?;
+    let code = secret
+        .code_at(SystemClock.now_ms() / 1000)
+        .ok_or_else(|| anyhow::anyhow!("totp"))?;
+    let full = identity
+        .second_factor(&session, &user, &code, &client)
+        .await?;
+    let cookie =
+        crate::http::access::session_cookie(state.config.tls(), full.session.secret.expose_text());
+    Ok(cookie
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// `veil bench pages`: the inbox list and conversation pages, rendered by the server over HTTP,
+/// against a database made by `veil seed` (same `--data-dir` / `--database-url`).
+#[allow(
+    clippy::too_many_lines,
+    reason = "the page kinds are listed in place, one per line"
+)]
+pub async fn pages(global: &Global, args: PagesArgs) -> anyhow::Result<()> {
+    let config = load_config(
+        global,
+        Some(([127, 0, 0, 1], 0).into()),
+        Require::StorageOnly,
+    )?;
+    let app = start_offline(config).await?;
+    let state = app.state.clone();
+    let supervisor = bench_session(&state, crate::seed::SUPERVISOR_EMAIL).await?;
+    let agent = bench_session(&state, &crate::seed::agent_email(0)).await?;
+    let conversations = state.store.count_conversations().await?;
+    let messages = state.store.count_messages().await?;
+    println!(
+        "veil bench pages: backend {}, {conversations} conversations, {messages} messages, {} requests per page",
+        state.store.backend(),
+        args.requests
+    );
+    let sample = state
+        .store
+        .list_inbox(
+            &crate::store::ConversationScope::All,
+            "",
+            &crate::store::InboxFilter::default(),
+            i64::try_from(args.requests.max(1))?,
+        )
+        .await?;
+    let label = state
+        .store
+        .labels()
+        .await?
+        .into_iter()
+        .next()
+        .map(|l| l.id)
+        .unwrap_or_default();
+    let http = reqwest::Client::new();
+    let base = app.url.clone();
+    let kinds: Vec<(&str, &str, Vec<String>)> = vec![
+        (
+            "inbox, all (supervisor)",
+            &supervisor,
+            vec!["/inbox".into()],
+        ),
+        (
+            "inbox, open + label",
+            &supervisor,
+            vec![format!("/inbox?status=open&label={label}")],
+        ),
+        (
+            "inbox, unassigned",
+            &supervisor,
+            vec!["/inbox?view=unassigned".into()],
+        ),
+        (
+            "inbox, mine (agent)",
+            &agent,
+            vec!["/inbox?view=mine".into()],
+        ),
+        (
+            "conversation page",
+            &supervisor,
+            sample
+                .iter()
+                .map(|c| format!("/inbox/c/{}", c.id))
+                .collect(),
+        ),
+        (
+            "search (newest 2,000)",
+            &supervisor,
+            vec!["/inbox?q=Kunde%2042".into()],
+        ),
+    ];
+    let mut worst_p95 = 0.0_f64;
+    for (name, cookie, paths) in &kinds {
+        let p95 = measure(&http, &base, name, cookie, paths, args.requests).await?;
+        if !name.starts_with("search") {
+            worst_p95 = worst_p95.max(p95);
+        }
+    }
+    println!(
+        "list and conversation pages: worst p95 {worst_p95:.2} ms (target 50 ms): {}",
+        if worst_p95 < 50.0 { "within" } else { "OVER" }
+    );
+    app.shutdown().await;
+    Ok(())
+}
+
+/// Requests `paths` in turn `requests` times, one at a time; prints the percentiles and returns
+/// the p95 in milliseconds.
+async fn measure(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+    cookie: &str,
+    paths: &[String],
+    requests: usize,
+) -> anyhow::Result<f64> {
+    anyhow::ensure!(!paths.is_empty(), "no conversations to open: seed first");
+    let mut latencies = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let path = paths.get(i % paths.len()).map_or("/inbox", String::as_str);
+        let started = Instant::now();
+        let response = http
+            .get(format!("{base}{path}"))
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        latencies.push(micros(started.elapsed()));
+        anyhow::ensure!(
+            status.is_success() && !body.is_empty(),
+            "{path} answered {status}"
+        );
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| f64::from(percentile(&latencies, p)) / 1000.0;
+    println!(
+        "{name:<26} p50 {:>7.2} ms  p95 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+        pct(0.50),
+        pct(0.95),
+        pct(0.99),
+        pct(1.0)
+    );
+    Ok(pct(0.95))
 }
 
 /// `veil bench crypto`: seal/open of a 256-byte field, key unsealing and blind indexes.

@@ -75,6 +75,8 @@ pub enum Command {
     },
     /// Print the permission matrix (docs/permissions.md) from the code.
     Permissions,
+    /// Fill a database with synthetic conversations for trying Veil at scale (`veil bench pages`).
+    Seed(crate::seed::SeedArgs),
     /// Benchmarks of the hot paths.
     Bench {
         #[command(subcommand)]
@@ -169,6 +171,8 @@ pub enum BenchCommand {
     Crypto,
     /// Password hashing (Argon2id, bounded) and second-factor checks.
     Auth,
+    /// Inbox list and conversation pages over HTTP against a `veil seed` database.
+    Pages(crate::bench::PagesArgs),
 }
 
 /// Parses the command line and runs it.
@@ -251,10 +255,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::http::routes::permissions_markdown());
             Ok(())
         }
+        Command::Seed(args) => crate::seed::seed(&cli.global, args).await,
         Command::Bench { action } => match action {
             BenchCommand::Ingest(args) => crate::bench::ingest(&cli.global, args).await,
             BenchCommand::Crypto => crate::bench::crypto(),
             BenchCommand::Auth => crate::bench::auth().await,
+            BenchCommand::Pages(args) => crate::bench::pages(&cli.global, args).await,
         },
     }
 }

@@ -23,5 +23,6 @@ pub mod keys;
 pub mod live;
 pub mod media;
 pub mod outbound;
+pub mod seed;
 pub mod store;
 pub mod whatsapp;

@@ -258,3 +258,6 @@ policy-reauth = تتطلب الإجراءات الحساسة كلمة المرو
 policy-allowlists = الشبكات المسموح بتسجيل الدخول منها
 policy-allowlist-help = الشبكات لكل دور (مثل 10.0.0.0/8 أو 2001:db8::/32) مفصولة بفواصل؛ الفراغ يعني من أي مكان. عنوانك الآن { $address }؛ تُرفض القائمة التي تستثنيك.
 api-tokens = رموز واجهة البرمجة
+
+# Unread counts past the cap
+unread-count-more = أكثر من { $count } غير مقروءة

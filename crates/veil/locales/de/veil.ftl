@@ -254,3 +254,6 @@ policy-reauth = Heikle Aktionen brauchen Passwort und Code aus den letzten … M
 policy-allowlists = Netze, aus denen die Anmeldung erlaubt ist
 policy-allowlist-help = Netze je Rolle (etwa 10.0.0.0/8 oder 2001:db8::/32), durch Kommas getrennt; leer heißt von überall. Ihre Adresse ist gerade { $address }; eine Liste, die Sie ausschließt, wird abgelehnt.
 api-tokens = API-Tokens
+
+# Unread counts past the cap
+unread-count-more = mehr als { $count } ungelesen

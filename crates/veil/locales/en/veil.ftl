@@ -274,3 +274,6 @@ policy-reauth = Sensitive actions need password and code from the last … minut
 policy-allowlists = Networks allowed to sign in
 policy-allowlist-help = Networks per role (such as 10.0.0.0/8 or 2001:db8::/32), separated by commas; empty means from anywhere. Your address now is { $address }; a list that leaves you out is refused.
 api-tokens = API tokens
+
+# Unread counts past the cap
+unread-count-more = more than { $count } unread

@@ -254,3 +254,6 @@ policy-reauth = Le azioni sensibili richiedono password e codice degli ultimi �
 policy-allowlists = Reti da cui è consentito l'accesso
 policy-allowlist-help = Reti per ruolo (come 10.0.0.0/8 o 2001:db8::/32), separate da virgole; vuoto significa da ovunque. Il tuo indirizzo ora è { $address }; un elenco che ti esclude viene rifiutato.
 api-tokens = Token API
+
+# Unread counts past the cap
+unread-count-more = più di { $count } non letti

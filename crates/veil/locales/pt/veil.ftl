@@ -254,3 +254,6 @@ policy-reauth = Ações sensíveis exigem palavra-passe e código dos últimos �
 policy-allowlists = Redes a partir das quais se pode entrar
 policy-allowlist-help = Redes por função (como 10.0.0.0/8 ou 2001:db8::/32), separadas por vírgulas; vazio significa de qualquer lado. O seu endereço agora é { $address }; uma lista que o deixe de fora é recusada.
 api-tokens = Tokens de API
+
+# Unread counts past the cap
+unread-count-more = mais de { $count } por ler

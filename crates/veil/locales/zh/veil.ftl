@@ -251,3 +251,6 @@ policy-reauth = 敏感操作需要最近 … 分钟内输入过的密码和验�
 policy-allowlists = 允许登录的网络
 policy-allowlist-help = 按角色填写网络（如 10.0.0.0/8 或 2001:db8::/32），用逗号分隔；留空表示不限。你当前的地址是 { $address }；把你排除在外的列表会被拒绝。
 api-tokens = API 令牌
+
+# Unread counts past the cap
+unread-count-more = 超过 { $count } 条未读

@@ -18,8 +18,9 @@ CREATE TABLE settings (
     updated_at BIGINT NOT NULL
 );
 
--- The assigner's queue: open conversations nobody holds.
-CREATE INDEX conversations_unassigned ON conversations (last_activity_at) WHERE assignee_id IS NULL;
--- An agent's load: open conversations per assignee.
-CREATE INDEX conversations_by_assignee_status ON conversations (assignee_id, status);
+-- Inbox lists walk these in activity order and stop after one page: "mine" and "unassigned"
+-- (and the assigner's queue and an agent's load) by assignee, "my teams" by team.
+CREATE INDEX conversations_by_assignee_activity ON conversations (assignee_id, last_activity_at);
 DROP INDEX conversations_by_assignee;
+CREATE INDEX conversations_by_team_activity ON conversations (team_id, last_activity_at);
+DROP INDEX conversations_by_team;

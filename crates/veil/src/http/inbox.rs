@@ -25,7 +25,7 @@ use crate::i18n::{Arg, Lang};
 use crate::identity::{Permission, Principal, Role};
 use crate::inbox::{ConversationView, MessageView};
 use crate::outbound::{OutboundError, OutboundRequest, SendAt};
-use crate::store::{ConversationScope, InboxFilter, UserRow};
+use crate::store::{ConversationScope, InboxFilter, UNREAD_CAP, UserRow};
 
 /// The top bar of every signed-in page.
 pub struct Nav {
@@ -381,8 +381,19 @@ async fn inbox_view(
             },
             active: filter.view == view,
             count,
-            count_shown: l.number(count),
-            count_text: l.tr("unread-count", &[("count", Arg::Count(count))]),
+            count_shown: if count >= UNREAD_CAP {
+                format!("{}+", l.number(UNREAD_CAP - 1))
+            } else {
+                l.number(count)
+            },
+            count_text: if count >= UNREAD_CAP {
+                l.tr(
+                    "unread-count-more",
+                    &[("count", Arg::Count(UNREAD_CAP - 1))],
+                )
+            } else {
+                l.tr("unread-count", &[("count", Arg::Count(count))])
+            },
         })
         .collect();
     let all_labels = state.store.labels().await?;

@@ -51,6 +51,7 @@ pub struct MemberLoad {
 #[async_trait]
 pub trait AdminStore {
     async fn team_details(&self) -> StoreResult<Vec<TeamDetailRow>>;
+    async fn count_conversations(&self) -> StoreResult<i64>;
     async fn set_team_routing(
         &self,
         team_id: &str,
@@ -71,6 +72,16 @@ pub trait AdminStore {
     async fn auto_assign_queue(&self, limit: i64) -> StoreResult<Vec<QueuedConversation>>;
     /// Active members of a team with their load and presence.
     async fn member_loads(&self, team_id: &str, online_since: i64) -> StoreResult<Vec<MemberLoad>>;
+    /// Sets assignee, team and status of a slice of conversations (in id order). Used by
+    /// `veil seed` to spread a synthetic database over agents, teams and states.
+    async fn spread_conversations(
+        &self,
+        offset: i64,
+        limit: i64,
+        assignee: Option<&str>,
+        team: Option<&str>,
+        status: &str,
+    ) -> StoreResult<u64>;
     /// Gives the conversation to `user_id` if it is still open and unassigned, and moves the
     /// member to the back of the round-robin; false when someone else got there first.
     async fn claim_assignment(
@@ -99,6 +110,11 @@ impl AdminStore for SqlStore {
         on_pool!(self, pool => Ok(sqlx::query("UPDATE teams SET auto_assign = $1, capacity = $2 WHERE id = $3")
             .bind(i64::from(auto_assign)).bind(capacity).bind(team_id)
             .execute(pool).await?.rows_affected() == 1))
+    }
+
+    async fn count_conversations(&self) -> StoreResult<i64> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT COUNT(*) FROM conversations")
+            .fetch_one(pool).await?))
     }
 
     async fn team_memberships(&self) -> StoreResult<Vec<(String, String)>> {
@@ -166,6 +182,22 @@ impl AdminStore for SqlStore {
              FROM team_members m JOIN users u ON u.id = m.user_id \
              WHERE m.team_id = $1 AND u.status = 'active' ORDER BY u.id")
             .bind(team_id).bind(online_since).fetch_all(pool).await?))
+    }
+
+    async fn spread_conversations(
+        &self,
+        offset: i64,
+        limit: i64,
+        assignee: Option<&str>,
+        team: Option<&str>,
+        status: &str,
+    ) -> StoreResult<u64> {
+        on_pool!(self, pool => Ok(sqlx::query(
+            "UPDATE conversations SET assignee_id = $1, team_id = $2, status = $3, \
+             unread_count = CASE WHEN $3 = 'resolved' THEN 0 ELSE unread_count END \
+             WHERE id IN (SELECT id FROM conversations ORDER BY id LIMIT $4 OFFSET $5)")
+            .bind(assignee).bind(team).bind(status).bind(limit).bind(offset)
+            .execute(pool).await?.rows_affected()))
     }
 
     async fn claim_assignment(

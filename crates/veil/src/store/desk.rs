@@ -17,7 +17,16 @@ pub struct InboxFilter {
     pub label: String,
 }
 
-/// Conversations with unread messages (not resolved), per view.
+/// Adds a text parameter after the two scope parameters; returns its number.
+fn param<'a>(texts: &mut Vec<&'a str>, value: &'a str) -> usize {
+    texts.push(value);
+    texts.len() + 2
+}
+
+/// Unread counts stop here; the page shows "999+".
+pub const UNREAD_CAP: i64 = 1_000;
+
+/// Conversations with unread messages (not resolved), per view, each at most `UNREAD_CAP`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct UnreadCounts {
     pub mine: i64,
@@ -87,21 +96,50 @@ impl DeskStore for SqlStore {
         filter: &InboxFilter,
         limit: i64,
     ) -> StoreResult<Vec<ConversationRow>> {
+        // Only the filters in use become clauses, so each query gets the plan it needs (a label
+        // drives from its own index); every value is still a bound parameter.
         let (all, user) = scope_binds(scope);
+        let mut clauses = vec![scope_filter(1, 2)];
+        let mut texts: Vec<&str> = Vec::new();
+        match filter.view.as_str() {
+            "mine" => clauses.push(format!("v.assignee_id = ${}", param(&mut texts, me))),
+            "unassigned" => clauses.push("v.assignee_id IS NULL".into()),
+            "team" => clauses.push(format!(
+                "v.team_id IN (SELECT team_id FROM team_members WHERE user_id = ${})",
+                param(&mut texts, me)
+            )),
+            _ => {}
+        }
+        if !filter.status.is_empty() {
+            clauses.push(format!("v.status = ${}", param(&mut texts, &filter.status)));
+        }
+        // With a label, the label's conversations come first (`CROSS JOIN` fixes that order on
+        // SQLite; PostgreSQL plans it from statistics either way): they are few next to all.
+        let select = if filter.label.is_empty() {
+            CONVERSATION_SELECT.to_owned()
+        } else {
+            clauses.push(format!(
+                "l.label_id = ${} AND v.id = l.conversation_id",
+                param(&mut texts, &filter.label)
+            ));
+            CONVERSATION_SELECT.replacen(
+                "FROM conversations v",
+                "FROM conversation_labels l CROSS JOIN conversations v",
+                1,
+            )
+        };
         let text = format!(
-            "{CONVERSATION_SELECT} WHERE {} \
-             AND ($3 = '' OR ($3 = 'mine' AND v.assignee_id = $4) \
-                  OR ($3 = 'unassigned' AND v.assignee_id IS NULL) \
-                  OR ($3 = 'team' AND v.team_id IN (SELECT team_id FROM team_members WHERE user_id = $4))) \
-             AND ($5 = '' OR v.status = $5) \
-             AND ($6 = '' OR EXISTS (SELECT 1 FROM conversation_labels l \
-                                     WHERE l.conversation_id = v.id AND l.label_id = $6)) \
-             ORDER BY v.last_activity_at DESC, v.id DESC LIMIT $7",
-            scope_filter(1, 2)
+            "{select} WHERE {} ORDER BY v.last_activity_at DESC, v.id DESC LIMIT ${}",
+            clauses.join(" AND "),
+            texts.len() + 3
         );
-        on_pool!(self, pool => Ok(sqlx::query_as(sqlx::AssertSqlSafe(text.clone()))
-            .bind(all).bind(&user).bind(&filter.view).bind(me).bind(&filter.status).bind(&filter.label)
-            .bind(limit).fetch_all(pool).await?))
+        on_pool!(self, pool => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(text.clone())).bind(all).bind(&user);
+            for value in &texts {
+                query = query.bind(*value);
+            }
+            Ok(query.bind(limit).fetch_all(pool).await?)
+        })
     }
 
     async fn unread_counts(
@@ -109,18 +147,34 @@ impl DeskStore for SqlStore {
         scope: &ConversationScope,
         me: &str,
     ) -> StoreResult<UnreadCounts> {
+        // Each count stops at UNREAD_CAP: past that a number helps nobody ("999+"), and the
+        // counts stay cheap however many conversations wait.
         let (all, user) = scope_binds(scope);
+        let count = |name: &str, condition: &str| {
+            format!(
+                "(SELECT CAST(COUNT(*) AS BIGINT) FROM (SELECT 1 FROM conversations v \
+                 WHERE v.unread_count > 0 AND v.status <> 'resolved' AND {} AND {condition} LIMIT $4) {name}_rows) AS {name}",
+                scope_filter(1, 2)
+            )
+        };
         let text = format!(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN v.assignee_id = $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS mine, \
-             CAST(COALESCE(SUM(CASE WHEN v.assignee_id IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS unassigned, \
-             CAST(COALESCE(SUM(CASE WHEN v.team_id IN (SELECT team_id FROM team_members WHERE user_id = $3) \
-                  THEN 1 ELSE 0 END), 0) AS BIGINT) AS team, \
-             CAST(COUNT(*) AS BIGINT) AS \"all\" \
-             FROM conversations v WHERE v.unread_count > 0 AND v.status <> 'resolved' AND {}",
-            scope_filter(1, 2)
+            "SELECT {}, {}, {}, {}",
+            count("mine", "v.assignee_id = $3"),
+            count("unassigned", "v.assignee_id IS NULL"),
+            count(
+                "team",
+                "v.team_id IN (SELECT team_id FROM team_members WHERE user_id = $3)"
+            ),
+            count("everything", "1 = 1"),
         );
-        on_pool!(self, pool => Ok(sqlx::query_as(sqlx::AssertSqlSafe(text.clone()))
-            .bind(all).bind(&user).bind(me).fetch_one(pool).await?))
+        let row: (i64, i64, i64, i64) = on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(text.clone()))
+            .bind(all).bind(&user).bind(me).bind(UNREAD_CAP).fetch_one(pool).await?);
+        Ok(UnreadCounts {
+            mine: row.0,
+            unassigned: row.1,
+            team: row.2,
+            all: row.3,
+        })
     }
 
     async fn set_conversation_status(&self, id: &str, status: &str) -> StoreResult<bool> {
