@@ -264,6 +264,32 @@ test("an agent's day: live message, reply with ticks, file, canned reply, assign
   await Promise.all([ownerContext.close(), secondContext.close(), thirdContext.close()]);
 });
 
+// Form controls, buttons, links and images a screen reader could not name, and duplicate ids.
+async function accessibilityProblems(page) {
+  return page.evaluate(() => {
+    const problems = [];
+    const named = (el) => {
+      if (el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.title) return true;
+      if (el.labels && el.labels.length > 0) return true;
+      return (el.textContent || "").trim().length > 0 || (el.value && el.type === "submit");
+    };
+    for (const el of document.querySelectorAll("input, select, textarea, button, a[href]")) {
+      if (el.type === "hidden" || el.closest("[hidden]")) continue;
+      if (!named(el)) problems.push(`unnamed ${el.tagName.toLowerCase()} ${el.name || el.id || el.outerHTML.slice(0, 60)}`);
+    }
+    for (const img of document.querySelectorAll("img")) {
+      if (!img.hasAttribute("alt")) problems.push(`img without alt ${img.src}`);
+    }
+    const ids = new Set();
+    for (const el of document.querySelectorAll("[id]")) {
+      if (ids.has(el.id)) problems.push(`duplicate id ${el.id}`);
+      ids.add(el.id);
+    }
+    if (!document.documentElement.lang) problems.push("no lang");
+    return problems;
+  });
+}
+
 // "YYYY-MM-DDTHH:MM" in local time, as a datetime-local input takes it.
 function localInput(ms) {
   const d = new Date(ms);
@@ -286,6 +312,7 @@ test("admin pages: invite, a team with auto-assignment, a routed channel; schedu
   assert.match(link, /\/setup\/[A-Za-z0-9_-]{20,}$/);
   await owner.locator("#users tr", { hasText: "night.agent@demo.veil" }).waitFor();
   await owner.screenshot({ path: join(shots, "admin-users.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(owner), [], "users page");
 
   // A team with the third agent, assigning automatically, and the channel routed to it.
   await owner.locator('header.top a[href="/admin"]').click();
@@ -306,6 +333,11 @@ test("admin pages: invite, a team with auto-assignment, a routed channel; schedu
   await channel.locator("button").click();
   await owner.locator('.tabs a[href="/admin/teams"]').click();
   await owner.screenshot({ path: join(shots, "admin-teams.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(owner), [], "teams page");
+  for (const section of ["channels", "inbox", "policies"]) {
+    await owner.goto(`${info.url}/admin/${section}`);
+    assert.deepEqual(await accessibilityProblems(owner), [], `${section} page`);
+  }
 
   // The third agent is online: a new customer's conversation lands in their list by itself.
   const { context: thirdContext, events: thirdEvents } = await watchedContext();
@@ -329,6 +361,7 @@ test("admin pages: invite, a team with auto-assignment, a routed channel; schedu
   const scheduled = third.locator('#messages .message.out[data-status="scheduled"]');
   await scheduled.waitFor({ timeout: 20000 });
   await third.screenshot({ path: join(shots, "inbox-scheduled.png") });
+  assert.deepEqual(await accessibilityProblems(third), [], "conversation page");
   await scheduled.locator(".cancel-scheduled button").click();
   await third.locator('#messages .message.out[data-status="cancelled"]').waitFor({ timeout: 20000 });
 

@@ -218,12 +218,13 @@ impl Inbox {
         scope: &ConversationScope,
         limit: i64,
         before: Option<i64>,
+        before_id: Option<&str>,
     ) -> Result<Vec<MessageView>, InboxError> {
         let conversation = self.row(conversation_id, scope).await?;
         let key = self.key_of(&conversation);
         let mut rows = self
             .store
-            .list_messages(conversation_id, limit.clamp(1, 500), before)
+            .list_messages(conversation_id, limit.clamp(1, 500), before, before_id)
             .await?;
         rows.reverse();
         Ok(rows

@@ -261,3 +261,7 @@ api-tokens = رموز واجهة البرمجة
 
 # Unread counts past the cap
 unread-count-more = أكثر من { $count } غير مقروءة
+
+# Thread paging
+earlier-messages = رسائل أقدم
+latest-messages = العودة إلى أحدث الرسائل

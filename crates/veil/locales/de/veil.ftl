@@ -257,3 +257,7 @@ api-tokens = API-Tokens
 
 # Unread counts past the cap
 unread-count-more = mehr als { $count } ungelesen
+
+# Thread paging
+earlier-messages = Frühere Nachrichten
+latest-messages = Zurück zu den neuesten Nachrichten

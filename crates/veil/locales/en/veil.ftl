@@ -277,3 +277,7 @@ api-tokens = API tokens
 
 # Unread counts past the cap
 unread-count-more = more than { $count } unread
+
+# Thread paging
+earlier-messages = Earlier messages
+latest-messages = Back to the newest messages

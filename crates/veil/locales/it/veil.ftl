@@ -257,3 +257,7 @@ api-tokens = Token API
 
 # Unread counts past the cap
 unread-count-more = più di { $count } non letti
+
+# Thread paging
+earlier-messages = Messaggi precedenti
+latest-messages = Torna ai messaggi più recenti

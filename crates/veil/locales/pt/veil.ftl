@@ -257,3 +257,7 @@ api-tokens = Tokens de API
 
 # Unread counts past the cap
 unread-count-more = mais de { $count } por ler
+
+# Thread paging
+earlier-messages = Mensagens anteriores
+latest-messages = Voltar às mensagens mais recentes

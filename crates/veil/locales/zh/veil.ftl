@@ -254,3 +254,7 @@ api-tokens = API 令牌
 
 # Unread counts past the cap
 unread-count-more = 超过 { $count } 条未读
+
+# Thread paging
+earlier-messages = 更早的消息
+latest-messages = 返回最新消息

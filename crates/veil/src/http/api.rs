@@ -21,6 +21,9 @@ use crate::store::ConversationScope;
 pub struct Page {
     limit: Option<i64>,
     before: Option<i64>,
+    /// With `before`: the id of the oldest message already seen, so that messages committed in
+    /// the same millisecond are neither skipped nor repeated.
+    before_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -168,7 +171,13 @@ pub async fn list_messages(
     let conversation = state.inbox.conversation(&id, &scope).await?;
     let messages = state
         .inbox
-        .messages(&id, &scope, page.limit.unwrap_or(100), page.before)
+        .messages(
+            &id,
+            &scope,
+            page.limit.unwrap_or(100),
+            page.before,
+            page.before_id.as_deref(),
+        )
         .await?;
     let body: Vec<MessageJson> = messages.into_iter().map(Into::into).collect();
     Ok(Json(

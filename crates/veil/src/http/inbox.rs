@@ -197,6 +197,10 @@ struct Thread {
     teams: Vec<Choice>,
     labels: Vec<Choice>,
     canned: Vec<Canned>,
+    /// Link to the messages before the oldest shown, when there are more.
+    earlier_href: Option<String>,
+    /// Showing an earlier part: link back to the newest.
+    latest_href: Option<String>,
     /// When the 24-hour window closes (Unix ms, 0: closed or never opened), for the composer's
     /// scheduling warning.
     window_closes_ms: i64,
@@ -234,6 +238,9 @@ pub struct InboxQuery {
     status: Option<String>,
     label: Option<String>,
     q: Option<String>,
+    /// Earlier messages of the open conversation: those before this message (time and id).
+    before: Option<i64>,
+    before_id: Option<String>,
 }
 
 impl InboxQuery {
@@ -399,7 +406,12 @@ async fn inbox_view(
     let all_labels = state.store.labels().await?;
     let thread = match open {
         Some((id, revealed)) => {
-            Some(thread_view(state, principal, l, &scope, id, revealed, &all_labels).await?)
+            let opened = Opened {
+                id,
+                revealed,
+                before: query.before.zip(query.before_id.as_deref()),
+            };
+            Some(thread_view(state, principal, l, &scope, opened, &all_labels).await?)
         }
         None => None,
     };
@@ -431,22 +443,66 @@ async fn inbox_view(
     clippy::too_many_lines,
     reason = "builds one page's view model field by field, top to bottom"
 )]
+/// Messages the conversation page shows at once; older ones are a link away.
+const THREAD_PAGE: usize = 200;
+
+/// The conversation a page shows, and which part of it.
+struct Opened<'a> {
+    id: &'a str,
+    revealed: Option<String>,
+    /// Show the messages before this one (time, id) instead of the newest.
+    before: Option<(i64, &'a str)>,
+}
+
 async fn thread_view(
     state: &AppState,
     principal: &Principal,
     l: Lang,
     scope: &ConversationScope,
-    id: &str,
-    revealed: Option<String>,
+    opened: Opened<'_>,
     all_labels: &[crate::store::LabelRow],
 ) -> Result<Thread, AppError> {
+    let Opened {
+        id,
+        revealed,
+        before,
+    } = opened;
     let view = state.inbox.conversation(id, scope).await?;
     let can_reply = principal.can(Permission::ConversationReply);
     if view.unread_count > 0 && can_reply {
         state.inbox.mark_read(id, scope).await?;
     }
-    let messages = state.inbox.messages(id, scope, 200, None).await?;
-    let notes = state.desk.notes(principal, id).await?;
+    let messages = state
+        .inbox
+        .messages(
+            id,
+            scope,
+            i64::try_from(THREAD_PAGE).unwrap_or(200),
+            before.map(|(at, _)| at),
+            before.map(|(_, id)| id),
+        )
+        .await?;
+    // The page's time span: notes are shown where they fall within it.
+    let oldest = messages
+        .iter()
+        .min_by_key(|m| (m.row.created_at, m.row.id.clone()));
+    let earlier_href = oldest.filter(|_| messages.len() >= THREAD_PAGE).map(|m| {
+        format!(
+            "/inbox/c/{id}?before={}&before_id={}",
+            m.row.created_at, m.row.id
+        )
+    });
+    let from = oldest
+        .filter(|_| messages.len() >= THREAD_PAGE)
+        .map_or(i64::MIN, |m| m.row.created_at);
+    let until = before.map_or(i64::MAX, |(at, _)| at);
+    let notes: Vec<_> = state
+        .desk
+        .notes(principal, id)
+        .await?
+        .into_iter()
+        .filter(|n| n.created_at >= from && n.created_at <= until)
+        .collect();
     let name = shown_name(l, &view);
     let agent_name = principal
         .user()
@@ -579,6 +635,8 @@ async fn thread_view(
         labels,
         canned,
         name,
+        earlier_href,
+        latest_href: before.map(|_| format!("/inbox/c/{id}")),
         window_closes_ms: view
             .window
             .closes_at

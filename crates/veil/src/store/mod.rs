@@ -86,6 +86,7 @@ pub trait Store: IdentityStore + DeskStore + AdminStore + Send + Sync + std::fmt
         conversation_id: &str,
         limit: i64,
         before: Option<i64>,
+        before_id: Option<&str>,
     ) -> StoreResult<Vec<MessageRow>>;
     async fn mark_conversation_read(&self, id: &str) -> StoreResult<()>;
     async fn media_for_message(&self, message_id: &str) -> StoreResult<Option<MediaRow>>;

@@ -535,14 +535,16 @@ impl Store for SqlStore {
         conversation_id: &str,
         limit: i64,
         before: Option<i64>,
+        before_id: Option<&str>,
     ) -> StoreResult<Vec<MessageRow>> {
         on_pool!(self, pool => Ok(sqlx::query_as(
             "SELECT m.id, m.conversation_id, m.contact_id, m.wamid, m.direction, m.kind, m.content_ct, m.context_wamid, m.status, \
              m.error_code, m.error_title, m.sent_at, m.created_at, m.updated_at, \
              (SELECT media.state FROM media WHERE media.message_id = m.id LIMIT 1) AS media_state \
-             FROM messages m WHERE m.conversation_id = $1 AND m.created_at < $2 \
+             FROM messages m WHERE m.conversation_id = $1 AND (m.created_at < $2 OR (m.created_at = $2 AND m.id < $4)) \
              ORDER BY m.created_at DESC, m.id DESC LIMIT $3")
-            .bind(conversation_id).bind(before.unwrap_or(i64::MAX)).bind(limit).fetch_all(pool).await?))
+            .bind(conversation_id).bind(before.unwrap_or(i64::MAX)).bind(limit).bind(before_id.unwrap_or(""))
+            .fetch_all(pool).await?))
     }
 
     async fn mark_conversation_read(&self, id: &str) -> StoreResult<()> {

@@ -480,3 +480,72 @@ async fn what_each_role_sees_of_the_admin_pages() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn long_histories_page_back_without_skipping_messages_of_the_same_millisecond() {
+    let app = TestApp::spawn().await;
+    // 205 messages in one webhook: one group commit, so they share their commit time.
+    let messages: Vec<serde_json::Value> = (0..205)
+        .map(|i| {
+            serde_json::json!({"from": "4915100000777", "id": format!("wamid.page.{i}"),
+                "timestamp": (1_700_000_000 + i).to_string(), "type": "text", "text": {"body": format!("message number {i}")}})
+        })
+        .collect();
+    let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001234", "phone_number_id": "100000000000001"},
+        "contacts": [{"profile": {"name": "Pia"}, "wa_id": "4915100000777"}], "messages": messages}}]}]});
+    assert_eq!(
+        app.post_webhook(&serde_json::to_vec(&body).unwrap()).await,
+        StatusCode::OK
+    );
+    let id = app.conversation_named("Pia").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The API, 100 at a time with the (time, id) cursor: every message once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut path = format!("/api/v1/conversations/{id}/messages?limit=100");
+    for _ in 0..5 {
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, StatusCode::OK);
+        let list = page["messages"].as_array().unwrap();
+        if list.is_empty() {
+            break;
+        }
+        for m in list {
+            assert!(
+                seen.insert(m["id"].as_str().unwrap().to_owned()),
+                "no repeats"
+            );
+        }
+        let oldest = list.first().unwrap();
+        path = format!(
+            "/api/v1/conversations/{id}/messages?limit=100&before={}&before_id={}",
+            oldest["created_at"],
+            oldest["id"].as_str().unwrap()
+        );
+    }
+    assert_eq!(seen.len(), 205);
+
+    // The page: the newest 200, then a link to the 5 before them.
+    let owner = app.add_user(Role::Owner).await;
+    let b = app.sign_in(&owner).await;
+    let (_, html) = page(&app, &b, &format!("/inbox/c/{id}")).await;
+    assert_eq!(html.matches("class=\"message in\"").count(), 200);
+    assert!(html.contains("message number 204") && !html.contains("message number 4<"));
+    let earlier = html
+        .split("id=\"earlier\"")
+        .next()
+        .and_then(|s| s.rsplit("href=\"").next())
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    let (status, html) = page(&app, &b, &earlier).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(html.matches("class=\"message in\"").count(), 5);
+    assert!(html.contains("message number 0<") && html.contains("id=\"latest\""));
+    assert!(!html.contains("id=\"earlier\""));
+    app.shutdown().await;
+}
