@@ -439,10 +439,6 @@ async fn inbox_view(
     })
 }
 
-#[allow(
-    clippy::too_many_lines,
-    reason = "builds one page's view model field by field, top to bottom"
-)]
 /// Messages the conversation page shows at once; older ones are a link away.
 const THREAD_PAGE: usize = 200;
 
@@ -454,6 +450,10 @@ struct Opened<'a> {
     before: Option<(i64, &'a str)>,
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "builds one page's view model field by field, top to bottom"
+)]
 async fn thread_view(
     state: &AppState,
     principal: &Principal,
