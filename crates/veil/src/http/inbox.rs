@@ -906,6 +906,28 @@ async fn with_error(
         OutboundError::NotFound => return Err(AppError::NotFound),
         _ => l.t("error-internal"),
     };
+    page_with_error(
+        state,
+        principal,
+        csrf,
+        l,
+        id,
+        text,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
+}
+
+/// The conversation again, with `text` above the composer.
+async fn page_with_error(
+    state: &AppState,
+    principal: &Principal,
+    csrf: &str,
+    l: Lang,
+    id: &str,
+    text: String,
+    status: StatusCode,
+) -> Result<Response, AppError> {
     let mut page = inbox_view(
         state,
         principal,
@@ -916,7 +938,31 @@ async fn with_error(
     )
     .await?;
     page.error = Some(text);
-    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+    Ok(render(status, &page))
+}
+
+/// After a desk action (note, status, assignment, labels): back to the conversation, or the
+/// conversation with the reason it was refused.
+async fn desk_done(
+    state: &AppState,
+    principal: &Principal,
+    csrf: &str,
+    headers: &HeaderMap,
+    id: &str,
+    outcome: Result<(), crate::desk::DeskError>,
+) -> Result<Response, AppError> {
+    use crate::desk::DeskError;
+    let l = page_lang(principal, headers);
+    let (status, text) = match outcome {
+        Ok(()) => return Ok(back_to(id)),
+        Err(DeskError::Invalid(why)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            l.tr("error-invalid", &[("why", Arg::Text(why))]),
+        ),
+        Err(DeskError::Forbidden) => (StatusCode::FORBIDDEN, l.t("error-forbidden")),
+        Err(other) => return Err(other.into()),
+    };
+    page_with_error(state, principal, csrf, l, id, text, status).await
 }
 
 async fn send(
@@ -1119,11 +1165,13 @@ pub struct NoteForm {
 pub async fn note(
     State(state): State<AppState>,
     principal: Principal,
+    Csrf(csrf): Csrf,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<NoteForm>,
 ) -> Result<Response, AppError> {
-    state.desk.add_note(&principal, &id, &form.body).await?;
-    Ok(back_to(&id))
+    let outcome = state.desk.add_note(&principal, &id, &form.body).await;
+    desk_done(&state, &principal, &csrf, &headers, &id, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -1135,11 +1183,13 @@ pub struct StatusForm {
 pub async fn set_status(
     State(state): State<AppState>,
     principal: Principal,
+    Csrf(csrf): Csrf,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<StatusForm>,
 ) -> Result<Response, AppError> {
-    state.desk.set_status(&principal, &id, &form.status).await?;
-    Ok(back_to(&id))
+    let outcome = state.desk.set_status(&principal, &id, &form.status).await;
+    desk_done(&state, &principal, &csrf, &headers, &id, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -1154,11 +1204,13 @@ pub struct AssignForm {
 pub async fn assign(
     State(state): State<AppState>,
     principal: Principal,
+    Csrf(csrf): Csrf,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<AssignForm>,
 ) -> Result<Response, AppError> {
     let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    state
+    let outcome = state
         .desk
         .assign(
             &principal,
@@ -1166,7 +1218,10 @@ pub async fn assign(
             some(&form.assignee).as_deref(),
             some(&form.team).as_deref(),
         )
-        .await?;
+        .await;
+    if outcome.is_err() {
+        return desk_done(&state, &principal, &csrf, &headers, &id, outcome).await;
+    }
     // The caller may no longer see it (an agent handing over); the list is always theirs.
     match state.inbox.conversation(&id, &scope_of(&principal)?).await {
         Ok(_) => Ok(back_to(&id)),
@@ -1178,6 +1233,8 @@ pub async fn assign(
 pub async fn set_labels(
     State(state): State<AppState>,
     principal: Principal,
+    Csrf(csrf): Csrf,
+    headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -1185,8 +1242,8 @@ pub async fn set_labels(
         .filter(|(k, _)| k == "label")
         .map(|(_, v)| v.into_owned())
         .collect();
-    state.desk.set_labels(&principal, &id, &checked).await?;
-    Ok(back_to(&id))
+    let outcome = state.desk.set_labels(&principal, &id, &checked).await;
+    desk_done(&state, &principal, &csrf, &headers, &id, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -1198,11 +1255,17 @@ pub struct LabelForm {
 pub async fn new_label(
     State(state): State<AppState>,
     principal: Principal,
+    Csrf(csrf): Csrf,
+    headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<LabelForm>,
 ) -> Result<Response, AppError> {
-    state.desk.add_label(&principal, &id, &form.name).await?;
-    Ok(back_to(&id))
+    let outcome = state
+        .desk
+        .add_label(&principal, &id, &form.name)
+        .await
+        .map(|_| ());
+    desk_done(&state, &principal, &csrf, &headers, &id, outcome).await
 }
 
 /// `POST /inbox/c/{id}/reveal`: the page again, with the full number; recorded.

@@ -549,3 +549,49 @@ async fn long_histories_page_back_without_skipping_messages_of_the_same_millisec
     assert!(!html.contains("id=\"earlier\""));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refused_inbox_action_shows_the_conversation_with_the_reason() {
+    let app = TestApp::spawn().await;
+    app.customer_writes("4915100000888", "Rosa", "text", "hi")
+        .await;
+    let id = app.conversation_named("Rosa").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let owner = app.add_user(Role::Owner).await;
+    let b = app.sign_in(&owner).await;
+    let long = "x".repeat(5_000);
+    let r = post_form(&app, &b, &format!("/inbox/c/{id}/note"), &[("body", &long)]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("id=\"composer-error\"") && html.contains("Rosa"),
+        "the page, with the reason"
+    );
+    let r = post_form(
+        &app,
+        &b,
+        &format!("/inbox/c/{id}/status"),
+        &[("status", "archived")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = post_form(
+        &app,
+        &b,
+        &format!("/inbox/c/{id}/assign"),
+        &[("assignee", "nobody-such")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = post_form(
+        &app,
+        &b,
+        "/inbox/c/not-a-conversation/note",
+        &[("body", "hello")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    app.shutdown().await;
+}
