@@ -1260,11 +1260,7 @@ pub async fn new_label(
     Path(id): Path<String>,
     Form(form): Form<LabelForm>,
 ) -> Result<Response, AppError> {
-    let outcome = state
-        .desk
-        .add_label(&principal, &id, &form.name)
-        .await
-        .map(|_| ());
+    let outcome = state.desk.add_label(&principal, &id, &form.name).await;
     desk_done(&state, &principal, &csrf, &headers, &id, outcome).await
 }
 
