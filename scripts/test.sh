@@ -3,7 +3,8 @@
 # PostgreSQL when TEST_POSTGRES_URL is set (e.g. postgres://postgres@127.0.0.1:5432/postgres).
 # Each PostgreSQL test creates and drops a database of its own on that server. Then the browser
 # tests: the web inbox in Debian's headless Chromium (/usr/bin/chromium) through playwright-core
-# (installed from tests/browser/package-lock.json; it never downloads a browser).
+# (installed from tests/browser/package-lock.json; it never downloads a browser), with the demo on
+# SQLite and, when TEST_POSTGRES_URL is set, again on PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,4 +36,15 @@ else
     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
   fi
   (cd tests/browser && TEST_VEIL_BIN="$PWD/../../target/debug/veil" node --test --test-concurrency=1 --test-timeout=300000)
+  if [ -n "${TEST_POSTGRES_URL:-}" ]; then
+    echo "== browser tests (headless Chromium, demo on PostgreSQL) =="
+    db="veil_browser_$$"
+    psql "$TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+    pg_url="${TEST_POSTGRES_URL%/*}/$db"
+    status=0
+    (cd tests/browser && TEST_VEIL_BIN="$PWD/../../target/debug/veil" TEST_DEMO_DATABASE_URL="$pg_url" \
+      node --test --test-concurrency=1 --test-timeout=300000) || status=$?
+    psql "$TEST_POSTGRES_URL" -qc "DROP DATABASE $db" || true
+    [ "$status" -eq 0 ] || exit "$status"
+  fi
 fi

@@ -2,7 +2,8 @@
 // They start the real `veil demo` (server + Cloud API simulator, SQLite) in a fresh directory,
 // sign in with passwords and TOTP codes computed here, and act as customers through the
 // simulator's `/_sim/inbound`. Run by scripts/test.sh; TEST_VEIL_BIN names the binary (not a
-// `VEIL_*` name: Veil reads those as configuration).
+// `VEIL_*` name: Veil reads those as configuration), TEST_DEMO_DATABASE_URL a PostgreSQL database
+// to run the demo on instead of SQLite.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -125,7 +126,9 @@ async function signIn(context, email) {
 before(async () => {
   assert.ok(existsSync(bin), `build veil first (${bin})`);
   dataDir = mkdtempSync(join(tmpdir(), "veil-browser-"));
-  demo = spawn(bin, ["demo", "--no-traffic", "--port", "0", "--data-dir", dataDir], {
+  // TEST_DEMO_DATABASE_URL runs the same tests with the demo on PostgreSQL.
+  const database = process.env.TEST_DEMO_DATABASE_URL ? ["--database-url", process.env.TEST_DEMO_DATABASE_URL] : [];
+  demo = spawn(bin, ["demo", "--no-traffic", "--port", "0", "--data-dir", dataDir, ...database], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: "warn" },
   });
