@@ -125,32 +125,19 @@ pub async fn create_user(
 ) -> Result<Response, AppError> {
     let role =
         Role::parse(&body.role).ok_or_else(|| AppError::BadRequest("unknown role".into()))?;
-    let created = state
+    let (user, link) = state
         .identity
-        .create_user(
-            Some(&principal),
+        .invite_user(
+            &principal,
             &body.email,
             &body.display_name,
             role,
             &body.language,
         )
         .await?;
-    state
-        .identity
-        .record(
-            &principal,
-            "user.create",
-            &format!("user:{}", created.user.id),
-        )
-        .await?;
-    let link = format!(
-        "{}/setup/{}",
-        state.config.public_url,
-        created.setup_secret.expose_text()
-    );
     Ok((
         StatusCode::CREATED,
-        Json(json!({"user": UserJson::from(created.user), "setup_link": link})),
+        Json(json!({"user": UserJson::from(user), "setup_link": link.as_str()})),
     )
         .into_response())
 }

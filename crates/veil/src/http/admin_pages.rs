@@ -629,36 +629,18 @@ pub async fn invite(
         } else {
             form.language.as_str()
         };
-        let created = state
+        let (_, link) = state
             .identity
-            .create_user(
-                Some(&principal),
-                &form.email,
-                &form.display_name,
-                role,
-                language,
-            )
+            .invite_user(&principal, &form.email, &form.display_name, role, language)
             .await?;
-        state
-            .identity
-            .record(
-                &principal,
-                "user.create",
-                &format!("user:{}", created.user.id),
-            )
-            .await?;
-        Ok::<_, AppError>(created)
+        Ok::<_, AppError>(link)
     }
     .await;
     match created {
-        Ok(created) => {
+        Ok(link) => {
             let extra = Extra {
                 error: None,
-                setup_link: Some(format!(
-                    "{}/setup/{}",
-                    state.config.public_url,
-                    created.setup_secret.expose_text()
-                )),
+                setup_link: Some(link.to_string()),
             };
             show(
                 &state,
@@ -920,22 +902,6 @@ pub async fn add_canned(
     finish(&state, &principal, &csrf, &headers, Section::Inbox, outcome).await
 }
 
-/// `POST /admin/canned/{id}/delete`
-pub async fn delete_canned(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    let outcome = state
-        .desk
-        .delete_canned_reply(&principal, &id)
-        .await
-        .map_err(AppError::from);
-    finish(&state, &principal, &csrf, &headers, Section::Inbox, outcome).await
-}
-
 /// `POST /admin/labels`
 pub async fn add_label(
     State(state): State<AppState>,
@@ -952,21 +918,37 @@ pub async fn add_label(
     finish(&state, &principal, &csrf, &headers, Section::Inbox, outcome).await
 }
 
-/// `POST /admin/labels/{id}/delete`
-pub async fn delete_label(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    let outcome = state
-        .desk
-        .delete_label(&principal, &id)
-        .await
-        .map_err(AppError::from);
-    finish(&state, &principal, &csrf, &headers, Section::Inbox, outcome).await
+/// A delete of the replies-and-labels section: `POST /admin/…/{id}/delete`.
+macro_rules! inbox_delete {
+    ($(#[$doc:meta])* $name:ident, $method:ident) => {
+        $(#[$doc])*
+        pub async fn $name(
+            State(state): State<AppState>,
+            principal: Principal,
+            Csrf(csrf): Csrf,
+            headers: HeaderMap,
+            Path(id): Path<String>,
+        ) -> Result<Response, AppError> {
+            let outcome = state
+                .desk
+                .$method(&principal, &id)
+                .await
+                .map_err(AppError::from);
+            finish(&state, &principal, &csrf, &headers, Section::Inbox, outcome).await
+        }
+    };
 }
+
+inbox_delete!(
+    /// `POST /admin/canned/{id}/delete`
+    delete_canned,
+    delete_canned_reply
+);
+inbox_delete!(
+    /// `POST /admin/labels/{id}/delete`
+    delete_label,
+    delete_label
+);
 
 /// `POST /admin/policies` (re-authentication required): timeouts and allowlists
 /// (`allow_<role>` fields, one per role and `allow_token`; empty means no restriction).

@@ -776,6 +776,29 @@ impl Identity {
         Ok(NewUser { user, setup_secret })
     }
 
+    /// An administrator's invitation: creates the user, records it, and returns the user with
+    /// the one-time setup link (`public_url/setup/…`), to be shown once.
+    pub async fn invite_user(
+        &self,
+        by: &Principal,
+        email: &str,
+        display_name: &str,
+        role: Role,
+        language: &str,
+    ) -> AuthResult<(UserRow, Zeroizing<String>)> {
+        let created = self
+            .create_user(Some(by), email, display_name, role, language)
+            .await?;
+        self.record(by, "user.create", &format!("user:{}", created.user.id))
+            .await?;
+        let link = Zeroizing::new(format!(
+            "{}/setup/{}",
+            self.config.public_url,
+            created.setup_secret.expose_text()
+        ));
+        Ok((created.user, link))
+    }
+
     async fn new_setup_link(&self, user_id: &str) -> AuthResult<OpaqueSecret> {
         let secret = OpaqueSecret::generate().map_err(|_| AuthError::Internal("randomness"))?;
         let hours = i64::try_from(self.config.auth.setup_link_hours).unwrap_or(72);
