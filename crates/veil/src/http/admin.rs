@@ -151,11 +151,7 @@ async fn change(
 ) -> Result<Json<serde_json::Value>, AppError> {
     let user = state
         .identity
-        .change_user(Some(principal), id, &change)
-        .await?;
-    state
-        .identity
-        .record(principal, action, &format!("user:{id}"))
+        .administer_user(principal, id, &change, action)
         .await?;
     Ok(Json(json!({"user": UserJson::from(user)})))
 }
@@ -241,10 +237,6 @@ pub async fn logout_user(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let ended = state.identity.logout_user(&principal, &id).await?;
-    state
-        .identity
-        .record(&principal, "user.logout", &format!("user:{id}"))
-        .await?;
     Ok(Json(json!({"sessions_ended": ended})))
 }
 
@@ -393,22 +385,33 @@ pub async fn assign(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The full number of a conversation's contact, for the API and the inbox page alike: within
+/// the caller's scope, and recorded.
+pub(crate) async fn reveal_and_record(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Option<String>, AppError> {
+    let scope = principal.conversation_scope().ok_or(AppError::Forbidden)?;
+    let number = state.inbox.reveal_number(id, &scope).await?;
+    state
+        .identity
+        .record(
+            principal,
+            "contact.reveal_phone",
+            &format!("conversation:{id}"),
+        )
+        .await?;
+    Ok(number)
+}
+
 /// `POST /api/v1/conversations/{id}/reveal-number`: the full number, recorded.
 pub async fn reveal_number(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let scope = principal.conversation_scope().ok_or(AppError::Forbidden)?;
-    let number = state.inbox.reveal_number(&id, &scope).await?;
-    state
-        .identity
-        .record(
-            &principal,
-            "contact.reveal_phone",
-            &format!("conversation:{id}"),
-        )
-        .await?;
+    let number = reveal_and_record(&state, &principal, &id).await?;
     Ok(Json(json!({"number": number})))
 }
 

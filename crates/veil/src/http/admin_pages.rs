@@ -671,11 +671,7 @@ async fn change_user(
     }
     state
         .identity
-        .change_user(Some(principal), id, &change)
-        .await?;
-    state
-        .identity
-        .record(principal, action, &format!("user:{id}"))
+        .administer_user(principal, id, &change, action)
         .await?;
     Ok(())
 }
@@ -744,15 +740,12 @@ pub async fn logout_user(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let outcome = async {
-        state.identity.logout_user(&principal, &id).await?;
-        state
-            .identity
-            .record(&principal, "user.logout", &format!("user:{id}"))
-            .await?;
-        Ok(())
-    }
-    .await;
+    let outcome = state
+        .identity
+        .logout_user(&principal, &id)
+        .await
+        .map(|_| ())
+        .map_err(AppError::from);
     finish(&state, &principal, &csrf, &headers, Section::Users, outcome).await
 }
 

@@ -1272,16 +1272,7 @@ pub async fn reveal(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let scope = scope_of(&principal)?;
-    let number = state.inbox.reveal_number(&id, &scope).await?;
-    state
-        .identity
-        .record(
-            &principal,
-            "contact.reveal_phone",
-            &format!("conversation:{id}"),
-        )
-        .await?;
+    let number = crate::http::admin::reveal_and_record(&state, &principal, &id).await?;
     let l = page_lang(&principal, &headers);
     let page = inbox_view(
         &state,

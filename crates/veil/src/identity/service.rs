@@ -912,7 +912,20 @@ impl Identity {
             .ok_or(AuthError::NotFound)
     }
 
-    /// Ends every session of a user (admin "log out this user").
+    /// An administrator's change to another user, recorded in the access log as `action`.
+    pub async fn administer_user(
+        &self,
+        by: &Principal,
+        user_id: &str,
+        change: &UserChange,
+        action: &str,
+    ) -> AuthResult<UserRow> {
+        let user = self.change_user(Some(by), user_id, change).await?;
+        self.record(by, action, &format!("user:{user_id}")).await?;
+        Ok(user)
+    }
+
+    /// Ends every session of a user (admin "log out this user"), recorded.
     pub async fn logout_user(&self, by: &Principal, user_id: &str) -> AuthResult<u64> {
         let target = self
             .store
@@ -923,7 +936,10 @@ impl Identity {
         if !by.role().is_some_and(|r| r.may_manage(target_role)) {
             return Err(AuthError::Forbidden);
         }
-        Ok(self.store.delete_sessions_of(user_id, None).await?)
+        let ended = self.store.delete_sessions_of(user_id, None).await?;
+        self.record(by, "user.logout", &format!("user:{user_id}"))
+            .await?;
+        Ok(ended)
     }
 
     /// Lifts the login throttle and the hard stop of an account.
