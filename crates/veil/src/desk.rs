@@ -54,6 +54,18 @@ pub struct Desk {
     pub identity: Identity,
 }
 
+impl Desk {
+    /// `Invalid` when a team is named that does not exist.
+    async fn team_exists(&self, team: Option<&str>) -> Result<(), DeskError> {
+        match team {
+            Some(team) if !self.store.list_teams().await?.iter().any(|t| t.id == team) => {
+                Err(DeskError::Invalid("no such team"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 fn scope_of(principal: &Principal) -> Result<ConversationScope, DeskError> {
     principal.conversation_scope().ok_or(DeskError::Forbidden)
 }
@@ -100,11 +112,7 @@ impl Desk {
                 return Err(DeskError::Invalid("the user is disabled"));
             }
         }
-        if let Some(team) = team
-            && !self.store.list_teams().await?.iter().any(|t| t.id == team)
-        {
-            return Err(DeskError::Invalid("no such team"));
-        }
+        self.team_exists(team).await?;
         self.store.assign_conversation(id, assignee, team).await?;
         self.identity
             .record(
@@ -353,11 +361,7 @@ impl Desk {
         if name.chars().count() > 100 {
             return Err(DeskError::Invalid("a name of at most 100 characters"));
         }
-        if let Some(team) = team
-            && !self.store.list_teams().await?.iter().any(|t| t.id == team)
-        {
-            return Err(DeskError::Invalid("no such team"));
-        }
+        self.team_exists(team).await?;
         if !self.store.set_channel(id, name, team).await? {
             return Err(DeskError::NotFound);
         }

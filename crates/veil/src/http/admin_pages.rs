@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::access::Csrf;
-use crate::http::inbox::{Nav, lang_of, render};
+use crate::http::inbox::{Choice, Nav, lang_of, render};
 use crate::i18n::{Arg, Lang};
 use crate::identity::policy::{ALLOWLIST_SUBJECTS, AccessPolicy};
 use crate::identity::{Permission, Principal, Role, STATUS_ACTIVE, STATUS_DISABLED};
@@ -69,6 +69,18 @@ impl Section {
     }
 }
 
+/// The permissions that open at least one section (the `/admin` gate and the navigation link).
+pub const ANY_SECTION: &[Permission] = &[
+    Permission::UserRead,
+    Permission::InboxManage,
+    Permission::PolicyManage,
+];
+
+/// Whether the principal may open any admin section.
+pub fn opens_any(principal: &Principal) -> bool {
+    ANY_SECTION.iter().any(|p| principal.can(*p))
+}
+
 pub struct Tab {
     href: &'static str,
     label: String,
@@ -82,12 +94,6 @@ pub struct Head {
     setup_link: Option<String>,
     reauth_needed: bool,
     path: &'static str,
-}
-
-struct Choice {
-    id: String,
-    name: String,
-    selected: bool,
 }
 
 struct RoleChoice {
@@ -168,12 +174,6 @@ struct ChannelsPage {
     channels: Vec<ChannelLine>,
 }
 
-struct CannedLine {
-    id: String,
-    shortcut: String,
-    body: String,
-}
-
 #[derive(Template)]
 #[template(path = "admin_inbox.html")]
 struct InboxSettingsPage {
@@ -181,7 +181,7 @@ struct InboxSettingsPage {
     title: String,
     nav: Nav,
     head: Head,
-    canned: Vec<CannedLine>,
+    canned: Vec<crate::store::CannedReplyRow>,
     labels: Vec<crate::store::LabelRow>,
 }
 
@@ -476,17 +476,7 @@ async fn inbox_page(
         title,
         nav,
         head,
-        canned: state
-            .store
-            .canned_replies()
-            .await?
-            .into_iter()
-            .map(|c| CannedLine {
-                id: c.id,
-                shortcut: c.shortcut,
-                body: c.body,
-            })
-            .collect(),
+        canned: state.store.canned_replies().await?,
         labels: state.store.labels().await?,
     })
 }
@@ -992,4 +982,19 @@ pub async fn save_policies(
         outcome,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_gate_opens_exactly_the_sections() {
+        for section in Section::ALL {
+            assert!(section.spec().2.iter().all(|p| ANY_SECTION.contains(p)));
+        }
+        for p in ANY_SECTION {
+            assert!(Section::ALL.iter().any(|s| s.spec().2.contains(p)));
+        }
+    }
 }

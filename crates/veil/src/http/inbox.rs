@@ -45,13 +45,7 @@ impl Nav {
                 .user()
                 .map(|u| u.display_name.clone())
                 .unwrap_or_default(),
-            admin: [
-                Permission::UserRead,
-                Permission::InboxManage,
-                Permission::PolicyManage,
-            ]
-            .into_iter()
-            .any(|p| principal.can(p)),
+            admin: crate::http::admin_pages::opens_any(principal),
             audit: false,
             active,
         }
@@ -161,10 +155,11 @@ struct Item {
     scheduled: bool,
 }
 
-struct Choice {
-    id: String,
-    name: String,
-    selected: bool,
+/// One option of a select or checkbox list (agents, teams, labels).
+pub(crate) struct Choice {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) selected: bool,
 }
 
 struct Canned {
