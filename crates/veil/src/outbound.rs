@@ -214,7 +214,7 @@ impl Outbox {
                 at
             }
         };
-        let scheduled = due > now;
+        let state = if due > now { "scheduled" } else { "queued" };
         let key = self
             .keys
             .contact_key(self.store.as_ref(), &conversation.contact_id)
@@ -279,7 +279,7 @@ impl Outbox {
             direction: "out",
             kind: prepared.kind,
             context_wamid: None,
-            status: if scheduled { "scheduled" } else { "queued" },
+            status: state,
             status_rank: 0,
             sent_at: due,
             created_at: now,
@@ -291,7 +291,7 @@ impl Outbox {
             contact_id: conversation.contact_id.clone(),
             now,
             due,
-            state: if scheduled { "scheduled" } else { "queued" },
+            state,
         };
         self.store
             .enqueue_outbound(&message, &outbox, media_row.as_ref())
