@@ -326,14 +326,12 @@ fn networks(key: &str, items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigErro
     items
         .iter()
         .map(|item| {
-            item.parse::<ipnet::IpNet>()
-                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    err(
-                        key,
-                        format!("{item:?} is not a network like 10.0.0.0/8 or 2001:db8::/32"),
-                    )
-                })
+            crate::identity::network::parse_network(item).ok_or_else(|| {
+                err(
+                    key,
+                    format!("{item:?} is not a network like 10.0.0.0/8 or 2001:db8::/32"),
+                )
+            })
         })
         .collect()
 }

@@ -101,9 +101,8 @@ impl AccessPolicy {
         text.split([' ', ',', '\n', '\r'])
             .filter(|t| !t.is_empty())
             .map(|item| {
-                item.parse::<IpNet>()
-                    .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("{item} is not a network like 10.0.0.0/8"))
+                super::network::parse_network(item)
+                    .ok_or_else(|| format!("{item} is not a network like 10.0.0.0/8"))
             })
             .collect()
     }

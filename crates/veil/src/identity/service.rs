@@ -164,11 +164,15 @@ impl Identity {
             }
             None => AccessPolicy::from_config(&self.config),
         };
+        self.install_policy(policy);
+        Ok(())
+    }
+
+    fn install_policy(&self, policy: AccessPolicy) {
         *self
             .policy
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(policy);
-        Ok(())
     }
 
     /// Saves a new policy (the gate asks for `policy.manage` and a recent re-authentication).
@@ -186,10 +190,7 @@ impl Identity {
         self.store
             .put_setting(super::policy::SETTING, &text, self.now())
             .await?;
-        *self
-            .policy
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(policy);
+        self.install_policy(policy);
         Ok(())
     }
 
