@@ -55,18 +55,23 @@ pub struct Assigner {
 impl Assigner {
     /// Assigns what it can of the queue; returns how many conversations it assigned.
     pub async fn run_once(&self) -> StoreResult<u32> {
-        let queue = self.store.auto_assign_queue(BATCH).await?;
-        if queue.is_empty() {
-            return Ok(0);
-        }
-        let now = self.clock.now_ms();
+        // Teams are few; without one that assigns automatically there is no queue to read.
         let capacity: HashMap<String, i64> = self
             .store
             .team_details()
             .await?
             .into_iter()
+            .filter(|t| t.auto_assign == 1)
             .map(|t| (t.id, t.capacity))
             .collect();
+        if capacity.is_empty() {
+            return Ok(0);
+        }
+        let queue = self.store.auto_assign_queue(BATCH).await?;
+        if queue.is_empty() {
+            return Ok(0);
+        }
+        let now = self.clock.now_ms();
         let mut loads: HashMap<String, Vec<MemberLoad>> = HashMap::new();
         let mut assigned = 0;
         for item in queue {
