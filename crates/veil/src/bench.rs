@@ -46,7 +46,8 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 const APP_SECRET: &str = "bench-app-secret";
 
-/// A realistic inbound text webhook, escaped as Meta sends it, for customer `customer`.
+/// A realistic inbound text webhook, escaped as Meta sends it, for customer `customer` (used by
+/// `bench ingest` and `veil seed`).
 pub fn webhook_body(customer: usize, wamid: &str, timestamp: i64) -> String {
     format!(
         concat!(
@@ -394,7 +395,7 @@ pub async fn pages(global: &Global, args: PagesArgs) -> anyhow::Result<()> {
         (
             "search (newest 2,000)",
             &supervisor,
-            vec!["/inbox?q=Kunde%2042".into()],
+            vec!["/inbox?q=mer%2042".into()],
         ),
     ];
     let mut worst_p95 = 0.0_f64;

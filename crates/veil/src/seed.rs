@@ -39,22 +39,6 @@ const DAY_MS: i64 = 24 * 3_600_000;
 const JOB_ITEMS: usize = 500;
 const IN_FLIGHT: usize = 16;
 
-/// A webhook with one text message, as Meta sends it.
-fn body(customer: usize, n: usize, timestamp_s: i64) -> String {
-    format!(
-        concat!(
-            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"200000000000002","changes":[{{"value":{{"messaging_product":"whatsapp","#,
-            r#""metadata":{{"display_phone_number":"15550001234","phone_number_id":"100000000000001"}},"#,
-            r#""contacts":[{{"profile":{{"name":"Kunde {c}"}},"wa_id":"4917{c:09}"}}],"#,
-            r#""messages":[{{"from":"4917{c:09}","id":"wamid.seed.{c}.{n}","timestamp":"{t}","type":"text","#,
-            r#""text":{{"body":"Nachricht {n}: wo ist meine Bestellung {c}? Danke und viele Grüße"}}}}]}},"field":"messages"}}]}}]}}"#
-        ),
-        c = customer,
-        n = n,
-        t = timestamp_s
-    )
-}
-
 /// `veil seed`.
 #[allow(
     clippy::too_many_lines,
@@ -149,7 +133,8 @@ pub async fn seed(global: &Global, args: SeedArgs) -> anyhow::Result<()> {
         let last = now_s - i64::try_from((c * 7919) % usize::try_from(span_s)?)?;
         for n in 0..count {
             let at = last - i64::try_from((count - 1 - n) * 600)?;
-            let parsed = crate::whatsapp::webhook::parse(body(c, n, at).as_bytes())
+            let body = crate::bench::webhook_body(c, &format!("wamid.seed.{c}.{n}"), at);
+            let parsed = crate::whatsapp::webhook::parse(body.as_bytes())
                 .map_err(|e| anyhow::anyhow!("seed payload: {e}"))?;
             items.extend(parsed);
             if items.len() >= JOB_ITEMS {
