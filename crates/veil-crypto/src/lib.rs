@@ -2,15 +2,19 @@
 //! API-token hashing.
 //!
 //! This crate does no IO: it has no tokio, tracing or sqlx, so it cannot log or store a key. Every
-//! primitive comes from `ring` (AES-256-GCM, HMAC-SHA256, SHA-256, the system RNG); nothing here
-//! implements a cipher or a hash. Key types have no `Clone`, `Copy` or `Serialize`, print redacted,
+//! primitive comes from `ring` (AES-256-GCM, HMAC-SHA256, SHA-256, the system RNG), `sha2` and
+//! `ct-merkle` (the audit log's RFC 6962 tree) or `ed25519-dalek` (its signed checkpoints); nothing
+//! here implements a cipher or a hash. Key types have no `Clone`, `Copy` or `Serialize`, print redacted,
 //! and wipe their bytes on drop.
 
+mod checkpoint;
 mod envelope;
 mod keyring;
+pub mod merkle;
 mod signature;
 mod token;
 
+pub use checkpoint::{AuditSigningKey, Checkpoint, CheckpointError, CheckpointVerifier};
 pub use envelope::{Aad, DataKey, SealedKey};
 pub use keyring::{IndexKey, KeyVersion, Keyring, MasterKey};
 pub use signature::{SignatureError, sign_hub_body, verify_hub_signature};

@@ -109,7 +109,19 @@ pub async fn start(
     };
     let url = format!("http://{}", listener.local_addr()?);
     let config = Arc::new(config);
-    let identity = Identity::new(store.clone(), keys.clone(), clock.clone(), config.clone())?;
+    let audit = crate::audit::AuditLog::start(
+        store.clone(),
+        clock.clone(),
+        &crate::cli::audit_setup(&config),
+    )?;
+    audit.record(config_start_event(&config)).await?;
+    let identity = Identity::new(
+        store.clone(),
+        keys.clone(),
+        clock.clone(),
+        config.clone(),
+        audit.clone(),
+    )?;
     identity.load_policy().await?;
     if options.bootstrap_owner {
         bootstrap_owner(&identity, &config).await?;
@@ -127,7 +139,21 @@ pub async fn start(
         clock: clock.clone(),
         live: live.clone(),
     };
+    let alerter = crate::audit::alerts::Alerter {
+        store: store.clone(),
+        clock: clock.clone(),
+        config: config.alerts.clone(),
+    };
+    let deliverer = crate::audit::deliver::Deliverer::new(
+        store.clone(),
+        clock.clone(),
+        config.alerts.clone(),
+        config.public_url.clone(),
+    )?;
     let state = AppState::new(AppParts {
+        audit,
+        alerter,
+        deliverer,
         identity,
         live,
         desk,
@@ -165,6 +191,7 @@ pub async fn start(
         tasks.push(spawn_send_worker(state.clone(), shutdown.subscribe()));
         tasks.push(spawn_assigner(&state, shutdown.subscribe()));
         tasks.push(spawn_policy_refresh(&state, shutdown.subscribe()));
+        tasks.push(spawn_audit_workers(&state, shutdown.subscribe()));
         tasks.push(spawn_media_worker(
             &state,
             media.clone(),
@@ -178,6 +205,65 @@ pub async fn start(
         store: sql,
         shutdown,
         tasks,
+    })
+}
+
+/// The entry every start writes: which configuration (a digest of its non-secret values) runs.
+fn config_start_event(config: &Config) -> crate::audit::AuditEvent {
+    let summary = serde_json::json!({
+        "public_url": config.public_url,
+        "trusted_proxies": config.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "ip_allowlist": config.ip_allowlist.iter().map(|(k, v)| (k.clone(), v.iter().map(ToString::to_string).collect::<Vec<_>>())).collect::<std::collections::BTreeMap<_, _>>(),
+        "auth": config.auth,
+        "outbound": config.outbound,
+        "alerts": config.alerts,
+        "audit_origin": config.audit.origin,
+        "graph_api_base": config.whatsapp.graph_api_base,
+        "phone_number_id": config.whatsapp.phone_number_id,
+    });
+    let digest = veil_crypto::sha256(summary.to_string().as_bytes());
+    crate::audit::AuditEvent::system(
+        "system",
+        "config.start",
+        format!(
+            "config:{}",
+            hex::encode(digest.get(..8).unwrap_or_default())
+        ),
+    )
+}
+
+/// Checkpoints (every `audit.checkpoint_seconds` when the log grew), alert rules (every 2 s) and
+/// alert delivery (every 5 s).
+fn spawn_audit_workers(state: &AppState, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    let audit = state.audit.clone();
+    let alerter = state.alerter.clone();
+    let deliverer = state.deliverer.clone();
+    let checkpoint_every = state.config.audit.checkpoint_seconds;
+    tokio::spawn(async move {
+        let mut tick = 0u64;
+        let mut second = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            if tick.is_multiple_of(checkpoint_every.max(2))
+                && let Err(err) = audit.checkpoint().await
+            {
+                tracing::warn!(error = %err, "audit checkpoint failed");
+            }
+            if tick.is_multiple_of(2)
+                && let Err(err) = alerter.run_once().await
+            {
+                tracing::warn!(error = %err, "alert rules failed");
+            }
+            if tick.is_multiple_of(5)
+                && let Err(err) = deliverer.run_once().await
+            {
+                tracing::warn!(error = %err, "alert delivery failed");
+            }
+            tick += 1;
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = second.tick() => {}
+            }
+        }
     })
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::audit::AuditLog;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config, Overrides, Require};
 use crate::identity::{Identity, Permission, Permissions, Role, STATUS_ACTIVE, STATUS_DISABLED};
@@ -58,6 +59,11 @@ pub enum Command {
     Sim(cloud_api_sim::SimArgs),
     /// Apply database migrations.
     Migrate,
+    /// The audit log: verify it, print a checkpoint, prove an entry.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
     /// Master keys: create, rotate, retire, show.
     Keys {
         #[command(subcommand)]
@@ -164,6 +170,26 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recomputes the tree, checks every checkpoint's signature and root, and names the first
+    /// wrong entry. Exit status 1 when anything is wrong.
+    Verify {
+        /// A checkpoint kept elsewhere (from `veil audit checkpoint`): the log must extend it.
+        #[arg(long)]
+        against: Option<PathBuf>,
+    },
+    /// Signs the current tree head (if it grew) and prints the latest checkpoint.
+    Checkpoint,
+    /// Prints an inclusion proof of entry N (JSON) that a third party can check.
+    Proof {
+        #[arg(long)]
+        entry: i64,
+    },
+    /// Prints the verifier key of the checkpoints (signed-note format).
+    Key,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Signed webhooks over HTTP into a fresh Veil; prints messages/s and latency.
     Ingest(crate::bench::IngestArgs),
@@ -171,6 +197,8 @@ pub enum BenchCommand {
     Crypto,
     /// Password hashing (Argon2id, bounded) and second-factor checks.
     Auth,
+    /// Audit appends (group-committed, concurrent callers) and inclusion proofs.
+    Audit(crate::bench::AuditArgs),
     /// Inbox list and conversation pages over HTTP against a `veil seed` database.
     Pages(crate::bench::PagesArgs),
 }
@@ -248,6 +276,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Audit { action } => audit(&cli.global, action).await,
         Command::Keys { action } => keys(&cli.global, action).await,
         Command::Token { action } => token(&cli.global, action).await,
         Command::User { action } => user(&cli.global, action).await,
@@ -259,6 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { action } => match action {
             BenchCommand::Ingest(args) => crate::bench::ingest(&cli.global, args).await,
             BenchCommand::Crypto => crate::bench::crypto(),
+            BenchCommand::Audit(args) => crate::bench::audit(&cli.global, args).await,
             BenchCommand::Auth => crate::bench::auth().await,
             BenchCommand::Pages(args) => crate::bench::pages(&cli.global, args).await,
         },
@@ -327,6 +357,58 @@ pub async fn wait_for_stop_signal() {
     }
 }
 
+async fn audit(global: &Global, action: AuditCommand) -> anyhow::Result<()> {
+    let config = load_config(global, None, Require::StorageOnly)?;
+    ensure_sqlite_dir(&config)?;
+    let store = crate::store::open(&config.database_url).await?;
+    store.migrate().await?;
+    let audit = AuditLog::start(store, Arc::new(SystemClock), &audit_setup(&config))?;
+    match action {
+        AuditCommand::Verify { against } => {
+            let against = match against {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            let report = audit.verify(against.as_deref()).await?;
+            match &report.problem {
+                None => {
+                    use base64::Engine as _;
+                    println!(
+                        "ok: {} entries, {} signed checkpoints, root {}",
+                        report.entries,
+                        report.checkpoints,
+                        base64::engine::general_purpose::STANDARD.encode(report.root)
+                    );
+                    Ok(())
+                }
+                Some(problem) => {
+                    if let Some(entry) = report.first_bad_entry {
+                        println!("first wrong entry: {entry}");
+                    }
+                    anyhow::bail!("audit log verification failed: {problem}")
+                }
+            }
+        }
+        AuditCommand::Checkpoint => {
+            let checkpoint = audit.checkpoint().await?;
+            print!("{}", checkpoint.note);
+            Ok(())
+        }
+        AuditCommand::Proof { entry } => {
+            let proof = audit.proof(entry).await?;
+            println!("{}", serde_json::to_string_pretty(&proof)?);
+            Ok(())
+        }
+        AuditCommand::Key => {
+            println!("{}", audit.verifier().to_text());
+            Ok(())
+        }
+    }
+}
+
 async fn keys(global: &Global, action: KeysCommand) -> anyhow::Result<()> {
     let config = load_config(global, None, Require::StorageOnly)?;
     ensure_sqlite_dir(&config)?;
@@ -348,6 +430,15 @@ async fn keys(global: &Global, action: KeysCommand) -> anyhow::Result<()> {
     match action {
         KeysCommand::Init => {}
         KeysCommand::Rotate => {
+            let audit =
+                AuditLog::start(store.clone(), Arc::new(SystemClock), &audit_setup(&config))?;
+            audit
+                .record(crate::audit::AuditEvent::system(
+                    "cli",
+                    "keys.rotate",
+                    "master_key",
+                ))
+                .await?;
             let report = crate::keys::rotate(&config.key_file, store.as_ref()).await?;
             println!(
                 "master key version {} is current; re-sealed {} data keys",
@@ -384,12 +475,18 @@ async fn open_identity(global: &Global) -> anyhow::Result<Identity> {
     let keys = crate::keys::Keys::load(&config.key_file, store.as_ref())
         .await
         .map_err(|e| anyhow::anyhow!("{e} (create one with `veil keys init`)"))?;
-    Ok(Identity::new(
-        store,
-        keys,
-        Arc::new(SystemClock),
-        Arc::new(config),
-    )?)
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
+    let audit = AuditLog::start(store.clone(), clock.clone(), &audit_setup(&config))?;
+    Ok(Identity::new(store, keys, clock, Arc::new(config), audit)?)
+}
+
+/// Where the audit log keeps its key and checkpoint file.
+pub fn audit_setup(config: &crate::config::Config) -> crate::audit::AuditSetup {
+    crate::audit::AuditSetup {
+        origin: config.audit.origin.clone(),
+        key_file: config.audit.key_file.clone(),
+        checkpoint_file: Some(config.audit.checkpoint_file.clone()),
+    }
 }
 
 async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {

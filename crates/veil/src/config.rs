@@ -36,6 +36,8 @@ pub struct Config {
     /// Networks each role (and `token` for API tokens) may connect from. A role without an entry
     /// may connect from anywhere.
     pub ip_allowlist: std::collections::BTreeMap<String, Vec<ipnet::IpNet>>,
+    pub audit: AuditConfig,
+    pub alerts: AlertsConfig,
 }
 
 impl Config {
@@ -137,6 +139,111 @@ impl Default for OutboundConfig {
     }
 }
 
+/// The audit log: its name, signing key and checkpoints.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// The log's name in checkpoints (signed-note origin), e.g. `inbox.example.com/audit`.
+    pub origin: String,
+    /// The Ed25519 checkpoint signing key (mode 0600; not an encryption key).
+    pub key_file: PathBuf,
+    /// Every checkpoint is also appended to this file, outside the database.
+    pub checkpoint_file: PathBuf,
+    /// A checkpoint is signed this often when the log grew.
+    pub checkpoint_seconds: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    origin: Option<String>,
+    key_file: Option<PathBuf>,
+    checkpoint_file: Option<PathBuf>,
+    checkpoint_seconds: Option<u64>,
+}
+
+/// How alert e-mail reaches the SMTP server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// STARTTLS on port 587 (the default).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain text: only for a relay on this machine.
+    None,
+}
+
+/// Alert rules' thresholds and where alerts are sent. See `veil.example.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// An agent's conversation views in one hour above `max(views_per_hour_min,
+    /// views_baseline_factor × their hourly average over baseline_days)` raise an alert.
+    pub views_per_hour_min: u64,
+    pub views_baseline_factor: u64,
+    pub baseline_days: u64,
+    /// Working hours per day, to turn a week of views into an hourly average.
+    pub working_hours_per_day: u64,
+    /// Exports by one actor in one hour.
+    pub exports_per_hour: u64,
+    /// Phone numbers revealed by one actor in one hour.
+    pub reveals_per_hour: u64,
+    /// Failed sign-ins for one account within `failed_login_minutes`.
+    pub failed_logins: u64,
+    pub failed_login_minutes: u64,
+    /// Alert on activity outside working hours.
+    pub off_hours: bool,
+    pub work_start_hour: u8,
+    pub work_end_hour: u8,
+    /// ISO weekdays (1 = Monday … 7 = Sunday).
+    pub working_days: Vec<u8>,
+    /// The business's offset from UTC, in minutes (e.g. 60 for CET).
+    pub utc_offset_minutes: i32,
+    /// Where alert e-mail goes (empty: no e-mail).
+    pub email_to: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_security: SmtpSecurity,
+    pub smtp_from: String,
+    pub smtp_username: String,
+    #[serde(skip_serializing)]
+    pub smtp_password: SecretString,
+    /// Where alerts are `POST`ed (empty: no webhook), signed with `webhook_secret`.
+    pub webhook_url: String,
+    #[serde(skip_serializing)]
+    pub webhook_secret: SecretString,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            views_per_hour_min: 60,
+            views_baseline_factor: 3,
+            baseline_days: 7,
+            working_hours_per_day: 8,
+            exports_per_hour: 3,
+            reveals_per_hour: 10,
+            failed_logins: 10,
+            failed_login_minutes: 15,
+            off_hours: true,
+            work_start_hour: 7,
+            work_end_hour: 20,
+            working_days: vec![1, 2, 3, 4, 5],
+            utc_offset_minutes: 0,
+            email_to: String::new(),
+            smtp_host: String::new(),
+            smtp_port: 587,
+            smtp_security: SmtpSecurity::Starttls,
+            smtp_from: String::new(),
+            smtp_username: String::new(),
+            smtp_password: SecretString::from(String::new()),
+            webhook_url: String::new(),
+            webhook_secret: SecretString::from(String::new()),
+        }
+    }
+}
+
 /// The file / environment shape. Every field optional so layers can be merged.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,6 +269,10 @@ struct RawConfig {
     auth: AuthConfig,
     #[serde(default)]
     access: RawAccess,
+    #[serde(default)]
+    audit: RawAudit,
+    #[serde(default)]
+    alerts: AlertsConfig,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -319,6 +430,19 @@ const NUMERIC_KEYS: &[&str] = &[
     "hash_concurrency",
     "hash_queue",
     "setup_link_hours",
+    "checkpoint_seconds",
+    "views_per_hour_min",
+    "views_baseline_factor",
+    "baseline_days",
+    "working_hours_per_day",
+    "exports_per_hour",
+    "reveals_per_hour",
+    "failed_logins",
+    "failed_login_minutes",
+    "work_start_hour",
+    "work_end_hour",
+    "utc_offset_minutes",
+    "smtp_port",
 ];
 
 /// Parses CIDR networks (a bare address means that one host).
@@ -556,7 +680,43 @@ fn finish(
         }
         ip_allowlist.insert(role.clone(), networks(&key, items)?);
     }
+    let alerts = raw.alerts;
+    if alerts.work_start_hour > 24
+        || alerts.work_end_hour > 24
+        || alerts.working_days.iter().any(|d| !(1..=7).contains(d))
+    {
+        return Err(err(
+            "alerts",
+            "hours are 0 to 24 and working_days 1 (Monday) to 7 (Sunday)",
+        ));
+    }
+    if !alerts.email_to.is_empty() && (alerts.smtp_host.is_empty() || alerts.smtp_from.is_empty()) {
+        return Err(err("alerts.email_to", "needs smtp_host and smtp_from"));
+    }
+    if !alerts.webhook_url.is_empty() && alerts.webhook_secret.expose_secret().len() < 16 {
+        return Err(err(
+            "alerts.webhook_secret",
+            "must be at least 16 characters when webhook_url is set",
+        ));
+    }
+    let audit = AuditConfig {
+        origin: raw.audit.origin.unwrap_or_else(|| {
+            let host = public_url.split("://").nth(1).unwrap_or("veil");
+            format!("{host}/audit")
+        }),
+        key_file: raw
+            .audit
+            .key_file
+            .unwrap_or_else(|| data_dir.join("audit-signing.key")),
+        checkpoint_file: raw
+            .audit
+            .checkpoint_file
+            .unwrap_or_else(|| data_dir.join("audit-checkpoints.txt")),
+        checkpoint_seconds: raw.audit.checkpoint_seconds.unwrap_or(300).max(1),
+    };
     Ok(Config {
+        audit,
+        alerts,
         public_url,
         trusted_proxies,
         auth,

@@ -37,6 +37,9 @@ pub enum AppError {
     Unprocessable(String),
     #[error("internal error")]
     Internal(String),
+    /// The audit entry could not be written: the action did not happen, the data is not shown.
+    #[error("the audit log is unavailable; nothing was done")]
+    AuditUnavailable,
 }
 
 impl AppError {
@@ -53,6 +56,7 @@ impl AppError {
             Self::ReauthRequired => (StatusCode::FORBIDDEN, "reauth_required"),
             Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
         }
     }
 }
@@ -129,6 +133,12 @@ impl From<crate::desk::DeskError> for AppError {
     }
 }
 
+impl From<crate::audit::AuditError> for AppError {
+    fn from(_: crate::audit::AuditError) -> Self {
+        Self::AuditUnavailable
+    }
+}
+
 impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> Self {
         Self::Internal(e.to_string())
@@ -150,6 +160,7 @@ impl From<crate::identity::AuthError> for AppError {
             A::NotFound => Self::NotFound,
             A::Password(why) => Self::Unprocessable(why.to_string()),
             A::Store(_) | A::Keys(_) | A::Internal(_) => Self::Internal(e.to_string()),
+            A::Audit => Self::AuditUnavailable,
         }
     }
 }

@@ -34,15 +34,15 @@ pub enum KeyError {
 /// The name of the installation key row that seals raw statuses and events.
 const SYSTEM_KEY: &str = "system";
 
-/// Reads the key file, refusing one that others can read.
-pub fn read_keyring(path: &Path) -> Result<Keyring, KeyError> {
-    let file_err = |problem: String| KeyError::File {
-        path: path.to_owned(),
-        problem,
-    };
+/// Refuses a key file that others can read.
+pub fn check_private(path: &Path) -> Result<(), KeyError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
+        let file_err = |problem: String| KeyError::File {
+            path: path.to_owned(),
+            problem,
+        };
         let mode = std::fs::metadata(path)
             .map_err(|e| file_err(e.to_string()))?
             .permissions()
@@ -54,6 +54,16 @@ pub fn read_keyring(path: &Path) -> Result<Keyring, KeyError> {
             )));
         }
     }
+    Ok(())
+}
+
+/// Reads the key file, refusing one that others can read.
+pub fn read_keyring(path: &Path) -> Result<Keyring, KeyError> {
+    let file_err = |problem: String| KeyError::File {
+        path: path.to_owned(),
+        problem,
+    };
+    check_private(path)?;
     let text = zeroize::Zeroizing::new(
         std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?,
     );

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod assignment;
+pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod clock;

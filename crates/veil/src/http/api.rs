@@ -2,6 +2,7 @@
 //! checked the route's permission; each handler narrows to the conversations the caller may read
 //! (an agent's own and their team's). Responses carry customer data and are never cached.
 
+use crate::audit::alerts::VIEW_ACTION;
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
@@ -156,6 +157,9 @@ pub async fn list_conversations(
         .inbox
         .conversations(&scope(&principal)?, page.limit.unwrap_or(50), page.before)
         .await?;
+    state
+        .audited(&principal, "inbox.list", "conversations".into())
+        .await?;
     let body: Vec<ConversationJson> = views.into_iter().map(Into::into).collect();
     Ok(Json(serde_json::json!({"conversations": body})).into_response())
 }
@@ -178,6 +182,9 @@ pub async fn list_messages(
             page.before,
             page.before_id.as_deref(),
         )
+        .await?;
+    state
+        .audited(&principal, VIEW_ACTION, format!("conversation:{id}"))
         .await?;
     let body: Vec<MessageJson> = messages.into_iter().map(Into::into).collect();
     Ok(Json(
@@ -265,10 +272,11 @@ pub async fn send_message(
             }
         }
     };
-    let message_id = state
-        .outbox
-        .enqueue_at(&id, &scope(&principal)?, outbound, when)
+    let scope = scope(&principal)?;
+    state
+        .audited(&principal, "message.send", format!("conversation:{id}"))
         .await?;
+    let message_id = state.outbox.enqueue_at(&id, &scope, outbound, when).await?;
     state.send_wakeup.notify_one();
     let status = if when == SendAt::Now {
         "queued"
@@ -373,6 +381,13 @@ pub async fn download_media(
     Path(message_id): Path<String>,
 ) -> Result<Response, AppError> {
     let (mime, bytes) = state.inbox.media(&message_id, &scope(&principal)?).await?;
+    state
+        .audited(
+            &principal,
+            "media.download",
+            format!("message:{message_id}"),
+        )
+        .await?;
     let mime = if mime.chars().all(|c| c.is_ascii_graphic()) {
         mime
     } else {

@@ -860,6 +860,9 @@ pub async fn inbox(
 ) -> Result<Response, AppError> {
     let l = page_lang(&principal, &headers);
     let page = inbox_view(&state, &principal, l, &csrf, &query, None).await?;
+    state
+        .audited(&principal, "inbox.list", "conversations".into())
+        .await?;
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -874,6 +877,13 @@ pub async fn conversation(
 ) -> Result<Response, AppError> {
     let l = page_lang(&principal, &headers);
     let page = inbox_view(&state, &principal, l, &csrf, &query, Some((&id, None))).await?;
+    state
+        .audited(
+            &principal,
+            crate::audit::alerts::VIEW_ACTION,
+            format!("conversation:{id}"),
+        )
+        .await?;
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -970,6 +980,9 @@ async fn send(
     when: SendAt,
 ) -> Result<Response, AppError> {
     let scope = scope_of(principal)?;
+    state
+        .audited(principal, "message.send", format!("conversation:{id}"))
+        .await?;
     match state.outbox.enqueue_at(id, &scope, request, when).await {
         Ok(_) => {
             state.send_wakeup.notify_one();
@@ -1300,6 +1313,13 @@ pub async fn media(
     let (mime, bytes) = state
         .inbox
         .media(&message_id, &scope_of(&principal)?)
+        .await?;
+    state
+        .audited(
+            &principal,
+            "media.download",
+            format!("message:{message_id}"),
+        )
         .await?;
     let inline = query.download.is_none() && INLINE_TYPES.contains(&mime.as_str());
     let mime = if inline {

@@ -5,6 +5,7 @@ pub mod access;
 pub mod admin;
 pub mod admin_pages;
 pub mod api;
+pub mod audit;
 pub mod inbox;
 pub mod pages;
 pub mod render;
@@ -37,6 +38,22 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Writes the audit entry of a read or an action by `principal`; nothing is returned or done
+    /// when it fails (fail-closed).
+    pub async fn audited(
+        &self,
+        principal: &crate::identity::Principal,
+        action: &str,
+        target: String,
+    ) -> Result<(), crate::error::AppError> {
+        self.audit
+            .record(crate::audit::AuditEvent::by(principal, action, target))
+            .await?;
+        Ok(())
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = AppParts;
     fn deref(&self) -> &AppParts {
@@ -54,6 +71,10 @@ pub struct AppParts {
     pub inbox: Inbox,
     pub outbox: Outbox,
     pub identity: Identity,
+    /// The tamper-evident audit log (also reachable through `identity.audit()`).
+    pub audit: crate::audit::AuditLog,
+    pub alerter: crate::audit::alerts::Alerter,
+    pub deliverer: crate::audit::deliver::Deliverer,
     /// Change signals for open inboxes.
     pub live: crate::live::Live,
     /// Assignment, status, labels, notes, canned replies.

@@ -9,7 +9,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::http::access::{Access, Gate};
-use crate::http::{AppState, admin, admin_pages as ap, api, inbox, pages, webhook};
+use crate::http::{AppState, admin, admin_pages as ap, api, audit, inbox, pages, webhook};
 use crate::identity::{Permission as P, Role};
 
 /// One route: method, path template, gate.
@@ -532,6 +532,30 @@ pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/api/v1/access-log",
             api(&[P::AuditRead]),
             get(admin::access_log),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit",
+            api(&[P::AuditRead]),
+            get(audit::search),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit/export",
+            api(&[P::AuditRead]),
+            get(audit::export),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/audit/checkpoint",
+            api(&[P::AuditRead]),
+            get(audit::checkpoint),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/alerts",
+            api(&[P::AuditRead, P::PolicyManage]),
+            get(audit::alerts),
         ),
     ]
 }

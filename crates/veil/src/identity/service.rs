@@ -14,10 +14,11 @@ use super::{
     Actor, Client, OpaqueSecret, Permissions, Principal, Role, STAGE_ENROLL, STAGE_FULL,
     STAGE_PASSWORD, STATUS_ACTIVE, STATUS_DISABLED, network,
 };
+use crate::audit::{AuditError, AuditEvent, AuditLog, Outcome, alerts};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::{KeyError, Keys};
-use crate::store::{AccessRow, ApiTokenRow, SessionRow, Store, StoreError, UserChange, UserRow};
+use crate::store::{ApiTokenRow, SessionRow, Store, StoreError, UserChange, UserRow};
 
 /// Why an identity operation did not happen. Login failures are deliberately vague.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,15 @@ pub enum AuthError {
     Keys(#[from] KeyError),
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// The audit entry could not be written, so the action did not happen.
+    #[error("the audit log is unavailable")]
+    Audit,
+}
+
+impl From<AuditError> for AuthError {
+    fn from(_: AuditError) -> Self {
+        Self::Audit
+    }
 }
 
 impl From<HashError> for AuthError {
@@ -113,9 +123,12 @@ pub struct Identity {
     config: Arc<Config>,
     /// The access policy in force: the stored one, else the configuration's (see `policy.rs`).
     policy: Arc<std::sync::RwLock<Arc<AccessPolicy>>>,
+    audit: AuditLog,
 }
 
 const MINUTE: i64 = 60_000;
+/// Sign-in refused because of too many attempts.
+const LOGIN_LOCKED: &str = "login.locked";
 /// A half-finished login (password done, code not yet) lives this long.
 const PENDING_LIFETIME_MS: i64 = 10 * MINUTE;
 /// `last_seen_at` is written at most this often per session.
@@ -131,8 +144,10 @@ impl Identity {
         keys: Keys,
         clock: Arc<dyn Clock>,
         config: Arc<Config>,
+        audit: AuditLog,
     ) -> AuthResult<Self> {
         Ok(Self {
+            audit,
             hashing: PasswordHashing::new(&config.auth)?,
             policy: Arc::new(std::sync::RwLock::new(Arc::new(AccessPolicy::from_config(
                 &config,
@@ -326,9 +341,25 @@ impl Identity {
         let email = normalise_email(email);
         let account = self.account_key(&email);
         let ip_key = network::throttle_key(client.ip);
-        self.throttled(&[(&account, throttle::ACCOUNT), (&ip_key, throttle::CLIENT)])
-            .await?;
         let user = self.store.user_by_email(&email).await?;
+        // The audit target: the account if it exists, else the keyed digest of the e-mail.
+        let target = user
+            .as_ref()
+            .map_or_else(|| account.clone(), |u| format!("user:{}", u.id));
+        let refused = |action: &str, reason: &str| {
+            AuditEvent::from_client("anonymous", client, action, target.clone())
+                .outcome(Outcome::Denied)
+                .reason(reason)
+        };
+        if let Err(err) = self
+            .throttled(&[(&account, throttle::ACCOUNT), (&ip_key, throttle::CLIENT)])
+            .await
+        {
+            self.audit
+                .record(refused(LOGIN_LOCKED, "too many attempts"))
+                .await?;
+            return Err(err);
+        }
         let usable = user.as_ref().filter(|u| {
             u.status == STATUS_ACTIVE
                 && Role::parse(&u.role).is_some_and(|r| {
@@ -340,6 +371,9 @@ impl Identity {
         let Some(user) = usable.filter(|_| verified) else {
             self.store
                 .throttle_fail(&[account, ip_key], self.now())
+                .await?;
+            self.audit
+                .record(refused(alerts::LOGIN_FAILED, "password"))
                 .await?;
             return Err(AuthError::InvalidCredentials);
         };
@@ -512,6 +546,14 @@ impl Identity {
             }
             None => {
                 self.store.throttle_fail(&[key], now).await?;
+                let who = format!("user:{}", user.id);
+                self.audit
+                    .record(
+                        AuditEvent::from_client("anonymous", client, alerts::LOGIN_FAILED, who)
+                            .outcome(Outcome::Denied)
+                            .reason("second factor"),
+                    )
+                    .await?;
                 Err(AuthError::InvalidCode)
             }
         }
@@ -530,6 +572,14 @@ impl Identity {
         }
         let recovery_codes_left = self.check_second_factor(user, code, client).await?;
         let session = self.rotate(session, user, STAGE_FULL, client).await?;
+        self.audit
+            .record(AuditEvent::from_client(
+                &format!("user:{}", user.id),
+                client,
+                alerts::LOGIN_OK,
+                format!("user:{}", user.id),
+            ))
+            .await?;
         Ok(SecondFactorOk {
             session,
             recovery_codes_left,
@@ -604,6 +654,13 @@ impl Identity {
             .await?;
         self.store.throttle_clear(&[key]).await?;
         let session = self.rotate(session, user, STAGE_FULL, client).await?;
+        let who = format!("user:{}", user.id);
+        self.audit
+            .append(vec![
+                AuditEvent::from_client(&who, client, "2fa.enroll", who.clone()),
+                AuditEvent::from_client(&who, client, alerts::LOGIN_OK, who.clone()),
+            ])
+            .await?;
         Ok((session, codes))
     }
 
@@ -655,23 +712,36 @@ impl Identity {
         self.store
             .delete_session(&session.user_id, &session.id)
             .await?;
+        let who = format!("user:{}", session.user_id);
+        let mut event =
+            AuditEvent::system(&who, "session.logout", format!("session:{}", session.id));
+        event.ip.clone_from(&session.ip);
+        self.audit.record(event).await?;
         Ok(())
     }
 
     /// Ends the caller's other sessions; returns how many.
     pub async fn logout_others(&self, principal: &Principal) -> AuthResult<u64> {
         let session = principal.session().ok_or(AuthError::Forbidden)?;
-        Ok(self
+        let ended = self
             .store
             .delete_sessions_of(&session.user_id, Some(&session.id))
-            .await?)
+            .await?;
+        self.record(
+            principal,
+            "session.revoke_others",
+            &format!("user:{}", session.user_id),
+        )
+        .await?;
+        Ok(ended)
     }
 
     /// Ends one of the caller's own sessions.
     pub async fn end_own_session(&self, principal: &Principal, id: &str) -> AuthResult<()> {
         let user = principal.user().ok_or(AuthError::Forbidden)?;
         if self.store.delete_session(&user.id, id).await? {
-            Ok(())
+            self.record(principal, "session.revoke", &format!("session:{id}"))
+                .await
         } else {
             Err(AuthError::NotFound)
         }
@@ -993,15 +1063,18 @@ impl Identity {
         Ok((row, secret))
     }
 
-    /// Records a deliberate access (a revealed number, a used recovery code, an admin action).
+    /// Records a deliberate access (a revealed number, a used recovery code, an admin action) in
+    /// the audit log. Fail-closed: an error means the caller must not go on.
     pub async fn record(
         &self,
         principal: &Principal,
         action: &str,
         target: &str,
     ) -> AuthResult<()> {
-        self.record_raw(&principal.label(), action, target, &principal.client)
-            .await
+        self.audit
+            .record(AuditEvent::by(principal, action, target))
+            .await?;
+        Ok(())
     }
 
     async fn record_raw(
@@ -1011,17 +1084,15 @@ impl Identity {
         target: &str,
         client: &Client,
     ) -> AuthResult<()> {
-        self.store
-            .record_access(&AccessRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                at: self.now(),
-                actor: actor.to_owned(),
-                action: action.to_owned(),
-                target: target.to_owned(),
-                ip: client.ip.to_string(),
-            })
+        self.audit
+            .record(AuditEvent::from_client(actor, client, action, target))
             .await?;
         Ok(())
+    }
+
+    /// The audit log, for callers that record reads.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// Whether the principal may do a sensitive action now.

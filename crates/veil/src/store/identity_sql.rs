@@ -341,15 +341,8 @@ impl IdentityStore for SqlStore {
             .bind(now).bind(id).execute(pool).await?.rows_affected() == 1))
     }
 
-    async fn record_access(&self, r: &AccessRow) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query("INSERT INTO access_log (id, at, actor, action, target, ip) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&r.id).bind(r.at).bind(&r.actor).bind(&r.action).bind(&r.target).bind(&r.ip)
-            .execute(pool).await?.rows_affected());
-        Ok(())
-    }
-
     async fn access_log(&self, limit: i64) -> StoreResult<Vec<AccessRow>> {
-        on_pool!(self, pool => Ok(sqlx::query_as("SELECT id, at, actor, action, target, ip FROM access_log ORDER BY at DESC, id DESC LIMIT $1")
+        on_pool!(self, pool => Ok(sqlx::query_as("SELECT CAST(seq AS TEXT) AS id, at, actor, action, target, ip FROM audit_log ORDER BY seq DESC LIMIT $1")
             .bind(limit).fetch_all(pool).await?))
     }
 }

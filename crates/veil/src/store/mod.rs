@@ -6,6 +6,7 @@
 //! milliseconds chosen by the caller's `Clock`; the database never calls `now()`.
 
 mod admin;
+mod audit;
 mod desk;
 mod identity;
 mod identity_sql;
@@ -14,6 +15,7 @@ mod sql;
 mod sqlite_writer;
 
 pub use admin::*;
+pub use audit::*;
 pub use desk::*;
 pub use identity::*;
 pub use rows::*;
@@ -46,7 +48,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Every query Veil runs. One implementation per backend would duplicate logic, so `SqlStore` runs
 /// the same statements on either pool; see ARCHITECTURE.md.
 #[async_trait]
-pub trait Store: IdentityStore + DeskStore + AdminStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    IdentityStore + DeskStore + AdminStore + AuditStore + Send + Sync + std::fmt::Debug
+{
     /// Applies pending migrations for this backend.
     async fn migrate(&self) -> StoreResult<()>;
     /// Which backend this is (`sqlite` or `postgres`), for logs and benchmarks.

@@ -128,7 +128,7 @@ fn message_chunks(messages: &[InboundMessageWrite]) -> Vec<&[InboundMessageWrite
 
 /// Which placeholder style a generated statement uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
+pub(super) enum Dialect {
     /// Anonymous `?`: sqlx-sqlite resolves every `$n` through `sqlite3_bind_parameter_name`, a
     /// linear scan, which makes statements with thousands of parameters quadratic.
     Sqlite,
@@ -146,7 +146,7 @@ impl SqlStore {
         sqlx::AssertSqlSafe(template.replace("{lock}", lock))
     }
 
-    fn dialect(&self) -> Dialect {
+    pub(super) fn dialect(&self) -> Dialect {
         match self.pool {
             Pool::Sqlite(..) => Dialect::Sqlite,
             Pool::Postgres(_) => Dialect::Postgres,
@@ -157,7 +157,7 @@ impl SqlStore {
 /// `(?, ?), (?, ?)` or `($1, $2), ($3, $4)` for `rows` rows of `cols` parameters, optionally with
 /// a type cast per column (PostgreSQL cannot infer parameter types inside `VALUES`). Only
 /// placeholders, never data. Parameters are bound in order.
-fn placeholders(dialect: Dialect, rows: usize, cols: usize, casts: &[&str]) -> String {
+pub(super) fn placeholders(dialect: Dialect, rows: usize, cols: usize, casts: &[&str]) -> String {
     let mut out = String::with_capacity(rows * cols * 6);
     for row in 0..rows {
         out.push_str(if row == 0 { "(" } else { ", (" });

@@ -13,6 +13,7 @@
 
 mod admin;
 mod api;
+mod audit;
 mod authz;
 mod cli;
 mod helpers;

@@ -1,0 +1,218 @@
+//! The audit log for auditors: search, export (CSV or JSON, itself audited), the current signed
+//! checkpoint, and alerts.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse as _, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use crate::error::AppError;
+use crate::identity::Principal;
+use crate::store::{AuditFilter, AuditRow};
+
+/// Most entries one search returns; exports page through up to `EXPORT_MAX`.
+const PAGE_MAX: i64 = 1_000;
+const EXPORT_MAX: usize = 100_000;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    target: Option<String>,
+    /// Unix ms, inclusive.
+    from: Option<i64>,
+    /// Unix ms, exclusive.
+    to: Option<i64>,
+    /// Entries before this sequence number (the next page).
+    before: Option<i64>,
+    limit: Option<i64>,
+    /// `csv` or `json` (export only).
+    format: Option<String>,
+}
+
+impl SearchQuery {
+    fn filter(&self) -> AuditFilter {
+        let text = |v: &Option<String>| {
+            v.as_ref()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+        AuditFilter {
+            actor: text(&self.actor),
+            action: text(&self.action),
+            target: text(&self.target),
+            from: self.from,
+            to: self.to,
+            before_seq: self.before,
+        }
+    }
+
+    /// What was asked, for the audit entry of the search itself (ids and actions only).
+    fn describe(&self) -> String {
+        let f = self.filter();
+        [
+            f.actor.map(|v| format!("actor={v}")),
+            f.action.map(|v| format!("action={v}")),
+            f.target.map(|v| format!("target={v}")),
+            f.from.map(|v| format!("from={v}")),
+            f.to.map(|v| format!("to={v}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+}
+
+fn entry_json(r: &AuditRow) -> serde_json::Value {
+    json!({
+        "seq": r.seq, "at": r.at, "actor": r.actor, "action": r.action, "target": r.target,
+        "ip": r.ip, "outcome": r.outcome, "reason": r.reason,
+    })
+}
+
+/// `GET /api/v1/audit`: entries newest first, filtered.
+pub async fn search(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let rows = state
+        .store
+        .search_audit(&q.filter(), q.limit.unwrap_or(100).clamp(1, PAGE_MAX))
+        .await?;
+    state
+        .audit
+        .record(
+            crate::audit::AuditEvent::by(&principal, "audit.search", "audit_log")
+                .reason(&q.describe()),
+        )
+        .await?;
+    let next = rows.last().map(|r| r.seq);
+    Ok(Json(json!({
+        "entries": rows.iter().map(entry_json).collect::<Vec<_>>(),
+        "next_before": next,
+    })))
+}
+
+/// A CSV cell that a spreadsheet will not run: text starting with `=`, `+`, `-`, `@`, tab or
+/// carriage return gets a leading apostrophe (OWASP's CSV injection advice).
+pub fn neutralise(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
+/// `GET /api/v1/audit/export?format=csv|json`: every matching entry (up to 100,000), as a
+/// download. The export is itself an audit entry, written before the data leaves.
+#[allow(
+    clippy::too_many_lines,
+    reason = "collect, record, then one of two formats"
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, AppError> {
+    let csv = match q.format.as_deref().unwrap_or("csv") {
+        "csv" => true,
+        "json" => false,
+        _ => return Err(AppError::BadRequest("format is csv or json".into())),
+    };
+    let mut filter = q.filter();
+    let mut rows = Vec::new();
+    while rows.len() < EXPORT_MAX {
+        let page = state.store.search_audit(&filter, PAGE_MAX).await?;
+        let Some(last) = page.last().map(|r| r.seq) else {
+            break;
+        };
+        filter.before_seq = Some(last);
+        rows.extend(page);
+    }
+    rows.truncate(EXPORT_MAX);
+    state
+        .audit
+        .record(
+            crate::audit::AuditEvent::by(&principal, "audit.export", "audit_log").reason(&format!(
+                "{} entries {}",
+                rows.len(),
+                q.describe()
+            )),
+        )
+        .await?;
+    let (mime, name, body) = if csv {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        let header = [
+            "seq", "at", "actor", "action", "target", "ip", "outcome", "reason",
+        ];
+        writer
+            .write_record(header)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        for r in &rows {
+            writer
+                .write_record([
+                    r.seq.to_string(),
+                    r.at.to_string(),
+                    neutralise(&r.actor),
+                    neutralise(&r.action),
+                    neutralise(&r.target),
+                    neutralise(&r.ip),
+                    neutralise(&r.outcome),
+                    neutralise(&r.reason),
+                ])
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+        }
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        ("text/csv; charset=utf-8", "veil-audit.csv", bytes)
+    } else {
+        let body = json!({"entries": rows.iter().map(entry_json).collect::<Vec<_>>()});
+        (
+            "application/json",
+            "veil-audit.json",
+            serde_json::to_vec(&body).map_err(|e| AppError::Internal(e.to_string()))?,
+        )
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/audit/checkpoint`: the latest signed checkpoint and the key to check it.
+pub async fn checkpoint(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let latest = state.store.latest_checkpoint().await?;
+    Ok(Json(json!({
+        "checkpoint": latest.as_ref().map(|c| c.note.clone()),
+        "size": latest.as_ref().map(|c| c.size),
+        "at": latest.as_ref().map(|c| c.at),
+        "key": state.audit.verifier().to_text(),
+    })))
+}
+
+/// `GET /api/v1/alerts`: the newest alerts.
+pub async fn alerts(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+    let rows = state.store.alerts(200).await?;
+    Ok(Json(json!({
+        "alerts": rows.iter().map(|a| json!({
+            "id": a.id, "at": a.at, "rule": a.rule, "actor": a.actor, "detail": a.detail,
+            "seq": a.seq, "email": a.email_state, "webhook": a.webhook_state,
+            "acknowledged_by": a.acknowledged_by,
+        })).collect::<Vec<_>>(),
+    })))
+}

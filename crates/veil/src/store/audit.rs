@@ -1,0 +1,408 @@
+//! The audit log's storage: entries (the tree's leaves), perfect subtree nodes, the head row that
+//! serialises appenders, signed checkpoints, and the alerts raised over the log.
+
+use async_trait::async_trait;
+
+use super::sql::{BeginWrite as _, Pool, on_pool, placeholders};
+use super::{SqlStore, StoreResult};
+
+/// One audit entry as stored. `leaf_hash` is SHA-256(0x00 || canonical entry).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: String,
+    pub outcome: String,
+    pub reason: String,
+    pub leaf_hash: Vec<u8>,
+}
+
+/// One group of entries appended at once.
+#[derive(Debug)]
+pub struct AuditAppend<'a> {
+    /// The size the writer built on; the append is refused if another writer got there first.
+    pub old_size: i64,
+    pub new_size: i64,
+    /// The new right edge of the tree.
+    pub frontier: &'a [u8],
+    pub rows: &'a [AuditRow],
+    /// Perfect subtrees completed by these entries: (level ≥ 1, index, hash).
+    pub nodes: &'a [(i64, i64, Vec<u8>)],
+}
+
+/// A signed tree head as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CheckpointRow {
+    pub size: i64,
+    pub at: i64,
+    pub note: String,
+}
+
+/// What the auditor pages filter on. Every field is optional; results come newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Only entries before this sequence number (paging).
+    pub before_seq: Option<i64>,
+}
+
+/// What an alert rule counts: entries by an actor or about a target, of some actions, since a time.
+#[derive(Debug, Clone, Default)]
+pub struct AuditCount<'a> {
+    pub actor: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub actions: &'a [&'a str],
+    pub since: i64,
+    pub until: i64,
+}
+
+/// An alert and its delivery state (`none`, `pending`, `sent`, `failed` per channel).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AlertRow {
+    pub id: String,
+    pub at: i64,
+    pub rule: String,
+    pub actor: String,
+    pub detail: String,
+    pub seq: i64,
+    pub email_state: String,
+    pub webhook_state: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<i64>,
+}
+
+const AUDIT_COLUMNS: &str = "seq, at, actor, action, target, ip, outcome, reason, leaf_hash";
+const ALERT_COLUMNS: &str = "id, at, rule, actor, detail, seq, email_state, webhook_state, attempts, \
+     next_attempt_at, acknowledged_by, acknowledged_at";
+/// Rows per multi-row INSERT: small enough to stay under one TCP segment on PostgreSQL.
+const AUDIT_CHUNK: usize = 48;
+
+#[async_trait]
+pub trait AuditStore {
+    /// The tree's size and right edge.
+    async fn audit_head(&self) -> StoreResult<(i64, Vec<u8>)>;
+    /// Appends entries and nodes and moves the head, in one transaction. `false` (and nothing
+    /// written) when the head is no longer at `old_size`.
+    async fn append_audit(&self, append: &AuditAppend<'_>) -> StoreResult<bool>;
+    /// Entries `from_seq..`, in order.
+    async fn audit_range(&self, from_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>>;
+    /// Stored perfect nodes among `wanted` ((level, index); level 0 are the entries' leaf hashes).
+    async fn audit_nodes(&self, wanted: &[(u32, u64)]) -> StoreResult<Vec<(i64, i64, Vec<u8>)>>;
+    /// Stored perfect nodes of one level with index in `from..=to`: (index, hash).
+    async fn audit_nodes_between(
+        &self,
+        level: i64,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<(i64, Vec<u8>)>>;
+    async fn insert_checkpoint(&self, size: i64, at: i64, note: &str) -> StoreResult<bool>;
+    /// Every checkpoint, smallest first.
+    async fn checkpoints(&self) -> StoreResult<Vec<CheckpointRow>>;
+    async fn latest_checkpoint(&self) -> StoreResult<Option<CheckpointRow>>;
+    async fn search_audit(&self, filter: &AuditFilter, limit: i64) -> StoreResult<Vec<AuditRow>>;
+    async fn count_audit(&self, count: &AuditCount<'_>) -> StoreResult<i64>;
+    /// Distinct client addresses of an actor's entries of some actions before `before_seq`.
+    async fn audit_ips(
+        &self,
+        actor: &str,
+        actions: &[&str],
+        before_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<String>>;
+    /// `false` when an alert with this id exists.
+    async fn insert_alert(&self, alert: &AlertRow) -> StoreResult<bool>;
+    /// Whether `rule` already fired for `actor` since `since`.
+    async fn alert_since(&self, rule: &str, actor: &str, since: i64) -> StoreResult<bool>;
+    async fn alerts(&self, limit: i64) -> StoreResult<Vec<AlertRow>>;
+    async fn count_open_alerts(&self) -> StoreResult<i64>;
+    /// Alerts with a pending delivery due by `now`.
+    async fn due_alerts(&self, now: i64, limit: i64) -> StoreResult<Vec<AlertRow>>;
+    async fn update_alert_delivery(&self, alert: &AlertRow) -> StoreResult<()>;
+    async fn acknowledge_alert(&self, id: &str, by: &str, at: i64) -> StoreResult<bool>;
+    /// Moves a setting from `old` to `new` only if it still holds `old` (absent: `None`).
+    async fn swap_setting(
+        &self,
+        name: &str,
+        old: Option<&str>,
+        new: &str,
+        now: i64,
+    ) -> StoreResult<bool>;
+}
+
+/// `action IN (...)` for `count` actions starting at parameter `first`.
+fn action_list(dialect: super::sql::Dialect, first: usize, count: usize) -> String {
+    let list = placeholders(dialect, 1, first - 1 + count, &[]);
+    let params: Vec<&str> = list
+        .trim_matches(|c| c == '(' || c == ')')
+        .split(", ")
+        .skip(first - 1)
+        .collect();
+    params.join(", ")
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn audit_head(&self) -> StoreResult<(i64, Vec<u8>)> {
+        on_pool!(self, pool => Ok(sqlx::query_as("SELECT size, frontier FROM audit_head WHERE id = 1")
+            .fetch_one(pool).await?))
+    }
+
+    async fn append_audit(&self, append: &AuditAppend<'_>) -> StoreResult<bool> {
+        let dialect = self.dialect();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            // The head first: on PostgreSQL its row lock makes a second appender wait here and
+            // then find the size moved; SQLite's write lock is already held.
+            let moved = sqlx::query("UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1 AND size = $3")
+                .bind(append.new_size).bind(append.frontier).bind(append.old_size)
+                .execute(&mut *tx).await?.rows_affected() == 1;
+            if !moved {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            for chunk in append.rows.chunks(AUDIT_CHUNK) {
+                let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
+                    placeholders(dialect, chunk.len(), 9, &[]));
+                let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for r in chunk {
+                    insert = insert.bind(r.seq).bind(r.at).bind(&r.actor).bind(&r.action).bind(&r.target)
+                        .bind(&r.ip).bind(&r.outcome).bind(&r.reason).bind(&r.leaf_hash);
+                }
+                insert.execute(&mut *tx).await?;
+            }
+            for chunk in append.nodes.chunks(AUDIT_CHUNK * 2) {
+                let sql = format!("INSERT INTO audit_nodes (level, idx, hash) VALUES {}",
+                    placeholders(dialect, chunk.len(), 3, &[]));
+                let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (level, idx, hash) in chunk {
+                    insert = insert.bind(level).bind(idx).bind(hash);
+                }
+                insert.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    async fn audit_range(&self, from_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2")))
+            .bind(from_seq).bind(limit).fetch_all(pool).await?))
+    }
+
+    async fn audit_nodes(&self, wanted: &[(u32, u64)]) -> StoreResult<Vec<(i64, i64, Vec<u8>)>> {
+        let mut found = Vec::with_capacity(wanted.len());
+        for &(level, index) in wanted {
+            let Ok(index) = i64::try_from(index) else {
+                continue;
+            };
+            let level = i64::from(level);
+            let hash: Option<Vec<u8>> = on_pool!(self, pool => if level == 0 {
+                sqlx::query_scalar("SELECT leaf_hash FROM audit_log WHERE seq = $1")
+                    .bind(index).fetch_optional(pool).await?
+            } else {
+                sqlx::query_scalar("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2")
+                    .bind(level).bind(index).fetch_optional(pool).await?
+            });
+            if let Some(hash) = hash {
+                found.push((level, index, hash));
+            }
+        }
+        Ok(found)
+    }
+
+    async fn audit_nodes_between(
+        &self,
+        level: i64,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<Vec<(i64, Vec<u8>)>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT idx, hash FROM audit_nodes WHERE level = $1 AND idx >= $2 AND idx <= $3")
+            .bind(level).bind(from).bind(to).fetch_all(pool).await?))
+    }
+
+    async fn insert_checkpoint(&self, size: i64, at: i64, note: &str) -> StoreResult<bool> {
+        on_pool!(self, pool => Ok(sqlx::query(
+            "INSERT INTO audit_checkpoints (size, at, note) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING")
+            .bind(size).bind(at).bind(note).execute(pool).await?.rows_affected() == 1))
+    }
+
+    async fn checkpoints(&self) -> StoreResult<Vec<CheckpointRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as("SELECT size, at, note FROM audit_checkpoints ORDER BY size")
+            .fetch_all(pool).await?))
+    }
+
+    async fn latest_checkpoint(&self) -> StoreResult<Option<CheckpointRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT size, at, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
+            .fetch_optional(pool).await?))
+    }
+
+    async fn search_audit(&self, filter: &AuditFilter, limit: i64) -> StoreResult<Vec<AuditRow>> {
+        // Only the clauses the filter uses, each a bound parameter, numbered in binding order.
+        let used = [
+            (filter.actor.is_some(), "actor ="),
+            (filter.action.is_some(), "action ="),
+            (filter.target.is_some(), "target ="),
+            (filter.from.is_some(), "at >="),
+            (filter.to.is_some(), "at <"),
+            (filter.before_seq.is_some(), "seq <"),
+        ];
+        let mut clauses = vec!["1 = 1".to_owned()];
+        for (n, (_, clause)) in used.iter().filter(|(on, _)| *on).enumerate() {
+            clauses.push(format!("{clause} ${}", n + 1));
+        }
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE {} ORDER BY seq DESC LIMIT ${}",
+            clauses.join(" AND "),
+            clauses.len()
+        );
+        on_pool!(self, pool => {
+            let mut query = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql));
+            for value in [&filter.actor, &filter.action, &filter.target].into_iter().flatten() {
+                query = query.bind(value);
+            }
+            for value in [filter.from, filter.to, filter.before_seq].into_iter().flatten() {
+                query = query.bind(value);
+            }
+            Ok(query.bind(limit).fetch_all(pool).await?)
+        })
+    }
+
+    async fn count_audit(&self, count: &AuditCount<'_>) -> StoreResult<i64> {
+        let mut clauses = vec!["at >= $1".to_owned(), "at < $2".to_owned()];
+        let mut n = 2;
+        for (used, column) in [
+            (count.actor.is_some(), "actor"),
+            (count.target.is_some(), "target"),
+            (count.ip.is_some(), "ip"),
+        ] {
+            if used {
+                n += 1;
+                clauses.push(format!("{column} = ${n}"));
+            }
+        }
+        if !count.actions.is_empty() {
+            clauses.push(format!(
+                "action IN ({})",
+                action_list(self.dialect(), n + 1, count.actions.len())
+            ));
+        }
+        let sql = format!(
+            "SELECT COUNT(*) FROM audit_log WHERE {}",
+            clauses.join(" AND ")
+        );
+        on_pool!(self, pool => {
+            let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(count.since).bind(count.until);
+            for value in [count.actor, count.target, count.ip].into_iter().flatten() {
+                query = query.bind(value);
+            }
+            for action in count.actions {
+                query = query.bind(*action);
+            }
+            Ok(query.fetch_one(pool).await?)
+        })
+    }
+
+    async fn audit_ips(
+        &self,
+        actor: &str,
+        actions: &[&str],
+        before_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<String>> {
+        let actions_clause = if actions.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " AND action IN ({})",
+                action_list(self.dialect(), 3, actions.len())
+            )
+        };
+        let sql = format!(
+            "SELECT DISTINCT ip FROM audit_log WHERE actor = $1 AND seq < $2{actions_clause} LIMIT ${}",
+            3 + actions.len()
+        );
+        on_pool!(self, pool => {
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(actor).bind(before_seq);
+            for action in actions {
+                query = query.bind(*action);
+            }
+            Ok(query.bind(limit).fetch_all(pool).await?)
+        })
+    }
+
+    async fn insert_alert(&self, a: &AlertRow) -> StoreResult<bool> {
+        on_pool!(self, pool => Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (id) DO NOTHING")))
+            .bind(&a.id).bind(a.at).bind(&a.rule).bind(&a.actor).bind(&a.detail).bind(a.seq)
+            .bind(&a.email_state).bind(&a.webhook_state).bind(a.attempts).bind(a.next_attempt_at)
+            .bind(&a.acknowledged_by).bind(a.acknowledged_at)
+            .execute(pool).await?.rows_affected() == 1))
+    }
+
+    async fn alert_since(&self, rule: &str, actor: &str, since: i64) -> StoreResult<bool> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM alerts WHERE rule = $1 AND actor = $2 AND at >= $3")
+            .bind(rule).bind(actor).bind(since).fetch_one(pool).await? > 0))
+    }
+
+    async fn alerts(&self, limit: i64) -> StoreResult<Vec<AlertRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts ORDER BY at DESC, id DESC LIMIT $1")))
+            .bind(limit).fetch_all(pool).await?))
+    }
+
+    async fn count_open_alerts(&self) -> StoreResult<i64> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM alerts WHERE acknowledged_at IS NULL").fetch_one(pool).await?))
+    }
+
+    async fn due_alerts(&self, now: i64, limit: i64) -> StoreResult<Vec<AlertRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE (email_state = 'pending' OR webhook_state = 'pending') \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2")))
+            .bind(now).bind(limit).fetch_all(pool).await?))
+    }
+
+    async fn update_alert_delivery(&self, a: &AlertRow) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE alerts SET email_state = $1, webhook_state = $2, attempts = $3, next_attempt_at = $4 WHERE id = $5")
+            .bind(&a.email_state).bind(&a.webhook_state).bind(a.attempts).bind(a.next_attempt_at).bind(&a.id)
+            .execute(pool).await?.rows_affected());
+        Ok(())
+    }
+
+    async fn acknowledge_alert(&self, id: &str, by: &str, at: i64) -> StoreResult<bool> {
+        on_pool!(self, pool => Ok(sqlx::query(
+            "UPDATE alerts SET acknowledged_by = $1, acknowledged_at = $2 WHERE id = $3 AND acknowledged_at IS NULL")
+            .bind(by).bind(at).bind(id).execute(pool).await?.rows_affected() == 1))
+    }
+
+    async fn swap_setting(
+        &self,
+        name: &str,
+        old: Option<&str>,
+        new: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_pool!(self, pool => Ok(match old {
+            Some(old) => sqlx::query("UPDATE settings SET value = $1, updated_at = $2 WHERE name = $3 AND value = $4")
+                .bind(new).bind(now).bind(name).bind(old).execute(pool).await?.rows_affected() == 1,
+            None => sqlx::query("INSERT INTO settings (name, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+                .bind(name).bind(new).bind(now).execute(pool).await?.rows_affected() == 1,
+        }))
+    }
+}

@@ -1,0 +1,330 @@
+//! The audit log (issue 5): what lands in it, proofs a third party can check, and tampering.
+
+use reqwest::StatusCode;
+use veil::audit::{AuditEvent, AuditLog};
+use veil::identity::Role;
+use veil_crypto::CheckpointVerifier;
+use veil_crypto::merkle;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn reads_and_sign_ins_are_logged_and_a_proof_checks_without_veil() {
+    let app = TestApp::spawn().await;
+    app.customer_writes("4915100000501", "Ada Lovelace", "text", "hello")
+        .await;
+    let ada = app.conversation_named("Ada Lovelace").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let boss = app.add_user(Role::Supervisor).await;
+    let browser = app.sign_in(&boss).await;
+    let page = browser
+        .client
+        .get(app.url(&format!("/inbox/c/{ada}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let stranger = app.browser();
+    app.post_login(&stranger, &boss.email, "wrong password entirely")
+        .await;
+
+    let (status, found) = app
+        .get(&format!("/api/v1/audit?target=conversation:{ada}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = found["entries"].as_array().unwrap();
+    let view = entries
+        .iter()
+        .find(|e| e["action"] == "conversation.view" && e["actor"] == format!("user:{}", boss.id))
+        .expect("the conversation view is logged");
+    let (_, all) = app.get("/api/v1/audit?limit=1000").await;
+    let all = all["entries"].as_array().unwrap();
+    for action in [
+        "login.success",
+        "login.failure",
+        "config.start",
+        "audit.search",
+    ] {
+        assert!(all.iter().any(|e| e["action"] == action), "{action} logged");
+    }
+    let text = serde_json::to_string(all).unwrap();
+    for secret in ["Ada", "4915100000501", "hello", &boss.email] {
+        assert!(!text.contains(secret), "entries carry ids only ({secret})");
+    }
+
+    // CSV export: audited, and formula-looking cells neutralised.
+    let audit = &app.app().state.audit;
+    audit
+        .record(
+            AuditEvent::system("cli", "test.formula", "x").reason("=HYPERLINK(\"http://evil\")"),
+        )
+        .await
+        .unwrap();
+    let csv = app
+        .client
+        .get(app.url("/api/v1/audit/export?format=csv"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.unwrap();
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    let (_, after) = app.get("/api/v1/audit?action=audit.export").await;
+    assert_eq!(
+        after["entries"].as_array().unwrap().len(),
+        1,
+        "the export is logged"
+    );
+
+    // A proof of the view, checked with nothing but the printed text and RFC 6962.
+    let seq = view["seq"].as_i64().unwrap();
+    let proof = serde_json::to_value(audit.proof(seq).await.unwrap()).unwrap();
+    let key = CheckpointVerifier::parse(proof["key"].as_str().unwrap()).unwrap();
+    let checkpoint = key.open(proof["checkpoint"].as_str().unwrap()).unwrap();
+    let hashes: Vec<merkle::Hash> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    let entry = proof["entry"].as_str().unwrap();
+    assert!(entry.contains(&format!("conversation:{ada}")));
+    merkle::verify_inclusion(
+        entry.as_bytes(),
+        proof["index"].as_u64().unwrap(),
+        checkpoint.size,
+        &checkpoint.root,
+        &hashes,
+    )
+    .unwrap();
+    let forged = entry.replace("conversation.view", "conversation.list");
+    assert!(
+        merkle::verify_inclusion(
+            forged.as_bytes(),
+            proof["index"].as_u64().unwrap(),
+            checkpoint.size,
+            &checkpoint.root,
+            &hashes
+        )
+        .is_err()
+    );
+    assert!(audit.verify(None).await.unwrap().ok());
+    app.shutdown().await;
+}
+
+/// Raw SQL against the test database, outside Veil's store.
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Raw {
+    async fn open(url: &str) -> Self {
+        if url.starts_with("sqlite:") {
+            Self::Sqlite(sqlx::SqlitePool::connect(url).await.unwrap())
+        } else {
+            Self::Postgres(sqlx::PgPool::connect(url).await.unwrap())
+        }
+    }
+
+    async fn exec(&self, sql: &str) {
+        match self {
+            Self::Sqlite(p) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(p)
+                    .await
+                    .unwrap();
+            }
+            Self::Postgres(p) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(p)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// A small deterministic generator, so a failure names a reproducible place.
+struct Lcg(u64);
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+async fn fill(audit: &AuditLog, from: usize, to: usize) {
+    let events = (from..to)
+        .map(|i| {
+            AuditEvent::system(
+                &format!("user:u{}", i % 7),
+                "conversation.view",
+                format!("conversation:entry-{i:05}-x"),
+            )
+        })
+        .collect();
+    audit.append(events).await.unwrap();
+}
+
+#[tokio::test]
+async fn changing_deleting_reordering_inserting_or_rolling_back_entries_is_detected() {
+    let app = TestApp::spawn().await;
+    let audit = app.app().state.audit.clone();
+    let base = audit.store().audit_head().await.unwrap().0;
+    fill(&audit, 0, 200).await;
+    audit.checkpoint().await.unwrap();
+    fill(&audit, 200, 260).await;
+    let saved = audit.checkpoint().await.unwrap();
+    assert!(audit.verify(None).await.unwrap().ok());
+    let raw = Raw::open(&app.config.database_url).await;
+    let total = base + 260;
+    let mut rng = Lcg(7);
+    for trial in 0..28 {
+        let seq = i64::try_from(rng.below(u64::try_from(total).unwrap())).unwrap();
+        let other = (seq + 1 + i64::try_from(rng.below(40)).unwrap()) % total;
+        let (mutate, undo): (String, String) = match trial % 7 {
+            0 => (
+                format!("UPDATE audit_log SET actor = actor || 'x' WHERE seq = {seq}"),
+                format!(
+                    "UPDATE audit_log SET actor = substr(actor, 1, length(actor) - 1) WHERE seq = {seq}"
+                ),
+            ),
+            1 => (
+                format!("UPDATE audit_log SET at = at + 1 WHERE seq = {seq}"),
+                format!("UPDATE audit_log SET at = at - 1 WHERE seq = {seq}"),
+            ),
+            2 => (
+                format!(
+                    "UPDATE audit_log SET outcome = 'denied' WHERE seq = {seq} AND outcome = 'ok'; UPDATE audit_log SET reason = reason || 'r' WHERE seq = {seq}"
+                ),
+                format!(
+                    "UPDATE audit_log SET outcome = 'ok' WHERE seq = {seq} AND outcome = 'denied'; UPDATE audit_log SET reason = substr(reason, 1, length(reason) - 1) WHERE seq = {seq}"
+                ),
+            ),
+            3 => (
+                format!("UPDATE audit_log SET seq = -1 WHERE seq = {seq}"),
+                format!("UPDATE audit_log SET seq = {seq} WHERE seq = -1"),
+            ),
+            // Reorder: swap two entries' places.
+            4 => (
+                format!(
+                    "UPDATE audit_log SET seq = -2 WHERE seq = {seq}; UPDATE audit_log SET seq = {seq} WHERE seq = {other}; UPDATE audit_log SET seq = {other} WHERE seq = -2"
+                ),
+                format!(
+                    "UPDATE audit_log SET seq = -2 WHERE seq = {other}; UPDATE audit_log SET seq = {other} WHERE seq = {seq}; UPDATE audit_log SET seq = {seq} WHERE seq = -2"
+                ),
+            ),
+            // Insert: a forged entry in the middle, later entries moved up.
+            5 => (
+                format!(
+                    "UPDATE audit_log SET seq = seq + 1000000 WHERE seq >= {seq}; UPDATE audit_log SET seq = seq - 999999 WHERE seq >= 1000000; \
+                   INSERT INTO audit_log (seq, at, actor, action, target, ip, outcome, reason, leaf_hash) SELECT {seq}, at, actor, action, target, ip, outcome, reason, leaf_hash FROM audit_log WHERE seq = {seq} + 1"
+                ),
+                format!(
+                    "DELETE FROM audit_log WHERE seq = {seq}; UPDATE audit_log SET seq = seq + 999999 WHERE seq > {seq}; UPDATE audit_log SET seq = seq - 1000000 WHERE seq >= 1000000"
+                ),
+            ),
+            // An edit whose leaf hash was recomputed too is caught by the signed root.
+            _ => (
+                format!(
+                    "UPDATE audit_log SET leaf_hash = (SELECT leaf_hash FROM audit_log WHERE seq = {other}) WHERE seq = {seq}; UPDATE audit_log SET target = 'x' WHERE seq = -5"
+                ),
+                String::new(),
+            ),
+        };
+        let before = if trial % 7 == 6 {
+            Some(audit.store().audit_range(seq, 1).await.unwrap().remove(0))
+        } else {
+            None
+        };
+        raw.exec(&mutate).await;
+        let report = audit.verify(None).await.unwrap();
+        assert!(
+            !report.ok(),
+            "trial {trial} at entry {seq} not detected: {mutate}"
+        );
+        let named = report
+            .first_bad_entry
+            .expect("the first wrong entry is named");
+        // An inserted copy can look right; then the first moved entry is the first wrong one.
+        assert!(
+            named <= seq.max(other) + 1,
+            "trial {trial}: named {named} for a change at {seq}"
+        );
+        if let Some(row) = before {
+            let hex = hex::encode(&row.leaf_hash);
+            let restore = match &raw {
+                Raw::Sqlite(_) => {
+                    format!("UPDATE audit_log SET leaf_hash = x'{hex}' WHERE seq = {seq}")
+                }
+                Raw::Postgres(_) => {
+                    format!("UPDATE audit_log SET leaf_hash = '\\x{hex}'::bytea WHERE seq = {seq}")
+                }
+            };
+            raw.exec(&restore).await;
+        } else {
+            raw.exec(&undo).await;
+        }
+        let again = audit.verify(None).await.unwrap();
+        assert!(
+            again.ok(),
+            "trial {trial}: undo did not restore: {:?}",
+            again.problem
+        );
+    }
+
+    // Roll back to the first checkpoint: entries, nodes, the newer checkpoint and the head all
+    // consistent with size base+200. The checkpoint file outside the database still knows.
+    let short = base + 200;
+    let mut tree = merkle::MemoryTree::new();
+    for row in audit.store().audit_range(0, short).await.unwrap() {
+        tree.push(row.leaf_hash.as_slice().try_into().unwrap());
+    }
+    let frontier = hex::encode(tree.frontier().to_bytes());
+    let head = match &raw {
+        Raw::Sqlite(_) => format!("x'{frontier}'"),
+        Raw::Postgres(_) => format!("'\\x{frontier}'::bytea"),
+    };
+    raw.exec(&format!(
+        "DELETE FROM audit_log WHERE seq >= {short}; DELETE FROM audit_nodes WHERE (idx + 1) * (CAST(1 AS BIGINT) << level) > {short}; \
+         DELETE FROM audit_checkpoints WHERE size > {short}; UPDATE audit_head SET size = {short}, frontier = {head} WHERE id = 1"
+    ))
+    .await;
+    let report = audit.verify(None).await.unwrap();
+    assert!(
+        !report.ok()
+            && report
+                .problem
+                .as_deref()
+                .unwrap_or("")
+                .contains("rolled back"),
+        "{:?}",
+        report.problem
+    );
+    // Without the file, a checkpoint kept elsewhere catches it.
+    std::fs::remove_file(&app.config.audit.checkpoint_file).unwrap();
+    assert!(
+        audit.verify(None).await.unwrap().ok(),
+        "self-consistent without outside anchors"
+    );
+    let report = audit.verify(Some(&saved.note)).await.unwrap();
+    assert!(
+        !report.ok(),
+        "the log must extend the checkpoint kept elsewhere"
+    );
+    app.shutdown().await;
+}
