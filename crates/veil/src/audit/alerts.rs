@@ -161,7 +161,6 @@ impl Alerter {
             let count = |actions: &'static [&'static str], since: i64| AuditCount {
                 actor: (kind != "failed").then_some(key),
                 target: (kind == "failed").then_some(key),
-                ip: None,
                 actions,
                 since,
                 until: row.at + 1,

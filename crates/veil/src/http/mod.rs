@@ -47,10 +47,7 @@ impl AppState {
         action: &str,
         target: String,
     ) -> Result<(), crate::error::AppError> {
-        self.audit
-            .record(crate::audit::AuditEvent::by(principal, action, target))
-            .await?;
-        Ok(())
+        Ok(self.identity.record(principal, action, &target).await?)
     }
 }
 

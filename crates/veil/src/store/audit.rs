@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::sql::{BeginWrite as _, Pool, on_pool, placeholders};
+use super::sql::{BeginWrite as _, Dialect, Pool, on_pool, placeholders};
 use super::{SqlStore, StoreResult};
 
 /// One audit entry as stored. `leaf_hash` is SHA-256(0x00 || canonical entry).
@@ -58,7 +58,6 @@ pub struct AuditFilter {
 pub struct AuditCount<'a> {
     pub actor: Option<&'a str>,
     pub target: Option<&'a str>,
-    pub ip: Option<&'a str>,
     pub actions: &'a [&'a str],
     pub since: i64,
     pub until: i64,
@@ -139,15 +138,15 @@ pub trait AuditStore {
     ) -> StoreResult<bool>;
 }
 
-/// `action IN (...)` for `count` actions starting at parameter `first`.
-fn action_list(dialect: super::sql::Dialect, first: usize, count: usize) -> String {
-    let list = placeholders(dialect, 1, first - 1 + count, &[]);
-    let params: Vec<&str> = list
-        .trim_matches(|c| c == '(' || c == ')')
-        .split(", ")
-        .skip(first - 1)
-        .collect();
-    params.join(", ")
+/// `count` placeholders for an `IN (...)` list, numbered from `first` on PostgreSQL.
+fn in_list(dialect: Dialect, first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| match dialect {
+            Dialect::Sqlite => "?".to_owned(),
+            Dialect::Postgres => format!("${n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[async_trait]
@@ -286,7 +285,6 @@ impl AuditStore for SqlStore {
         for (used, column) in [
             (count.actor.is_some(), "actor"),
             (count.target.is_some(), "target"),
-            (count.ip.is_some(), "ip"),
         ] {
             if used {
                 n += 1;
@@ -296,7 +294,7 @@ impl AuditStore for SqlStore {
         if !count.actions.is_empty() {
             clauses.push(format!(
                 "action IN ({})",
-                action_list(self.dialect(), n + 1, count.actions.len())
+                in_list(self.dialect(), n + 1, count.actions.len())
             ));
         }
         let sql = format!(
@@ -305,7 +303,7 @@ impl AuditStore for SqlStore {
         );
         on_pool!(self, pool => {
             let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(count.since).bind(count.until);
-            for value in [count.actor, count.target, count.ip].into_iter().flatten() {
+            for value in [count.actor, count.target].into_iter().flatten() {
                 query = query.bind(value);
             }
             for action in count.actions {
@@ -327,7 +325,7 @@ impl AuditStore for SqlStore {
         } else {
             format!(
                 " AND action IN ({})",
-                action_list(self.dialect(), 3, actions.len())
+                in_list(self.dialect(), 3, actions.len())
             )
         };
         let sql = format!(
