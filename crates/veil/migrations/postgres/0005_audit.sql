@@ -51,7 +51,7 @@ CREATE TABLE alerts (
     seq BIGINT NOT NULL,
     email_state TEXT NOT NULL,
     webhook_state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
+    attempts BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL DEFAULT 0,
     acknowledged_by TEXT,
     acknowledged_at BIGINT

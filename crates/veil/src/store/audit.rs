@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::sql::{BeginWrite as _, Dialect, Pool, on_pool, placeholders};
+use super::sql::{BeginWrite as _, Pool, on_pool, placeholders};
 use super::{SqlStore, StoreResult};
 
 /// One audit entry as stored. `leaf_hash` is SHA-256(0x00 || canonical entry).
@@ -138,13 +138,12 @@ pub trait AuditStore {
     ) -> StoreResult<bool>;
 }
 
-/// `count` placeholders for an `IN (...)` list, numbered from `first` on PostgreSQL.
-fn in_list(dialect: Dialect, first: usize, count: usize) -> String {
+/// `$first, $first+1, …`: the placeholders of an `IN (...)` list. Numbered on both backends,
+/// so that they follow the statement's other numbered parameters (a short list: the `?` form
+/// is only for statements with thousands of parameters).
+fn in_list(first: usize, count: usize) -> String {
     (first..first + count)
-        .map(|n| match dialect {
-            Dialect::Sqlite => "?".to_owned(),
-            Dialect::Postgres => format!("${n}"),
-        })
+        .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -294,7 +293,7 @@ impl AuditStore for SqlStore {
         if !count.actions.is_empty() {
             clauses.push(format!(
                 "action IN ({})",
-                in_list(self.dialect(), n + 1, count.actions.len())
+                in_list(n + 1, count.actions.len())
             ));
         }
         let sql = format!(
@@ -323,10 +322,7 @@ impl AuditStore for SqlStore {
         let actions_clause = if actions.is_empty() {
             String::new()
         } else {
-            format!(
-                " AND action IN ({})",
-                in_list(self.dialect(), 3, actions.len())
-            )
+            format!(" AND action IN ({})", in_list(3, actions.len()))
         };
         let sql = format!(
             "SELECT DISTINCT ip FROM audit_log WHERE actor = $1 AND seq < $2{actions_clause} LIMIT ${}",

@@ -404,3 +404,232 @@ async fn random_byte_flips_in_the_sqlite_file_are_detected() {
     }
     app.shutdown().await;
 }
+
+/// A local SMTP sink: accepts one message per connection and hands over its DATA.
+async fn smtp_sink() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(body) = data.as_mut() {
+                        if line == "." {
+                            tx.send(data.take().unwrap_or_default()).unwrap();
+                            write.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 sink\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(answer).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// A local webhook receiver: hands over (headers, body) of each POST.
+async fn webhook_sink() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(axum::http::HeaderMap, Vec<u8>)>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let tx = tx.clone();
+                async move {
+                    tx.send((headers, body.to_vec())).unwrap();
+                    StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn alert_rules_fire_once_and_go_out_by_email_and_signed_webhook() {
+    const SECRET: &str = "a webhook secret of some length";
+    let (smtp_port, mut mails) = smtp_sink().await;
+    let (hook_url, mut hooks) = webhook_sink().await;
+    let app = TestApp::spawn_with(|config, _| {
+        let a = &mut config.alerts;
+        a.email_to = "dpo@example.com".into();
+        a.smtp_from = "veil@example.com".into();
+        a.smtp_host = "127.0.0.1".into();
+        a.smtp_port = smtp_port;
+        a.smtp_security = veil::config::SmtpSecurity::None;
+        a.webhook_url = hook_url;
+        a.webhook_secret = SECRET.to_owned().into();
+        a.off_hours = false;
+    })
+    .await;
+    let state = &app.app().state;
+    let client = |ip: &str| veil::identity::Client {
+        ip: ip.parse().unwrap(),
+        user_agent: String::new(),
+    };
+    let mut events = Vec::new();
+    // Ten reveals in an hour by one supervisor.
+    for i in 0..10 {
+        events.push(AuditEvent::from_client(
+            "user:s1",
+            &client("10.0.0.5"),
+            "contact.reveal_phone",
+            format!("conversation:c{i}"),
+        ));
+    }
+    // A sign-in from a known network, then from a new one.
+    events.push(AuditEvent::from_client(
+        "user:a1",
+        &client("10.0.0.5"),
+        "login.success",
+        "user:a1",
+    ));
+    events.push(AuditEvent::from_client(
+        "user:a1",
+        &client("10.0.0.9"),
+        "login.success",
+        "user:a1",
+    ));
+    events.push(AuditEvent::from_client(
+        "user:a1",
+        &client("203.0.113.7"),
+        "login.success",
+        "user:a1",
+    ));
+    // A token used from its usual address, then from another network.
+    events.push(AuditEvent::from_client(
+        "token:t1",
+        &client("192.0.2.10"),
+        "inbox.list",
+        "conversations",
+    ));
+    events.push(AuditEvent::from_client(
+        "token:t1",
+        &client("198.51.100.1"),
+        "inbox.list",
+        "conversations",
+    ));
+    // Sixty-one conversation views in an hour by an agent with no history.
+    for i in 0..61 {
+        events.push(AuditEvent::from_client(
+            "user:a2",
+            &client("10.0.0.6"),
+            "conversation.view",
+            format!("conversation:v{i}"),
+        ));
+    }
+    // Eleven failed sign-ins for one account.
+    for _ in 0..11 {
+        events.push(
+            AuditEvent::from_client(
+                "anonymous",
+                &client("198.51.100.9"),
+                "login.failure",
+                "user:victim",
+            )
+            .outcome(veil::audit::Outcome::Denied),
+        );
+    }
+    // Three exports.
+    for _ in 0..3 {
+        events.push(AuditEvent::from_client(
+            "user:au",
+            &client("10.0.0.7"),
+            "audit.export",
+            "audit_log",
+        ));
+    }
+    state.audit.append(events).await.unwrap();
+
+    assert_eq!(state.alerter.run_once().await.unwrap(), 6);
+    assert_eq!(state.alerter.run_once().await.unwrap(), 0, "nothing twice");
+    let alerts = state.store.alerts(50).await.unwrap();
+    let mut fired: Vec<(String, String)> = alerts
+        .iter()
+        .map(|a| (a.rule.clone(), a.actor.clone()))
+        .collect();
+    fired.sort();
+    assert_eq!(
+        fired,
+        [
+            ("bulk_export", "user:au"),
+            ("failed_logins", "user:victim"),
+            ("many_reveals", "user:s1"),
+            ("new_network_login", "user:a1"),
+            ("token_new_address", "token:t1"),
+            ("views_above_baseline", "user:a2"),
+        ]
+        .map(|(r, a)| (r.to_owned(), a.to_owned()))
+    );
+
+    assert_eq!(state.deliverer.run_once().await.unwrap(), 12);
+    let mut subjects = Vec::new();
+    for _ in 0..6 {
+        let mail = mails.recv().await.unwrap();
+        subjects.push(
+            mail.lines()
+                .find(|l| l.starts_with("Subject:"))
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert!(
+        subjects.contains(&"Subject: Veil alert: many_reveals".to_owned()),
+        "{subjects:?}"
+    );
+    for _ in 0..6 {
+        let (headers, body) = hooks.recv().await.unwrap();
+        let ts: i64 = headers["x-veil-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            headers["x-veil-signature"].to_str().unwrap(),
+            veil::audit::deliver::sign_webhook(SECRET.as_bytes(), ts, &body)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(json["rule"].is_string() && json["seq"].is_i64());
+    }
+    assert_eq!(state.deliverer.run_once().await.unwrap(), 0, "sent once");
+    assert!(
+        state
+            .store
+            .alerts(50)
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.email_state == "sent" && a.webhook_state == "sent")
+    );
+    app.shutdown().await;
+}
