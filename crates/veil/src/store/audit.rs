@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::sql::{BeginWrite as _, Pool, on_pool, placeholders};
+use super::sql::{BeginWrite as _, Dialect, Pool, on_pool, placeholders};
 use super::{SqlStore, StoreResult};
 
 /// One audit entry as stored. `leaf_hash` is SHA-256(0x00 || canonical entry).
@@ -83,8 +83,15 @@ pub struct AlertRow {
 const AUDIT_COLUMNS: &str = "seq, at, actor, action, target, ip, outcome, reason, leaf_hash";
 const ALERT_COLUMNS: &str = "id, at, rule, actor, detail, seq, email_state, webhook_state, attempts, \
      next_attempt_at, acknowledged_by, acknowledged_at";
-/// Rows per multi-row INSERT: small enough to stay under one TCP segment on PostgreSQL.
-const AUDIT_CHUNK: usize = 48;
+/// Rows per multi-row INSERT: on PostgreSQL small enough to stay under one TCP segment (see
+/// `CHUNK_BYTES` in `sql.rs`); on SQLite each statement is a hand-off to sqlx's worker thread, so
+/// fewer, larger ones (9 parameters a row, far below SQLite's 32,766).
+fn audit_chunk(dialect: Dialect) -> usize {
+    match dialect {
+        Dialect::Sqlite => 500,
+        Dialect::Postgres => 48,
+    }
+}
 
 #[async_trait]
 pub trait AuditStore {
@@ -168,7 +175,7 @@ impl AuditStore for SqlStore {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            for chunk in append.rows.chunks(AUDIT_CHUNK) {
+            for chunk in append.rows.chunks(audit_chunk(dialect)) {
                 let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}",
                     placeholders(dialect, chunk.len(), 9, &[]));
                 let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -178,7 +185,7 @@ impl AuditStore for SqlStore {
                 }
                 insert.execute(&mut *tx).await?;
             }
-            for chunk in append.nodes.chunks(AUDIT_CHUNK * 2) {
+            for chunk in append.nodes.chunks(audit_chunk(dialect) * 2) {
                 let sql = format!("INSERT INTO audit_nodes (level, idx, hash) VALUES {}",
                     placeholders(dialect, chunk.len(), 3, &[]));
                 let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -199,22 +206,50 @@ impl AuditStore for SqlStore {
     }
 
     async fn audit_nodes(&self, wanted: &[(u32, u64)]) -> StoreResult<Vec<(i64, i64, Vec<u8>)>> {
-        let mut found = Vec::with_capacity(wanted.len());
+        // Two queries: leaves from the entries, the rest from the nodes (a proof needs ~2·log n).
+        let mut leaves = Vec::new();
+        let mut nodes = Vec::new();
         for &(level, index) in wanted {
             let Ok(index) = i64::try_from(index) else {
                 continue;
             };
-            let level = i64::from(level);
-            let hash: Option<Vec<u8>> = on_pool!(self, pool => if level == 0 {
-                sqlx::query_scalar("SELECT leaf_hash FROM audit_log WHERE seq = $1")
-                    .bind(index).fetch_optional(pool).await?
+            if level == 0 {
+                leaves.push(index);
             } else {
-                sqlx::query_scalar("SELECT hash FROM audit_nodes WHERE level = $1 AND idx = $2")
-                    .bind(level).bind(index).fetch_optional(pool).await?
-            });
-            if let Some(hash) = hash {
-                found.push((level, index, hash));
+                nodes.push((i64::from(level), index));
             }
+        }
+        let mut found = Vec::with_capacity(wanted.len());
+        if !leaves.is_empty() {
+            let sql = format!(
+                "SELECT CAST(0 AS BIGINT), seq, leaf_hash FROM audit_log WHERE seq IN ({})",
+                in_list(1, leaves.len())
+            );
+            let rows: Vec<(i64, i64, Vec<u8>)> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for seq in &leaves {
+                    query = query.bind(seq);
+                }
+                query.fetch_all(pool).await?
+            });
+            found.extend(rows);
+        }
+        if !nodes.is_empty() {
+            let pairs: Vec<String> = (0..nodes.len())
+                .map(|k| format!("(level = ${} AND idx = ${})", 2 * k + 1, 2 * k + 2))
+                .collect();
+            let sql = format!(
+                "SELECT CAST(level AS BIGINT), idx, hash FROM audit_nodes WHERE {}",
+                pairs.join(" OR ")
+            );
+            let rows: Vec<(i64, i64, Vec<u8>)> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for (level, idx) in &nodes {
+                    query = query.bind(level).bind(idx);
+                }
+                query.fetch_all(pool).await?
+            });
+            found.extend(rows);
         }
         Ok(found)
     }
