@@ -104,7 +104,7 @@ async function watchedContext(options = {}) {
   return { context, events };
 }
 
-async function signIn(context, email) {
+async function signIn(context, email, landing = /\/inbox/) {
   const person = user(email);
   const page = await context.newPage();
   await page.goto(`${info.url}/login`);
@@ -119,7 +119,7 @@ async function signIn(context, email) {
   lastStep.set(email, Math.floor(Date.now() / 30000));
   await page.locator('input[name="code"]').fill(totp(person.totp_secret));
   await page.locator('form[action="/login/2fa"] button[type="submit"]').click();
-  await page.waitForURL(/\/inbox/);
+  await page.waitForURL(landing);
   return page;
 }
 
@@ -436,4 +436,66 @@ test("stored XSS: no payload in any customer-controlled field executes", async (
   const noise = (e) => e.startsWith("console:Failed to load resource");
   assert.deepEqual(ownerEvents.filter((e) => !noise(e)), []);
   await ownerContext.close();
+});
+
+test("audit: an auditor filters, verifies and exports; the owner acknowledges the bulk-export alert", async () => {
+  const { context: auditorContext, events } = await watchedContext();
+  const auditor = await signIn(auditorContext, "auditor@demo.veil", /\/audit$/);
+  assert.ok(await auditor.locator("#audit-entries tbody tr").count() > 0, "entries are listed");
+
+  // Filter by action: every row shown is a sign-in.
+  await auditor.locator('#audit-filter input[name="action"]').fill("login.success");
+  await auditor.locator("#audit-filter button[type=submit]").click();
+  await auditor.waitForURL(/action=login.success/);
+  const actions = await auditor.locator("#audit-entries tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.action));
+  assert.ok(actions.length >= 1, `${actions}`);
+  assert.ok(actions.every((a) => a === "login.success"), `${actions}`);
+  // A click on an actor narrows to that person.
+  await auditor.locator("#audit-entries tbody tr").first().locator("td:nth-child(3) a").click();
+  await auditor.waitForURL(/actor=user/);
+  const actors = await auditor.locator("#audit-entries tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.actor));
+  assert.equal(new Set(actors).size, 1, `${actors}`);
+
+  // Verify now: the whole log checks out.
+  await auditor.locator("#verify-now button").click();
+  await auditor.waitForURL(/\/audit#integrity$/);
+  assert.equal(await auditor.locator("#verification").getAttribute("data-ok"), "true");
+  assert.match(await auditor.locator("#verification").textContent(), /Verified: \d+ entries/);
+  await auditor.locator("#integrity details summary").click().catch(() => {});
+  await auditor.screenshot({ path: join(shots, "audit.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(auditor), [], "audit page");
+
+  // Three exports in an hour: CSV (neutralised, a header row), JSON, CSV again.
+  const csvHref = await auditor.locator("#export-csv").getAttribute("href");
+  const jsonHref = await auditor.locator("#export-json").getAttribute("href");
+  const csv = await auditor.request.get(`${info.url}${csvHref}`);
+  assert.equal(csv.status(), 200);
+  assert.match(csv.headers()["content-type"], /^text\/csv/);
+  assert.match(await csv.text(), /^seq,at,actor,action,target,ip,outcome,reason\r?\n/);
+  const json = await auditor.request.get(`${info.url}${jsonHref}`);
+  assert.ok(Array.isArray((await json.json()).entries));
+  assert.equal((await auditor.request.get(`${info.url}${csvHref}`)).status(), 200);
+
+  // The owner sees the alert in the inbox's top bar and acknowledges it.
+  const { context: ownerContext, events: ownerEvents } = await watchedContext();
+  const owner = await signIn(ownerContext, "owner@demo.veil");
+  await waitFor(async () => (await owner.reload(), await owner.locator("#nav-alerts").count()) > 0, "the alert badge", 20000);
+  await owner.locator("#nav-alerts").click();
+  await owner.waitForURL(/\/admin\/alerts$/);
+  const row = owner.locator("#alerts tr", { hasText: "Bulk export" }).first();
+  await row.waitFor();
+  await row.locator("button").click();
+  await owner.waitForURL(/\/admin\/alerts$/);
+  await owner.locator("#alerts tr", { hasText: "Bulk export" }).first().locator("td", { hasText: "Acknowledged by Demo Owner" }).waitFor();
+  await owner.screenshot({ path: join(shots, "admin-alerts.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(owner), [], "alerts page");
+
+  // The acknowledgement is itself in the log, which the auditor sees.
+  await auditor.goto(`${info.url}/audit?action=alert.acknowledge`);
+  assert.equal(await auditor.locator("#audit-entries tbody tr").count(), 1);
+
+  const noise = (e) => e.startsWith("console:Failed to load resource");
+  assert.deepEqual(events.filter((e) => !noise(e)), []);
+  assert.deepEqual(ownerEvents.filter((e) => !noise(e)), []);
+  await Promise.all([auditorContext.close(), ownerContext.close()]);
 });

@@ -232,13 +232,15 @@ fn config_start_event(config: &Config) -> crate::audit::AuditEvent {
     )
 }
 
-/// Checkpoints (every `audit.checkpoint_seconds` when the log grew), alert rules (every 2 s) and
-/// alert delivery (every 5 s).
+/// Checkpoints (every `audit.checkpoint_seconds` when the log grew), a whole-log verification
+/// (at start and every `audit.verify_minutes`), alert rules (every 2 s) and alert delivery
+/// (every 5 s).
 fn spawn_audit_workers(state: &AppState, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
     let audit = state.audit.clone();
     let alerter = state.alerter.clone();
     let deliverer = state.deliverer.clone();
     let checkpoint_every = state.config.audit.checkpoint_seconds;
+    let verify_every = state.config.audit.verify_minutes * 60;
     tokio::spawn(async move {
         let mut tick = 0u64;
         let mut second = tokio::time::interval(Duration::from_secs(1));
@@ -247,6 +249,12 @@ fn spawn_audit_workers(state: &AppState, mut stop: watch::Receiver<bool>) -> Joi
                 && let Err(err) = audit.checkpoint().await
             {
                 tracing::warn!(error = %err, "audit checkpoint failed");
+            }
+            if verify_every > 0
+                && tick.is_multiple_of(verify_every)
+                && let Err(err) = alerter.verify_log(&audit).await
+            {
+                tracing::warn!(error = %err, "audit verification could not run");
             }
             if tick.is_multiple_of(2)
                 && let Err(err) = alerter.run_once().await

@@ -150,6 +150,8 @@ pub struct AuditConfig {
     pub checkpoint_file: PathBuf,
     /// A checkpoint is signed this often when the log grew.
     pub checkpoint_seconds: u64,
+    /// The whole log is verified this often (and at start); 0: only when asked.
+    pub verify_minutes: u64,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -159,6 +161,7 @@ struct RawAudit {
     key_file: Option<PathBuf>,
     checkpoint_file: Option<PathBuf>,
     checkpoint_seconds: Option<u64>,
+    verify_minutes: Option<u64>,
 }
 
 /// How alert e-mail reaches the SMTP server.
@@ -431,6 +434,7 @@ const NUMERIC_KEYS: &[&str] = &[
     "hash_queue",
     "setup_link_hours",
     "checkpoint_seconds",
+    "verify_minutes",
     "views_per_hour_min",
     "views_baseline_factor",
     "baseline_days",
@@ -713,6 +717,7 @@ fn finish(
             .checkpoint_file
             .unwrap_or_else(|| data_dir.join("audit-checkpoints.txt")),
         checkpoint_seconds: raw.audit.checkpoint_seconds.unwrap_or(300).max(1),
+        verify_minutes: raw.audit.verify_minutes.unwrap_or(60),
     };
     Ok(Config {
         audit,

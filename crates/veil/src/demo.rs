@@ -44,7 +44,7 @@ pub struct DemoUser {
     pub totp_secret: String,
 }
 
-/// The demo's owner and three agents, created on first start and kept in `demo.json`.
+/// The demo's owner, three agents and an auditor, created on first start and kept in `demo.json`.
 async fn demo_users(
     identity: &crate::identity::Identity,
     previous: Option<&[DemoUser]>,
@@ -57,6 +57,7 @@ async fn demo_users(
         ("agent@demo.veil", "Demo Agent", Role::Agent),
         ("agent2@demo.veil", "Second Agent", Role::Agent),
         ("agent3@demo.veil", "Third Agent", Role::Agent),
+        ("auditor@demo.veil", "Demo Auditor", Role::Auditor),
     ] {
         let kept = previous
             .and_then(|p| p.iter().find(|u| u.email == email))

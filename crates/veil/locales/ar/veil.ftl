@@ -265,3 +265,72 @@ unread-count-more = أكثر من { $count } غير مقروءة
 # Thread paging
 earlier-messages = رسائل أقدم
 latest-messages = العودة إلى أحدث الرسائل
+
+# سجل التدقيق والتنبيهات
+when = الوقت
+nav-alerts = التنبيهات
+admin-alerts = التنبيهات
+alerts-open = { $count ->
+    [one] تنبيه واحد بانتظار الإقرار.
+   *[other] { $count } تنبيهات بانتظار الإقرار.
+}
+alerts-none = لا توجد تنبيهات حتى الآن.
+alert-rule = القاعدة
+alert-detail = ما حدث
+alert-delivery = الإرسال
+alert-state = الحالة
+alert-acknowledge = إقرار
+alert-acknowledged-by = أقرّه { $name }،
+alert-email = البريد الإلكتروني
+alert-webhook = الويب هوك
+alert-delivery-pending = قيد الانتظار
+alert-delivery-sent = أُرسل
+alert-delivery-failed = فشل
+alert-rule-views_above_baseline = فتح محادثات أكثر بكثير من المعتاد
+alert-rule-bulk_export = تصدير جماعي
+alert-rule-many_reveals = كشف أرقام هواتف كثيرة
+alert-rule-new_network_login = تسجيل دخول من شبكة جديدة
+alert-rule-failed_logins = محاولات دخول فاشلة متتالية
+alert-rule-off_hours = نشاط خارج ساعات العمل
+alert-rule-token_new_address = استخدام رمز API من عنوان جديد
+alert-rule-audit_log_broken = فشل سجل التدقيق في التحقق
+audit-title = سجل التدقيق
+audit-integrity = السلامة
+audit-size = { $count ->
+    [one] يحتوي السجل على إدخال واحد.
+   *[other] يحتوي السجل على { $count } إدخالات.
+}
+audit-verified-ok = تم التحقق: { $entries } إدخالات و{ $checkpoints } نقاط تحقق موقّعة سليمة.
+audit-verified-broken = فشل التحقق: { $problem }
+audit-not-verified = لم يتم التحقق بعد.
+audit-verify-now = تحقق الآن
+audit-checkpoint = آخر نقطة تحقق موقّعة
+audit-checkpoint-text = نقطة التحقق ومفتاح التحقق
+audit-key = مفتاح التحقق
+audit-checkpoint-help = احتفظ بنسخة من نقطة تحقق في مكان آخر؛ يثبت الأمر "veil audit verify --against FILE" أن السجل ما زال امتدادًا لها.
+audit-no-checkpoint = لم تُوقَّع أي نقطة تحقق بعد.
+audit-unsigned = { $count ->
+    [one] إدخال واحد منذ ذلك
+   *[other] { $count } إدخالات منذ ذلك
+}
+audit-entries = الإدخالات
+audit-actor = الفاعل
+audit-action = الإجراء
+audit-target = الهدف
+audit-from = من
+audit-to = إلى
+audit-filter = تصفية
+audit-clear = مسح
+audit-days-utc = الأيام بتوقيت UTC.
+audit-export-csv = تصدير CSV
+audit-export-json = تصدير JSON
+audit-no-entries = لا توجد إدخالات مطابقة.
+audit-ip = العنوان
+audit-outcome = النتيجة
+audit-reason = السبب
+audit-outcome-ok = نجح
+audit-outcome-denied = مرفوض
+audit-outcome-failed = فشل
+audit-pages = صفحات السجل
+audit-newest = أحدث الإدخالات
+audit-older = إدخالات أقدم

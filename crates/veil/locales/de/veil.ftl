@@ -261,3 +261,78 @@ unread-count-more = mehr als { $count } ungelesen
 # Thread paging
 earlier-messages = Frühere Nachrichten
 latest-messages = Zurück zu den neuesten Nachrichten
+
+# Prüfprotokoll und Warnungen
+when = Zeitpunkt
+nav-alerts = Warnungen
+admin-alerts = Warnungen
+alerts-open = { $count ->
+    [one] Eine Warnung wartet auf Bestätigung.
+   *[other] { $count } Warnungen warten auf Bestätigung.
+}
+alerts-none = Bisher keine Warnungen.
+alert-rule = Regel
+alert-detail = Was geschah
+alert-delivery = Versandt
+alert-state = Status
+alert-acknowledge = Bestätigen
+alert-acknowledged-by = Bestätigt von { $name },
+alert-email = E-Mail
+alert-webhook = Webhook
+alert-delivery-pending = wartet
+alert-delivery-sent = gesendet
+alert-delivery-failed = fehlgeschlagen
+alert-rule-views_above_baseline = Weit mehr Unterhaltungen geöffnet als üblich
+alert-rule-bulk_export = Massenexport
+alert-rule-many_reveals = Viele Telefonnummern aufgedeckt
+alert-rule-new_network_login = Anmeldung aus einem neuen Netz
+alert-rule-failed_logins = Häufung fehlgeschlagener Anmeldungen
+alert-rule-off_hours = Aktivität außerhalb der Arbeitszeit
+alert-rule-token_new_address = API-Token von neuer Adresse benutzt
+alert-rule-audit_log_broken = Das Prüfprotokoll hat die Prüfung nicht bestanden
+audit-title = Prüfprotokoll
+audit-integrity = Unversehrtheit
+audit-size = { $count ->
+    [one] Das Protokoll enthält einen Eintrag.
+   *[other] Das Protokoll enthält { $count } Einträge.
+}
+audit-verified-ok = Geprüft: { $entries ->
+    [one] ein Eintrag
+   *[other] { $entries } Einträge
+} und { $checkpoints ->
+    [one] ein signierter Prüfpunkt
+   *[other] { $checkpoints } signierte Prüfpunkte
+} sind unverändert.
+audit-verified-broken = Prüfung FEHLGESCHLAGEN: { $problem }
+audit-not-verified = Noch nicht geprüft.
+audit-verify-now = Jetzt prüfen
+audit-checkpoint = Letzter signierter Prüfpunkt
+audit-checkpoint-text = Prüfpunkt und Prüfschlüssel
+audit-key = Prüfschlüssel
+audit-checkpoint-help = Bewahren Sie eine Kopie eines Prüfpunkts anderswo auf; „veil audit verify --against DATEI“ beweist, dass das Protokoll ihn fortsetzt.
+audit-no-checkpoint = Noch kein Prüfpunkt signiert.
+audit-unsigned = { $count ->
+    [one] ein Eintrag seither
+   *[other] { $count } Einträge seither
+}
+audit-entries = Einträge
+audit-actor = Akteur
+audit-action = Aktion
+audit-target = Ziel
+audit-from = Von
+audit-to = Bis
+audit-filter = Filtern
+audit-clear = Zurücksetzen
+audit-days-utc = Tage in UTC.
+audit-export-csv = Als CSV exportieren
+audit-export-json = Als JSON exportieren
+audit-no-entries = Keine passenden Einträge.
+audit-ip = Adresse
+audit-outcome = Ergebnis
+audit-reason = Grund
+audit-outcome-ok = ok
+audit-outcome-denied = abgelehnt
+audit-outcome-failed = fehlgeschlagen
+audit-pages = Seiten des Protokolls
+audit-newest = Neueste Einträge
+audit-older = Ältere Einträge

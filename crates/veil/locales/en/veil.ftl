@@ -281,3 +281,78 @@ unread-count-more = more than { $count } unread
 # Thread paging
 earlier-messages = Earlier messages
 latest-messages = Back to the newest messages
+
+# Audit page and alerts
+when = When
+nav-alerts = Alerts
+admin-alerts = Alerts
+alerts-open = { $count ->
+    [one] One alert is waiting to be acknowledged.
+   *[other] { $count } alerts are waiting to be acknowledged.
+}
+alerts-none = No alerts so far.
+alert-rule = Rule
+alert-detail = What happened
+alert-delivery = Sent
+alert-state = State
+alert-acknowledge = Acknowledge
+alert-acknowledged-by = Acknowledged by { $name },
+alert-email = e-mail
+alert-webhook = webhook
+alert-delivery-pending = waiting
+alert-delivery-sent = sent
+alert-delivery-failed = failed
+alert-rule-views_above_baseline = Far more conversations opened than usual
+alert-rule-bulk_export = Bulk export
+alert-rule-many_reveals = Many phone numbers revealed
+alert-rule-new_network_login = Sign-in from a new network
+alert-rule-failed_logins = Burst of failed sign-ins
+alert-rule-off_hours = Activity outside working hours
+alert-rule-token_new_address = API token used from a new address
+alert-rule-audit_log_broken = The audit log failed verification
+audit-title = Audit log
+audit-integrity = Integrity
+audit-size = { $count ->
+    [one] The log holds one entry.
+   *[other] The log holds { $count } entries.
+}
+audit-verified-ok = Verified: { $entries ->
+    [one] one entry
+   *[other] { $entries } entries
+} and { $checkpoints ->
+    [one] one signed checkpoint are
+   *[other] { $checkpoints } signed checkpoints are
+} intact.
+audit-verified-broken = Verification FAILED: { $problem }
+audit-not-verified = Not verified yet.
+audit-verify-now = Verify now
+audit-checkpoint = Latest signed checkpoint
+audit-checkpoint-text = Checkpoint and verifier key
+audit-key = Verifier key
+audit-checkpoint-help = Keep a copy of a checkpoint elsewhere; "veil audit verify --against FILE" proves the log still extends it.
+audit-no-checkpoint = No checkpoint has been signed yet.
+audit-unsigned = { $count ->
+    [one] one entry since
+   *[other] { $count } entries since
+}
+audit-entries = Entries
+audit-actor = Actor
+audit-action = Action
+audit-target = Target
+audit-from = From
+audit-to = To
+audit-filter = Filter
+audit-clear = Clear
+audit-days-utc = Days are in UTC.
+audit-export-csv = Export CSV
+audit-export-json = Export JSON
+audit-no-entries = No entries match.
+audit-ip = Address
+audit-outcome = Outcome
+audit-reason = Reason
+audit-outcome-ok = ok
+audit-outcome-denied = denied
+audit-outcome-failed = failed
+audit-pages = Pages of the log
+audit-newest = Newest entries
+audit-older = Older entries

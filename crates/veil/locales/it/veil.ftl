@@ -261,3 +261,78 @@ unread-count-more = più di { $count } non letti
 # Thread paging
 earlier-messages = Messaggi precedenti
 latest-messages = Torna ai messaggi più recenti
+
+# Registro di controllo e avvisi
+when = Quando
+nav-alerts = Avvisi
+admin-alerts = Avvisi
+alerts-open = { $count ->
+    [one] Un avviso attende conferma.
+   *[other] { $count } avvisi attendono conferma.
+}
+alerts-none = Nessun avviso finora.
+alert-rule = Regola
+alert-detail = Cosa è successo
+alert-delivery = Inviato
+alert-state = Stato
+alert-acknowledge = Conferma
+alert-acknowledged-by = Confermato da { $name },
+alert-email = e-mail
+alert-webhook = webhook
+alert-delivery-pending = in attesa
+alert-delivery-sent = inviato
+alert-delivery-failed = non riuscito
+alert-rule-views_above_baseline = Molte più conversazioni aperte del solito
+alert-rule-bulk_export = Esportazione massiva
+alert-rule-many_reveals = Molti numeri di telefono rivelati
+alert-rule-new_network_login = Accesso da una nuova rete
+alert-rule-failed_logins = Raffica di accessi falliti
+alert-rule-off_hours = Attività fuori orario di lavoro
+alert-rule-token_new_address = Token API usato da un nuovo indirizzo
+alert-rule-audit_log_broken = Il registro di controllo non ha superato la verifica
+audit-title = Registro di controllo
+audit-integrity = Integrità
+audit-size = { $count ->
+    [one] Il registro contiene una voce.
+   *[other] Il registro contiene { $count } voci.
+}
+audit-verified-ok = Verificato: { $entries ->
+    [one] una voce
+   *[other] { $entries } voci
+} e { $checkpoints ->
+    [one] un checkpoint firmato
+   *[other] { $checkpoints } checkpoint firmati
+} sono intatti.
+audit-verified-broken = Verifica NON RIUSCITA: { $problem }
+audit-not-verified = Non ancora verificato.
+audit-verify-now = Verifica ora
+audit-checkpoint = Ultimo checkpoint firmato
+audit-checkpoint-text = Checkpoint e chiave di verifica
+audit-key = Chiave di verifica
+audit-checkpoint-help = Conservate altrove una copia di un checkpoint; «veil audit verify --against FILE» dimostra che il registro lo estende ancora.
+audit-no-checkpoint = Nessun checkpoint ancora firmato.
+audit-unsigned = { $count ->
+    [one] una voce da allora
+   *[other] { $count } voci da allora
+}
+audit-entries = Voci
+audit-actor = Autore
+audit-action = Azione
+audit-target = Oggetto
+audit-from = Dal
+audit-to = Al
+audit-filter = Filtra
+audit-clear = Azzera
+audit-days-utc = I giorni sono in UTC.
+audit-export-csv = Esporta CSV
+audit-export-json = Esporta JSON
+audit-no-entries = Nessuna voce corrispondente.
+audit-ip = Indirizzo
+audit-outcome = Esito
+audit-reason = Motivo
+audit-outcome-ok = ok
+audit-outcome-denied = negato
+audit-outcome-failed = non riuscito
+audit-pages = Pagine del registro
+audit-newest = Voci più recenti
+audit-older = Voci precedenti

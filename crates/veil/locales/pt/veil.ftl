@@ -261,3 +261,78 @@ unread-count-more = mais de { $count } por ler
 # Thread paging
 earlier-messages = Mensagens anteriores
 latest-messages = Voltar às mensagens mais recentes
+
+# Registro de auditoria e alertas
+when = Quando
+nav-alerts = Alertas
+admin-alerts = Alertas
+alerts-open = { $count ->
+    [one] Um alerta aguarda confirmação.
+   *[other] { $count } alertas aguardam confirmação.
+}
+alerts-none = Nenhum alerta até agora.
+alert-rule = Regra
+alert-detail = O que aconteceu
+alert-delivery = Enviado
+alert-state = Estado
+alert-acknowledge = Confirmar
+alert-acknowledged-by = Confirmado por { $name },
+alert-email = e-mail
+alert-webhook = webhook
+alert-delivery-pending = aguardando
+alert-delivery-sent = enviado
+alert-delivery-failed = falhou
+alert-rule-views_above_baseline = Muito mais conversas abertas do que o habitual
+alert-rule-bulk_export = Exportação em massa
+alert-rule-many_reveals = Muitos números de telefone revelados
+alert-rule-new_network_login = Login a partir de uma nova rede
+alert-rule-failed_logins = Série de logins falhados
+alert-rule-off_hours = Atividade fora do horário de trabalho
+alert-rule-token_new_address = Token de API usado a partir de um novo endereço
+alert-rule-audit_log_broken = O registro de auditoria falhou na verificação
+audit-title = Registro de auditoria
+audit-integrity = Integridade
+audit-size = { $count ->
+    [one] O registro contém uma entrada.
+   *[other] O registro contém { $count } entradas.
+}
+audit-verified-ok = Verificado: { $entries ->
+    [one] uma entrada
+   *[other] { $entries } entradas
+} e { $checkpoints ->
+    [one] um checkpoint assinado
+   *[other] { $checkpoints } checkpoints assinados
+} estão intactos.
+audit-verified-broken = A verificação FALHOU: { $problem }
+audit-not-verified = Ainda não verificado.
+audit-verify-now = Verificar agora
+audit-checkpoint = Último checkpoint assinado
+audit-checkpoint-text = Checkpoint e chave de verificação
+audit-key = Chave de verificação
+audit-checkpoint-help = Guarde uma cópia de um checkpoint noutro lugar; "veil audit verify --against FICHEIRO" prova que o registro ainda o estende.
+audit-no-checkpoint = Nenhum checkpoint assinado ainda.
+audit-unsigned = { $count ->
+    [one] uma entrada desde então
+   *[other] { $count } entradas desde então
+}
+audit-entries = Entradas
+audit-actor = Autor
+audit-action = Ação
+audit-target = Alvo
+audit-from = De
+audit-to = Até
+audit-filter = Filtrar
+audit-clear = Limpar
+audit-days-utc = Os dias estão em UTC.
+audit-export-csv = Exportar CSV
+audit-export-json = Exportar JSON
+audit-no-entries = Nenhuma entrada corresponde.
+audit-ip = Endereço
+audit-outcome = Resultado
+audit-reason = Motivo
+audit-outcome-ok = ok
+audit-outcome-denied = negado
+audit-outcome-failed = falhou
+audit-pages = Páginas do registro
+audit-newest = Entradas mais recentes
+audit-older = Entradas anteriores

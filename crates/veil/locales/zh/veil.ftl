@@ -258,3 +258,69 @@ unread-count-more = 超过 { $count } 条未读
 # Thread paging
 earlier-messages = 更早的消息
 latest-messages = 返回最新消息
+
+# 审计日志与警报
+when = 时间
+nav-alerts = 警报
+admin-alerts = 警报
+alerts-open = { $count ->
+   *[other] { $count } 条警报等待确认。
+}
+alerts-none = 目前没有警报。
+alert-rule = 规则
+alert-detail = 发生了什么
+alert-delivery = 已发送
+alert-state = 状态
+alert-acknowledge = 确认
+alert-acknowledged-by = 由 { $name } 确认，
+alert-email = 电子邮件
+alert-webhook = Webhook
+alert-delivery-pending = 等待中
+alert-delivery-sent = 已发送
+alert-delivery-failed = 失败
+alert-rule-views_above_baseline = 打开的对话远多于平时
+alert-rule-bulk_export = 批量导出
+alert-rule-many_reveals = 显示了大量电话号码
+alert-rule-new_network_login = 从新网络登录
+alert-rule-failed_logins = 连续登录失败
+alert-rule-off_hours = 工作时间以外的活动
+alert-rule-token_new_address = API 令牌从新地址使用
+alert-rule-audit_log_broken = 审计日志未通过验证
+audit-title = 审计日志
+audit-integrity = 完整性
+audit-size = { $count ->
+   *[other] 日志共有 { $count } 条记录。
+}
+audit-verified-ok = 已验证：{ $entries } 条记录和 { $checkpoints } 个签名检查点完好无损。
+audit-verified-broken = 验证失败：{ $problem }
+audit-not-verified = 尚未验证。
+audit-verify-now = 立即验证
+audit-checkpoint = 最新签名检查点
+audit-checkpoint-text = 检查点与验证密钥
+audit-key = 验证密钥
+audit-checkpoint-help = 请在别处保存检查点的副本；“veil audit verify --against 文件”可证明日志仍是它的延续。
+audit-no-checkpoint = 尚未签署任何检查点。
+audit-unsigned = { $count ->
+   *[other] 此后 { $count } 条记录
+}
+audit-entries = 记录
+audit-actor = 操作者
+audit-action = 操作
+audit-target = 对象
+audit-from = 从
+audit-to = 至
+audit-filter = 筛选
+audit-clear = 清除
+audit-days-utc = 日期按 UTC 计算。
+audit-export-csv = 导出 CSV
+audit-export-json = 导出 JSON
+audit-no-entries = 没有匹配的记录。
+audit-ip = 地址
+audit-outcome = 结果
+audit-reason = 原因
+audit-outcome-ok = 成功
+audit-outcome-denied = 拒绝
+audit-outcome-failed = 失败
+audit-pages = 日志分页
+audit-newest = 最新记录
+audit-older = 更早的记录

@@ -9,11 +9,16 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
+use super::{AuditError, AuditLog};
 use crate::clock::Clock;
 use crate::config::AlertsConfig;
 use crate::store::{AlertRow, AuditCount, AuditRow, Store, StoreError};
 
 const CURSOR: &str = "alert_cursor";
+/// The setting that keeps the latest verification's outcome.
+const LAST_VERIFICATION: &str = "audit_last_verification";
 const BATCH: i64 = 2_000;
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -35,6 +40,8 @@ pub enum Rule {
     FailedLogins,
     OffHours,
     TokenNewAddress,
+    /// `verify` found the log changed, shortened or rolled back.
+    LogBroken,
 }
 
 impl Rule {
@@ -47,6 +54,7 @@ impl Rule {
             Self::FailedLogins => "failed_logins",
             Self::OffHours => "off_hours",
             Self::TokenNewAddress => "token_new_address",
+            Self::LogBroken => "audit_log_broken",
         }
     }
 }
@@ -56,6 +64,16 @@ pub fn network_of(ip: &str) -> Option<ipnet::IpNet> {
     let ip: IpAddr = ip.parse().ok()?;
     let prefix = if ip.is_ipv4() { 24 } else { 64 };
     ipnet::IpNet::new(ip, prefix).ok().map(|n| n.trunc())
+}
+
+/// What the latest scheduled or requested verification found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastVerification {
+    pub at: i64,
+    pub entries: u64,
+    pub checkpoints: usize,
+    pub problem: Option<String>,
+    pub first_bad_entry: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,29 +110,7 @@ impl Alerter {
         }
         let mut raised = 0;
         for f in found {
-            // One alert per rule and actor per hour is enough to act on.
-            if self
-                .store
-                .alert_since(f.rule.name(), &f.actor, f.at - HOUR)
-                .await?
-            {
-                continue;
-            }
-            let alert = AlertRow {
-                id: format!("{}-{}", f.rule.name(), f.seq),
-                at: f.at,
-                rule: f.rule.name().to_owned(),
-                actor: f.actor,
-                detail: f.detail,
-                seq: f.seq,
-                email_state: state_for(!self.config.email_to.is_empty()),
-                webhook_state: state_for(!self.config.webhook_url.is_empty()),
-                attempts: 0,
-                next_attempt_at: 0,
-                acknowledged_by: None,
-                acknowledged_at: None,
-            };
-            if self.store.insert_alert(&alert).await? {
+            if self.raise(f).await? {
                 raised += 1;
             }
         }
@@ -291,6 +287,75 @@ impl Alerter {
             });
         }
         Ok(())
+    }
+
+    /// Stores an alert unless the same rule fired for the same actor within the hour; whether
+    /// it was stored.
+    async fn raise(&self, f: Found) -> Result<bool, StoreError> {
+        if self
+            .store
+            .alert_since(f.rule.name(), &f.actor, f.at - HOUR)
+            .await?
+        {
+            return Ok(false);
+        }
+        let alert = AlertRow {
+            id: format!("{}-{}", f.rule.name(), f.seq),
+            at: f.at,
+            rule: f.rule.name().to_owned(),
+            actor: f.actor,
+            detail: f.detail,
+            seq: f.seq,
+            email_state: state_for(!self.config.email_to.is_empty()),
+            webhook_state: state_for(!self.config.webhook_url.is_empty()),
+            attempts: 0,
+            next_attempt_at: 0,
+            acknowledged_by: None,
+            acknowledged_at: None,
+        };
+        self.store.insert_alert(&alert).await
+    }
+
+    /// Verifies the whole log, keeps the outcome (in `settings`, so every node shows it) and
+    /// raises an `audit_log_broken` alert when it fails.
+    pub async fn verify_log(&self, audit: &AuditLog) -> Result<LastVerification, AuditError> {
+        let report = audit.verify(None).await?;
+        let now = self.clock.now_ms();
+        let last = LastVerification {
+            at: now,
+            entries: report.entries,
+            checkpoints: report.checkpoints,
+            problem: report.problem.clone(),
+            first_bad_entry: report.first_bad_entry,
+        };
+        let text = serde_json::to_string(&last).map_err(|e| AuditError::Invalid(e.to_string()))?;
+        let old = self.store.setting(LAST_VERIFICATION).await?;
+        // Another node may have stored a newer result meanwhile; either is a true one.
+        self.store
+            .swap_setting(LAST_VERIFICATION, old.as_deref(), &text, now)
+            .await?;
+        if let Some(problem) = report.problem {
+            self.raise(Found {
+                rule: Rule::LogBroken,
+                actor: "system".to_owned(),
+                detail: problem,
+                seq: report
+                    .first_bad_entry
+                    .unwrap_or_else(|| i64::try_from(report.entries).unwrap_or(i64::MAX)),
+                at: now,
+            })
+            .await?;
+        }
+        Ok(last)
+    }
+
+    /// The outcome of the latest verification, if any ran.
+    pub async fn last_verification(&self) -> Result<Option<LastVerification>, StoreError> {
+        Ok(self
+            .store
+            .setting(LAST_VERIFICATION)
+            .await?
+            .and_then(|text| serde_json::from_str(&text).ok()))
     }
 
     /// Whether `at` falls in the configured working hours and days (local to the configured offset).

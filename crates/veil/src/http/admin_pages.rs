@@ -29,16 +29,21 @@ enum Section {
     Channels,
     Inbox,
     Policies,
+    Alerts,
 }
+
+/// Who sees alerts in the inbox and acknowledges them.
+pub const ALERTS_PERMISSION: Permission = Permission::PolicyManage;
 
 impl Section {
     /// In tab order.
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::Users,
         Self::Teams,
         Self::Channels,
         Self::Inbox,
         Self::Policies,
+        Self::Alerts,
     ];
 
     /// Path, title key, and the permissions that open it (as in `routes.rs`).
@@ -57,6 +62,7 @@ impl Section {
                 "admin-policies",
                 &[Permission::PolicyManage],
             ),
+            Self::Alerts => ("/admin/alerts", "admin-alerts", &[ALERTS_PERMISSION]),
         }
     }
 
@@ -203,6 +209,31 @@ struct PoliciesPage {
     allowlist_help: String,
 }
 
+struct AlertLine {
+    id: String,
+    at: String,
+    at_iso: String,
+    rule: String,
+    actor: String,
+    detail: String,
+    /// The audit entry that raised it, as a link into the log (empty for the whole log).
+    entry: i64,
+    delivery: String,
+    /// Who acknowledged it, and when (shown and ISO).
+    acknowledged: Option<(String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_alerts.html")]
+struct AlertsPage {
+    l: Lang,
+    title: String,
+    nav: Nav,
+    head: Head,
+    alerts: Vec<AlertLine>,
+    summary: String,
+}
+
 fn role_text(l: Lang, role: &str) -> String {
     l.t(&format!("role-{role}"))
 }
@@ -243,7 +274,7 @@ async fn show(
     status: StatusCode,
 ) -> Result<Response, AppError> {
     let l = lang_of(principal.user(), headers);
-    let nav = Nav::of(principal, csrf, "admin");
+    let nav = Nav::load(state, principal, l, csrf, "admin").await?;
     let title = l.t(section.spec().1);
     let head = head(state, principal, l, section, extra);
     Ok(match section {
@@ -261,6 +292,7 @@ async fn show(
             status,
             &policies_page(state, principal, l, title, nav, head),
         ),
+        Section::Alerts => render(status, &alerts_page(state, l, title, nav, head).await?),
     })
 }
 
@@ -581,6 +613,7 @@ section_page!(teams, Section::Teams);
 section_page!(channels, Section::Channels);
 section_page!(inbox_settings, Section::Inbox);
 section_page!(policies, Section::Policies);
+section_page!(alerts, Section::Alerts);
 
 /// `GET /admin`: the first section the caller may open.
 pub async fn index(principal: Principal) -> Response {
@@ -982,6 +1015,86 @@ pub async fn save_policies(
         outcome,
     )
     .await
+}
+
+/// Newest first: what fired, who, where it went, and who acknowledged it.
+async fn alerts_page(
+    state: &AppState,
+    l: Lang,
+    title: String,
+    nav: Nav,
+    head: Head,
+) -> Result<AlertsPage, AppError> {
+    let names = crate::http::audit_pages::actor_names(state).await?;
+    let name = |actor: &str| names.get(actor).cloned().unwrap_or_else(|| actor.to_owned());
+    let delivered = |channel: &str, state: &str| match state {
+        "none" => None,
+        _ => Some(format!("{channel}: {}", l.t(&format!("alert-delivery-{state}")))),
+    };
+    let alerts = state
+        .store
+        .alerts(500)
+        .await?
+        .into_iter()
+        .map(|a| AlertLine {
+            at: l.datetime(a.at),
+            at_iso: crate::http::inbox::iso(a.at),
+            rule: l.t(&format!("alert-rule-{}", a.rule)),
+            actor: name(&a.actor),
+            delivery: [
+                delivered(&l.t("alert-email"), &a.email_state),
+                delivered(&l.t("alert-webhook"), &a.webhook_state),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" · "),
+            acknowledged: a.acknowledged_by.as_deref().zip(a.acknowledged_at).map(|(by, at)| {
+                (
+                    l.tr("alert-acknowledged-by", &[("name", Arg::Text(&name(by)))]),
+                    l.datetime(at),
+                    crate::http::inbox::iso(at),
+                )
+            }),
+            entry: a.seq,
+            id: a.id,
+            detail: a.detail,
+        })
+        .collect();
+    Ok(AlertsPage {
+        l,
+        title,
+        summary: l.tr("alerts-open", &[("count", Arg::Count(nav.alerts))]),
+        nav,
+        head,
+        alerts,
+    })
+}
+
+/// `POST /admin/alerts/{id}/acknowledge`: marks an alert as seen and handled (recorded).
+pub async fn acknowledge_alert(
+    State(state): State<AppState>,
+    principal: Principal,
+    Csrf(csrf): Csrf,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let outcome = async {
+        state
+            .audited(&principal, "alert.acknowledge", format!("alert:{id}"))
+            .await?;
+        let done = state
+            .store
+            .acknowledge_alert(&id, &principal.label(), state.clock.now_ms())
+            .await?;
+        if done {
+            Ok(())
+        } else {
+            Err(AppError::BadRequest("no such open alert".into()))
+        }
+    }
+    .await;
+    finish(&state, &principal, &csrf, &headers, Section::Alerts, outcome).await
 }
 
 #[cfg(test)]

@@ -50,21 +50,21 @@ impl SearchQuery {
         }
     }
 
-    /// What was asked, for the audit entry of the search itself (ids and actions only).
-    fn describe(&self) -> String {
-        let f = self.filter();
-        [
-            f.actor.map(|v| format!("actor={v}")),
-            f.action.map(|v| format!("action={v}")),
-            f.target.map(|v| format!("target={v}")),
-            f.from.map(|v| format!("from={v}")),
-            f.to.map(|v| format!("to={v}")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ")
-    }
+}
+
+/// What was asked, for the audit entry of a search or export (ids and actions only).
+pub fn describe(f: &AuditFilter) -> String {
+    [
+        f.actor.as_ref().map(|v| format!("actor={v}")),
+        f.action.as_ref().map(|v| format!("action={v}")),
+        f.target.as_ref().map(|v| format!("target={v}")),
+        f.from.map(|v| format!("from={v}")),
+        f.to.map(|v| format!("to={v}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 fn entry_json(r: &AuditRow) -> serde_json::Value {
@@ -88,7 +88,7 @@ pub async fn search(
         .audit
         .record(
             crate::audit::AuditEvent::by(&principal, "audit.search", "audit_log")
-                .reason(&q.describe()),
+                .reason(&describe(&q.filter())),
         )
         .await?;
     let next = rows.last().map(|r| r.seq);
@@ -141,7 +141,7 @@ pub async fn export(
             crate::audit::AuditEvent::by(&principal, "audit.export", "audit_log").reason(&format!(
                 "{} entries {}",
                 rows.len(),
-                q.describe()
+                describe(&q.filter())
             )),
         )
         .await?;

@@ -32,23 +32,38 @@ pub struct Nav {
     pub csrf: String,
     pub user_name: String,
     pub admin: bool,
-    /// The audit pages arrive with the audit log; the link shows once they exist.
     pub audit: bool,
+    /// Alerts nobody has acknowledged yet, for those who handle them (else 0).
+    pub alerts: i64,
+    pub alerts_shown: String,
     pub active: &'static str,
 }
 
 impl Nav {
-    pub fn of(principal: &Principal, csrf: &str, active: &'static str) -> Self {
-        Self {
+    pub async fn load(
+        state: &AppState,
+        principal: &Principal,
+        l: Lang,
+        csrf: &str,
+        active: &'static str,
+    ) -> Result<Self, AppError> {
+        let alerts = if principal.can(crate::http::admin_pages::ALERTS_PERMISSION) {
+            state.store.count_open_alerts().await?
+        } else {
+            0
+        };
+        Ok(Self {
             csrf: csrf.to_owned(),
             user_name: principal
                 .user()
                 .map(|u| u.display_name.clone())
                 .unwrap_or_default(),
             admin: crate::http::admin_pages::opens_any(principal),
-            audit: false,
+            audit: principal.can(Permission::AuditRead),
+            alerts,
+            alerts_shown: l.number(alerts),
             active,
-        }
+        })
     }
 }
 
@@ -416,7 +431,7 @@ async fn inbox_view(
     Ok(InboxPage {
         l,
         title,
-        nav: Nav::of(principal, csrf, "inbox"),
+        nav: Nav::load(state, principal, l, csrf, "inbox").await?,
         tabs,
         statuses: crate::desk::STATUSES
             .iter()

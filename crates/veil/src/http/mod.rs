@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admin_pages;
 pub mod api;
 pub mod audit;
+pub mod audit_pages;
 pub mod inbox;
 pub mod pages;
 pub mod render;

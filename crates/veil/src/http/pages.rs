@@ -436,10 +436,13 @@ pub async fn setup(
     }
 }
 
-/// `/`: the inbox for those who may read conversations, the account page for everyone else.
+/// `/`: the inbox for those who may read conversations, the audit log for auditors, the account
+/// page for everyone else.
 pub async fn home(principal: Principal) -> Redirect {
     if principal.conversation_scope().is_some() {
         Redirect::to("/inbox")
+    } else if principal.can(crate::identity::Permission::AuditRead) {
+        Redirect::to("/audit")
     } else {
         Redirect::to("/account")
     }
@@ -466,9 +469,10 @@ async fn account_view(
         return StatusCode::FORBIDDEN.into_response();
     };
     let l = lang_of(Some(user), headers);
-    let (Ok(sessions), Ok(codes_left)) = (
+    let (Ok(sessions), Ok(codes_left), Ok(nav)) = (
         state.store.sessions_of(&user.id).await,
         state.store.recovery_codes_left(&user.id).await,
+        Nav::load(state, principal, l, csrf, "account").await,
     ) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
@@ -492,7 +496,7 @@ async fn account_view(
             l,
             title: l.t("account-title"),
             error: error.map(|e| failure_text(l, e)),
-            nav: Nav::of(principal, csrf, "account"),
+            nav,
             signed_in_as: l.tr(
                 "account-signed-in-as",
                 &[

@@ -9,7 +9,9 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post};
 
 use crate::http::access::{Access, Gate};
-use crate::http::{AppState, admin, admin_pages as ap, api, audit, inbox, pages, webhook};
+use crate::http::{
+    AppState, admin, admin_pages as ap, api, audit, audit_pages, inbox, pages, webhook,
+};
 use crate::identity::{Permission as P, Role};
 
 /// One route: method, path template, gate.
@@ -384,6 +386,37 @@ pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
             "/admin/policies",
             sensitive_page(&[P::PolicyManage]),
             post(ap::save_policies),
+        ),
+        r(
+            Method::GET,
+            "/admin/alerts",
+            page(&[ap::ALERTS_PERMISSION]),
+            get(ap::alerts),
+        ),
+        r(
+            Method::POST,
+            "/admin/alerts/{id}/acknowledge",
+            page(&[ap::ALERTS_PERMISSION]),
+            post(ap::acknowledge_alert),
+        ),
+        // The auditor's page; exports go through the same audited handler as the API's.
+        r(
+            Method::GET,
+            "/audit",
+            page(&[P::AuditRead]),
+            get(audit_pages::page),
+        ),
+        r(
+            Method::GET,
+            "/audit/export",
+            page(&[P::AuditRead]),
+            get(audit::export),
+        ),
+        r(
+            Method::POST,
+            "/audit/verify",
+            page(&[P::AuditRead]),
+            post(audit_pages::verify),
         ),
         // Conversations.
         r(Method::GET, "/api/v1/me", api(&P::ALL), get(admin::me)),

@@ -3,38 +3,9 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Browser, TestApp, csrf_of};
+use crate::helpers::{TestApp, csrf_of, location, page, post_form};
 use veil::identity::Role;
 use veil::store::TeamRow;
-
-async fn post_form(
-    app: &TestApp,
-    b: &Browser,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let mut form: Vec<(&str, &str)> = vec![("csrf", b.csrf.as_str())];
-    form.extend_from_slice(fields);
-    b.client
-        .post(app.url(path))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn page(app: &TestApp, b: &Browser, path: &str) -> (StatusCode, String) {
-    let r = b.client.get(app.url(path)).send().await.unwrap();
-    (r.status(), r.text().await.unwrap())
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
 
 async fn assignees(app: &TestApp) -> Vec<(String, Option<String>)> {
     let mut out: Vec<(String, Option<String>)> = app

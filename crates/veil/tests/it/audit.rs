@@ -633,3 +633,150 @@ async fn alert_rules_fire_once_and_go_out_by_email_and_signed_webhook() {
     );
     app.shutdown().await;
 }
+
+/// The `data-<name>` values of the audit page's rows, top to bottom.
+fn row_values(html: &str, name: &str) -> Vec<String> {
+    let marker = format!(" data-{name}=\"");
+    html.split(&marker)
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn auditors_filter_export_and_verify_on_their_page_and_admins_acknowledge_alerts() {
+    use crate::helpers::{location, page, post_form};
+    let app = TestApp::spawn().await;
+    let auditor = app.add_user(Role::Auditor).await;
+    let admin = app.add_user(Role::Admin).await;
+    let agent = app.add_user(Role::Agent).await;
+    let agent_browser = app.sign_in(&agent).await;
+    let (status, _) = page(&app, &agent_browser, "/audit").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "agents do not read the log");
+    let auditor_browser = app.sign_in(&auditor).await;
+    let home = auditor_browser
+        .client
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&home), "/audit", "an auditor starts at the log");
+
+    // Filter by action, then by actor; every row shown matches.
+    let (status, html) = page(&app, &auditor_browser, "/audit?action=login.success").await;
+    assert_eq!(status, StatusCode::OK);
+    let actions = row_values(&html, "action");
+    assert!(actions.len() >= 2, "{actions:?}");
+    assert!(actions.iter().all(|a| a == "login.success"), "{actions:?}");
+    let agent_label = format!("user:{}", agent.id);
+    let (_, html) = page(&app, &auditor_browser, &format!("/audit?actor={agent_label}")).await;
+    let actors = row_values(&html, "actor");
+    assert!(!actors.is_empty());
+    assert!(actors.iter().all(|a| *a == agent_label), "{actors:?}");
+    assert!(html.contains("Test Person"), "the actor's name is shown beside the id");
+    // Days: nothing logged tomorrow (UTC); a malformed day is refused.
+    let tomorrow = time::OffsetDateTime::from_unix_timestamp(veil::clock::Clock::now_ms(app.clock.as_ref()) / 1000 + 86_400)
+        .unwrap()
+        .date();
+    let (_, html) = page(&app, &auditor_browser, &format!("/audit?from={tomorrow}")).await;
+    assert!(html.contains("id=\"no-entries\""), "no entries from tomorrow");
+    let (_, html) = page(&app, &auditor_browser, &format!("/audit?to={tomorrow}")).await;
+    assert!(!row_values(&html, "seq").is_empty(), "entries up to tomorrow");
+    let (status, _) = page(&app, &auditor_browser, "/audit?from=yesterday").await;
+    assert!(status.is_client_error(), "{status}");
+
+    // Paging: 150 more entries make two pages that meet without a gap.
+    let audit = app.app().state.audit.clone();
+    fill(&audit, 0, 150).await;
+    let (_, html) = page(&app, &auditor_browser, "/audit?action=conversation.view").await;
+    let first: Vec<i64> = row_values(&html, "seq")
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(first.len(), 100);
+    let older = html
+        .split("id=\"older\"")
+        .next()
+        .and_then(|head| head.rsplit("href=\"").next())
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&").replace("&amp;", "&");
+    let (_, html) = page(&app, &auditor_browser, &older).await;
+    let second: Vec<i64> = row_values(&html, "seq")
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(second.len(), 50, "{older}");
+    assert_eq!(first.last().unwrap() - 1, second[0], "pages meet");
+
+    // Export from the page: the same audited download as the API's.
+    let csv = auditor_browser
+        .client
+        .get(app.url("/audit/export?format=csv&action=login.success"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.unwrap();
+    assert!(csv.starts_with("seq,at,actor,action,target,ip,outcome,reason"));
+    assert!(csv.lines().skip(1).all(|l| l.contains(",login.success,")));
+    let (_, json) = app
+        .get(&format!(
+            "/api/v1/audit?action=audit.export&actor=user:{}",
+            auditor.id
+        ))
+        .await;
+    assert_eq!(json["entries"].as_array().unwrap().len(), 1, "export logged");
+
+    // Verify now: intact; then an entry is changed behind Veil's back, and the page, the alert
+    // list and the admins' navigation all say so.
+    let r = post_form(&app, &auditor_browser, "/audit/verify", &[]).await;
+    assert_eq!(location(&r), "/audit#integrity");
+    let (_, html) = page(&app, &auditor_browser, "/audit").await;
+    assert!(html.contains("id=\"verification\" data-ok=\"true\""), "intact");
+    let raw = Raw::open(&app.config.database_url).await;
+    let third = audit.store().audit_range(3, 1).await.unwrap().remove(0);
+    raw.exec("UPDATE audit_log SET actor = 'user:nobody' WHERE seq = 3")
+        .await;
+    post_form(&app, &auditor_browser, "/audit/verify", &[]).await;
+    let (_, html) = page(&app, &auditor_browser, "/audit").await;
+    assert!(
+        html.contains("id=\"verification\" data-ok=\"false\" role=\"alert\""),
+        "broken"
+    );
+    let admin_browser = app.sign_in(&admin).await;
+    let (_, account) = page(&app, &admin_browser, "/account").await;
+    assert!(account.contains("id=\"nav-alerts\""), "admins see open alerts");
+    let (_, alerts) = page(&app, &admin_browser, "/admin/alerts").await;
+    let alert = app
+        .app()
+        .state
+        .store
+        .alerts(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.rule == "audit_log_broken")
+        .expect("a broken log raises an alert");
+    assert!(alerts.contains(&format!("data-alert=\"{}\"", alert.id)));
+    let ack = format!("/admin/alerts/{}/acknowledge", alert.id);
+    let r = post_form(&app, &auditor_browser, &ack, &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "auditors do not acknowledge");
+    let r = post_form(&app, &admin_browser, &ack, &[]).await;
+    assert_eq!(location(&r), "/admin/alerts");
+    let (_, alerts) = page(&app, &admin_browser, "/admin/alerts").await;
+    assert!(alerts.contains("Acknowledged by Test Person"), "who acknowledged it is shown");
+    assert_eq!(app.app().state.store.count_open_alerts().await.unwrap(), 0);
+    let (_, account) = page(&app, &admin_browser, "/account").await;
+    assert!(!account.contains("id=\"nav-alerts\""));
+    let (_, json) = app.get("/api/v1/audit?action=alert.acknowledge").await;
+    assert_eq!(json["entries"][0]["target"], format!("alert:{}", alert.id));
+    raw.exec(&format!(
+        "UPDATE audit_log SET actor = '{}' WHERE seq = 3",
+        third.actor
+    ))
+    .await;
+    post_form(&app, &auditor_browser, "/audit/verify", &[]).await;
+    let (_, html) = page(&app, &auditor_browser, "/audit").await;
+    assert!(html.contains("data-ok=\"true\""), "intact again once undone");
+}

@@ -406,3 +406,35 @@ impl TestApp {
         Browser { client, csrf }
     }
 }
+
+/// Posts a form from a signed-in browser, with its CSRF token.
+pub async fn post_form(
+    app: &TestApp,
+    b: &Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = vec![("csrf", b.csrf.as_str())];
+    form.extend_from_slice(fields);
+    b.client
+        .post(app.url(path))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Where a redirect points.
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A page as a signed-in browser sees it.
+pub async fn page(app: &TestApp, b: &Browser, path: &str) -> (StatusCode, String) {
+    let r = b.client.get(app.url(path)).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
