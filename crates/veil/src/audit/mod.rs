@@ -499,12 +499,12 @@ async fn commit_group(
             i64::try_from(frontier.size()).map_err(|_| AuditError::Invalid("size".into()))?;
         let appended = inner
             .store
-            .append_audit(&AuditAppend {
+            .append_audit(AuditAppend {
                 old_size,
                 new_size,
-                frontier: &frontier_bytes,
-                rows: &rows,
-                nodes: &nodes,
+                frontier: frontier_bytes,
+                rows,
+                nodes,
             })
             .await?;
         if appended {
