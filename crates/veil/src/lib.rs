@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod desk;
 pub mod error;
+pub mod guard;
 pub mod http;
 pub mod i18n;
 pub mod identity;
