@@ -48,8 +48,11 @@ pub fn card_network(digits: &[u8]) -> Option<&'static str> {
         (len == 16).then_some("mastercard")?
     } else if (2200..=2204).contains(&p4) {
         "mir"
-    } else if [401_178, 401_179, 431_274, 438_935, 451_416, 457_393, 504_175, 506_699, 509_000, 627_780, 636_297, 636_368]
-        .contains(&p6)
+    } else if [
+        401_178, 401_179, 431_274, 438_935, 451_416, 457_393, 504_175, 506_699, 509_000, 627_780,
+        636_297, 636_368,
+    ]
+    .contains(&p6)
         || (506_700..=506_778).contains(&p6)
         || (509_001..=509_999).contains(&p6)
         || (650_031..=650_033).contains(&p6)
@@ -207,9 +210,13 @@ pub fn de_steuer_id(digits: &[u8]) -> bool {
     if repeated.len() != 1 || !matches!(repeated.first(), Some(2 | 3)) {
         return false;
     }
-    if repeated.first() == Some(&3) && d.iter().take(10).collect::<Vec<_>>().windows(3).any(|w| {
-        w.first() == w.get(1) && w.get(1) == w.get(2)
-    }) {
+    if repeated.first() == Some(&3)
+        && d.iter()
+            .take(10)
+            .collect::<Vec<_>>()
+            .windows(3)
+            .any(|w| w.first() == w.get(1) && w.get(1) == w.get(2))
+    {
         return false;
     }
     let mut product = 10u32;
@@ -262,11 +269,19 @@ pub fn pt_nif(digits: &[u8]) -> bool {
     let first = prefix(digits, 1);
     let first_two = prefix(digits, 2);
     let ok_start = matches!(first, 1 | 2 | 3 | 5 | 6 | 8)
-        || matches!(first_two, 45 | 70 | 71 | 72 | 74 | 75 | 77 | 79 | 90 | 91 | 98 | 99);
+        || matches!(
+            first_two,
+            45 | 70 | 71 | 72 | 74 | 75 | 77 | 79 | 90 | 91 | 98 | 99
+        );
     if !ok_start {
         return false;
     }
-    let sum: u32 = d.iter().take(8).zip((2..=9).rev()).map(|(v, w)| v * w).sum();
+    let sum: u32 = d
+        .iter()
+        .take(8)
+        .zip((2..=9).rev())
+        .map(|(v, w)| v * w)
+        .sum();
     let r = sum % 11;
     let check = if r < 2 { 0 } else { 11 - r };
     d.get(8) == Some(&check)
@@ -282,9 +297,21 @@ pub fn es_dni_nie(code: &[u8]) -> bool {
     let (lead, rest) = code.split_at(1);
     let lead = lead.first().copied().map(|c| c.to_ascii_uppercase());
     let number_digits: Vec<u8> = match lead {
-        Some(b'X') => [b'0'].iter().chain(rest.get(..7).unwrap_or_default()).copied().collect(),
-        Some(b'Y') => [b'1'].iter().chain(rest.get(..7).unwrap_or_default()).copied().collect(),
-        Some(b'Z') => [b'2'].iter().chain(rest.get(..7).unwrap_or_default()).copied().collect(),
+        Some(b'X') => [b'0']
+            .iter()
+            .chain(rest.get(..7).unwrap_or_default())
+            .copied()
+            .collect(),
+        Some(b'Y') => [b'1']
+            .iter()
+            .chain(rest.get(..7).unwrap_or_default())
+            .copied()
+            .collect(),
+        Some(b'Z') => [b'2']
+            .iter()
+            .chain(rest.get(..7).unwrap_or_default())
+            .copied()
+            .collect(),
         _ => code.get(..8).unwrap_or_default().to_vec(),
     };
     if number_digits.len() != 8 || !number_digits.iter().all(u8::is_ascii_digit) {
@@ -319,7 +346,9 @@ pub fn uk_nino(code: &[u8]) -> bool {
     if [b"BG", b"GB", b"KN", b"NK", b"NT", b"TN", b"ZZ"].contains(&&[a, b]) {
         return false;
     }
-    up.get(2..8).is_some_and(|d| d.iter().all(u8::is_ascii_digit)) && b"ABCD".contains(&suffix)
+    up.get(2..8)
+        .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+        && b"ABCD".contains(&suffix)
 }
 
 /// US Social Security number: area not 000, 666 or 900–999; group not 00; serial not 0000.

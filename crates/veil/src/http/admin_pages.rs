@@ -1026,41 +1026,52 @@ async fn alerts_page(
     head: Head,
 ) -> Result<AlertsPage, AppError> {
     let names = crate::http::audit_pages::actor_names(state).await?;
-    let name = |actor: &str| names.get(actor).cloned().unwrap_or_else(|| actor.to_owned());
+    let name = |actor: &str| {
+        names
+            .get(actor)
+            .cloned()
+            .unwrap_or_else(|| actor.to_owned())
+    };
     let delivered = |channel: &str, state: &str| match state {
         "none" => None,
-        _ => Some(format!("{channel}: {}", l.t(&format!("alert-delivery-{state}")))),
+        _ => Some(format!(
+            "{channel}: {}",
+            l.t(&format!("alert-delivery-{state}"))
+        )),
     };
-    let alerts = state
-        .store
-        .alerts(500)
-        .await?
-        .into_iter()
-        .map(|a| AlertLine {
-            at: l.datetime(a.at),
-            at_iso: crate::http::inbox::iso(a.at),
-            rule: l.t(&format!("alert-rule-{}", a.rule)),
-            actor: name(&a.actor),
-            delivery: [
-                delivered(&l.t("alert-email"), &a.email_state),
-                delivered(&l.t("alert-webhook"), &a.webhook_state),
-            ]
+    let alerts =
+        state
+            .store
+            .alerts(500)
+            .await?
             .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" · "),
-            acknowledged: a.acknowledged_by.as_deref().zip(a.acknowledged_at).map(|(by, at)| {
-                (
-                    l.tr("alert-acknowledged-by", &[("name", Arg::Text(&name(by)))]),
-                    l.datetime(at),
-                    crate::http::inbox::iso(at),
-                )
-            }),
-            entry: a.seq,
-            id: a.id,
-            detail: a.detail,
-        })
-        .collect();
+            .map(|a| AlertLine {
+                at: l.datetime(a.at),
+                at_iso: crate::http::inbox::iso(a.at),
+                rule: l.t(&format!("alert-rule-{}", a.rule)),
+                actor: name(&a.actor),
+                delivery: [
+                    delivered(&l.t("alert-email"), &a.email_state),
+                    delivered(&l.t("alert-webhook"), &a.webhook_state),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
+                acknowledged: a.acknowledged_by.as_deref().zip(a.acknowledged_at).map(
+                    |(by, at)| {
+                        (
+                            l.tr("alert-acknowledged-by", &[("name", Arg::Text(&name(by)))]),
+                            l.datetime(at),
+                            crate::http::inbox::iso(at),
+                        )
+                    },
+                ),
+                entry: a.seq,
+                id: a.id,
+                detail: a.detail,
+            })
+            .collect();
     Ok(AlertsPage {
         l,
         title,
@@ -1094,7 +1105,15 @@ pub async fn acknowledge_alert(
         }
     }
     .await;
-    finish(&state, &principal, &csrf, &headers, Section::Alerts, outcome).await
+    finish(
+        &state,
+        &principal,
+        &csrf,
+        &headers,
+        Section::Alerts,
+        outcome,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -49,7 +49,6 @@ impl SearchQuery {
             before_seq: self.before,
         }
     }
-
 }
 
 /// What was asked, for the audit entry of a search or export (ids and actions only).

@@ -49,7 +49,8 @@ fn day_start(text: &str) -> Result<Option<i64>, AppError> {
     }
     let invalid = || AppError::BadRequest("a day is written YYYY-MM-DD".into());
     let mut parts = text.splitn(3, '-').map(str::parse::<i32>);
-    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) = (parts.next(), parts.next(), parts.next())
+    let (Some(Ok(year)), Some(Ok(month)), Some(Ok(day))) =
+        (parts.next(), parts.next(), parts.next())
     else {
         return Err(invalid());
     };
@@ -312,11 +313,14 @@ mod tests {
     fn days_are_utc_midnights_and_nonsense_is_refused() {
         assert_eq!(day_start("").ok(), Some(None));
         assert_eq!(day_start("1970-01-02").ok(), Some(Some(DAY_MS)));
-        assert_eq!(
-            day_start("2026-11-21").ok(),
-            Some(Some(1_795_219_200_000))
-        );
-        for bad in ["2026-13-01", "2026-02-30", "yesterday", "2026-11", "-1-01-01x"] {
+        assert_eq!(day_start("2026-11-21").ok(), Some(Some(1_795_219_200_000)));
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "yesterday",
+            "2026-11",
+            "-1-01-01x",
+        ] {
             assert!(day_start(bad).is_err(), "{bad}");
         }
     }

@@ -92,8 +92,15 @@ fn audit_chunks(rows: &[AuditRow]) -> Vec<&[AuditRow]> {
     let mut chunks = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, r) in rows.iter().enumerate() {
-        let size = 16 + 9 * 4 + r.actor.len() + r.action.len() + r.target.len() + r.ip.len()
-            + r.outcome.len() + r.reason.len() + r.leaf_hash.len();
+        let size = 16
+            + 9 * 4
+            + r.actor.len()
+            + r.action.len()
+            + r.target.len()
+            + r.ip.len()
+            + r.outcome.len()
+            + r.reason.len()
+            + r.leaf_hash.len();
         if i > start && bytes + size > AUDIT_CHUNK_BYTES {
             chunks.extend(rows.get(start..i));
             (start, bytes) = (i, 0);

@@ -669,19 +669,35 @@ async fn auditors_filter_export_and_verify_on_their_page_and_admins_acknowledge_
     assert!(actions.len() >= 2, "{actions:?}");
     assert!(actions.iter().all(|a| a == "login.success"), "{actions:?}");
     let agent_label = format!("user:{}", agent.id);
-    let (_, html) = page(&app, &auditor_browser, &format!("/audit?actor={agent_label}")).await;
+    let (_, html) = page(
+        &app,
+        &auditor_browser,
+        &format!("/audit?actor={agent_label}"),
+    )
+    .await;
     let actors = row_values(&html, "actor");
     assert!(!actors.is_empty());
     assert!(actors.iter().all(|a| *a == agent_label), "{actors:?}");
-    assert!(html.contains("Test Person"), "the actor's name is shown beside the id");
+    assert!(
+        html.contains("Test Person"),
+        "the actor's name is shown beside the id"
+    );
     // Days: nothing logged tomorrow (UTC); a malformed day is refused.
-    let tomorrow = time::OffsetDateTime::from_unix_timestamp(veil::clock::Clock::now_ms(app.clock.as_ref()) / 1000 + 86_400)
-        .unwrap()
-        .date();
+    let tomorrow = time::OffsetDateTime::from_unix_timestamp(
+        veil::clock::Clock::now_ms(app.clock.as_ref()) / 1000 + 86_400,
+    )
+    .unwrap()
+    .date();
     let (_, html) = page(&app, &auditor_browser, &format!("/audit?from={tomorrow}")).await;
-    assert!(html.contains("id=\"no-entries\""), "no entries from tomorrow");
+    assert!(
+        html.contains("id=\"no-entries\""),
+        "no entries from tomorrow"
+    );
     let (_, html) = page(&app, &auditor_browser, &format!("/audit?to={tomorrow}")).await;
-    assert!(!row_values(&html, "seq").is_empty(), "entries up to tomorrow");
+    assert!(
+        !row_values(&html, "seq").is_empty(),
+        "entries up to tomorrow"
+    );
     let (status, _) = page(&app, &auditor_browser, "/audit?from=yesterday").await;
     assert!(status.is_client_error(), "{status}");
 
@@ -700,7 +716,8 @@ async fn auditors_filter_export_and_verify_on_their_page_and_admins_acknowledge_
         .and_then(|head| head.rsplit("href=\"").next())
         .and_then(|rest| rest.split('"').next())
         .unwrap()
-        .replace("&#38;", "&").replace("&amp;", "&");
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
     let (_, html) = page(&app, &auditor_browser, &older).await;
     let second: Vec<i64> = row_values(&html, "seq")
         .iter()
@@ -726,14 +743,21 @@ async fn auditors_filter_export_and_verify_on_their_page_and_admins_acknowledge_
             auditor.id
         ))
         .await;
-    assert_eq!(json["entries"].as_array().unwrap().len(), 1, "export logged");
+    assert_eq!(
+        json["entries"].as_array().unwrap().len(),
+        1,
+        "export logged"
+    );
 
     // Verify now: intact; then an entry is changed behind Veil's back, and the page, the alert
     // list and the admins' navigation all say so.
     let r = post_form(&app, &auditor_browser, "/audit/verify", &[]).await;
     assert_eq!(location(&r), "/audit#integrity");
     let (_, html) = page(&app, &auditor_browser, "/audit").await;
-    assert!(html.contains("id=\"verification\" data-ok=\"true\""), "intact");
+    assert!(
+        html.contains("id=\"verification\" data-ok=\"true\""),
+        "intact"
+    );
     let raw = Raw::open(&app.config.database_url).await;
     let third = audit.store().audit_range(3, 1).await.unwrap().remove(0);
     raw.exec("UPDATE audit_log SET actor = 'user:nobody' WHERE seq = 3")
@@ -746,7 +770,10 @@ async fn auditors_filter_export_and_verify_on_their_page_and_admins_acknowledge_
     );
     let admin_browser = app.sign_in(&admin).await;
     let (_, account) = page(&app, &admin_browser, "/account").await;
-    assert!(account.contains("id=\"nav-alerts\""), "admins see open alerts");
+    assert!(
+        account.contains("id=\"nav-alerts\""),
+        "admins see open alerts"
+    );
     let (_, alerts) = page(&app, &admin_browser, "/admin/alerts").await;
     let alert = app
         .app()
@@ -761,11 +788,18 @@ async fn auditors_filter_export_and_verify_on_their_page_and_admins_acknowledge_
     assert!(alerts.contains(&format!("data-alert=\"{}\"", alert.id)));
     let ack = format!("/admin/alerts/{}/acknowledge", alert.id);
     let r = post_form(&app, &auditor_browser, &ack, &[]).await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN, "auditors do not acknowledge");
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "auditors do not acknowledge"
+    );
     let r = post_form(&app, &admin_browser, &ack, &[]).await;
     assert_eq!(location(&r), "/admin/alerts");
     let (_, alerts) = page(&app, &admin_browser, "/admin/alerts").await;
-    assert!(alerts.contains("Acknowledged by Test Person"), "who acknowledged it is shown");
+    assert!(
+        alerts.contains("Acknowledged by Test Person"),
+        "who acknowledged it is shown"
+    );
     assert_eq!(app.app().state.store.count_open_alerts().await.unwrap(), 0);
     let (_, account) = page(&app, &admin_browser, "/account").await;
     assert!(!account.contains("id=\"nav-alerts\""));
@@ -778,5 +812,8 @@ async fn auditors_filter_export_and_verify_on_their_page_and_admins_acknowledge_
     .await;
     post_form(&app, &auditor_browser, "/audit/verify", &[]).await;
     let (_, html) = page(&app, &auditor_browser, "/audit").await;
-    assert!(html.contains("data-ok=\"true\""), "intact again once undone");
+    assert!(
+        html.contains("data-ok=\"true\""),
+        "intact again once undone"
+    );
 }
