@@ -499,3 +499,64 @@ test("audit: an auditor filters, verifies and exports; the owner acknowledges th
   assert.deepEqual(ownerEvents.filter((e) => !noise(e)), []);
   await Promise.all([auditorContext.close(), ownerContext.close()]);
 });
+
+test("guard: a card arrives masked, a phishing link needs two steps, the composer refuses a card, the owner sets a policy", async () => {
+  const { context, events } = await watchedContext();
+  const owner = await signIn(context, "owner@demo.veil");
+  await customerWrites({ from: "4915100000777", name: "Greta Guard", text: "Meine Karte: 4111 1111 1111 1111" });
+  await customerWrites({ from: "4915100000777", name: "Greta Guard", text: "Dringend! Ihr Konto wird gesperrt: https://whatsapp-verify.com/login" });
+  const row = owner.locator("#conversation-list .conversation", { hasText: "Greta Guard" });
+  await row.waitFor({ timeout: 20000 });
+  await row.locator("a").click();
+  await owner.waitForURL(/\/inbox\/c\//);
+  await owner.locator("#messages .message.in", { hasText: "gesperrt" }).waitFor();
+
+  // The card number was never stored: the agent sees the last four digits and a note.
+  const card = owner.locator("#messages .message.in", { hasText: "Meine Karte" });
+  assert.equal(await card.locator(".body").textContent(), "Meine Karte: •••• •••• •••• 1111");
+  assert.equal(await card.locator(".guard").getAttribute("data-guard"), "card_number");
+  assert.ok(!(await owner.content()).includes("4111 1111 1111 1111"));
+
+  // The phishing link: a note with the reasons; its target only after two deliberate steps.
+  const phishing = owner.locator("#messages .message.in", { hasText: "gesperrt" });
+  assert.match(await phishing.locator(".guard").textContent(), /Phishing link \(warn\): imitates a known brand/);
+  const link = phishing.locator("details.link");
+  assert.equal(await link.locator("a[href]").isVisible(), false);
+  await link.locator("summary").first().click();
+  assert.match(await link.locator(".guard-link").textContent(), /flagged this link/);
+  assert.equal(await link.locator("a[href]").isVisible(), false, "still inert after the first step");
+  await link.locator("details.confirm summary").click();
+  assert.equal(await link.locator("a[href]").isVisible(), true);
+  await owner.screenshot({ path: join(shots, "guard-inbox.png"), fullPage: true });
+
+  // The composer refuses a card number and says what to do instead; nothing is sent.
+  await owner.locator("#reply-text").fill("Ihre Karte ist 5555 5555 5555 4444, oder?");
+  await owner.locator("#send").click();
+  const refusal = owner.locator("#reply-form .form-error");
+  await refusal.waitFor();
+  assert.match(await refusal.textContent(), /Not sent: the guard found \u2068?Card number\u2069?\. \u2068?Send a payment link/);
+  assert.equal(await owner.locator("#messages .message.out", { hasText: "5555" }).count(), 0);
+  assert.match(await owner.locator("#reply-text").inputValue(), /5555/, "the draft is kept to edit");
+
+  // The owner makes e-mail addresses blocked inbound on the guard page.
+  await owner.goto(`${info.url}/admin/guard`);
+  await owner.locator('select[name="in_email"]').selectOption("block");
+  await owner.locator('#guard-policy button[type=submit]:not([name])').click();
+  await owner.waitForURL(/\/admin\/guard$/);
+  assert.equal(await owner.locator('tr[data-kind="email"]').getAttribute("class"), "changed");
+  await owner.screenshot({ path: join(shots, "admin-guard.png"), fullPage: true });
+  assert.deepEqual(await accessibilityProblems(owner), [], "guard page");
+  await customerWrites({ from: "4915100000777", name: "Greta Guard", text: "mail: greta@example.org" });
+  await owner.goto(`${info.url}/inbox`);
+  await owner.locator("#conversation-list .conversation", { hasText: "Greta Guard" }).locator("a").click();
+  await owner.locator("#messages .message.in", { hasText: "mail:" }).waitFor();
+  assert.equal(await owner.locator("#messages .message.in", { hasText: "mail:" }).locator(".body").textContent(), "mail: •••••@•••••••.•••");
+  await owner.goto(`${info.url}/admin/guard`);
+  await owner.locator('#guard-policy button[name="reset"]').click();
+  await owner.waitForURL(/\/admin\/guard$/);
+  assert.equal(await owner.locator("tr.changed").count(), 0);
+
+  const noise = (e) => e.startsWith("console:Failed to load resource");
+  assert.deepEqual(events.filter((e) => !noise(e)), []);
+  await context.close();
+});

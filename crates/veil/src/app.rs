@@ -84,11 +84,16 @@ pub async fn start(
     )?;
     let files = MediaFiles::new(&config.media_dir);
     let clock = options.clock.clone();
+    let guard = Arc::new(crate::guard::Guard::new(crate::guard_cli::scanner(
+        &config.guard,
+    )));
+    crate::screen::load_policy(store.as_ref(), &guard).await?;
     let ingestor = Ingestor::start(IngestDeps {
         store: store.clone(),
         keys: keys.clone(),
         clock: clock.clone(),
         default_channel: channel,
+        guard: guard.clone(),
     });
     let outbox = Outbox::new(
         store.clone(),
@@ -98,7 +103,8 @@ pub async fn start(
         files.clone(),
         config.outbound.clone(),
         config.whatsapp.phone_number_id.clone(),
-    );
+    )
+    .with_guard(guard.clone());
     let media = MediaFetcher {
         store: store.clone(),
         keys: keys.clone(),
@@ -169,6 +175,7 @@ pub async fn start(
             files,
         },
         outbox,
+        guard,
         send_wakeup: Arc::new(Notify::new()),
         media_wakeup: Arc::new(Notify::new()),
     });
@@ -379,15 +386,22 @@ fn spawn_assigner(state: &AppState, mut stop: watch::Receiver<bool>) -> JoinHand
 /// here too.
 fn spawn_policy_refresh(state: &AppState, stop: watch::Receiver<bool>) -> JoinHandle<()> {
     let identity = state.identity.clone();
+    let guard = state.guard.clone();
+    let store = state.store.clone();
     tokio::spawn(worker_loop(
         Arc::new(Notify::new()),
         stop,
         Duration::from_secs(5),
         move || {
             let identity = identity.clone();
+            let guard = guard.clone();
+            let store = store.clone();
             async move {
                 if let Err(err) = identity.load_policy().await {
                     tracing::warn!(error = %err, "policy refresh failed");
+                }
+                if let Err(err) = crate::screen::load_policy(store.as_ref(), &guard).await {
+                    tracing::warn!(error = %err, "guard policy refresh failed");
                 }
             }
         },

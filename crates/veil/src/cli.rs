@@ -83,6 +83,11 @@ pub enum Command {
     Permissions,
     /// Fill a database with synthetic conversations for trying Veil at scale (`veil bench pages`).
     Seed(crate::seed::SeedArgs),
+    /// The guard: scan JSON lines, or measure accuracy and speed on the evaluation corpus.
+    Guard {
+        #[command(subcommand)]
+        action: GuardCommand,
+    },
     /// Benchmarks of the hot paths.
     Bench {
         #[command(subcommand)]
@@ -190,6 +195,14 @@ pub enum AuditCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Read `{"id": …, "text": …}` lines on stdin; write `{"id", "findings", "risk"}` lines.
+    Scan(crate::guard_cli::ScanArgs),
+    /// Generate the labelled corpus; print precision, recall and speed. Fails below the bars.
+    Eval(crate::guard_cli::EvalArgs),
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Signed webhooks over HTTP into a fresh Veil; prints messages/s and latency.
     Ingest(crate::bench::IngestArgs),
@@ -285,6 +298,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Seed(args) => crate::seed::seed(&cli.global, args).await,
+        Command::Guard { action } => match action {
+            GuardCommand::Scan(args) => crate::guard_cli::scan(&cli.global, &args),
+            GuardCommand::Eval(args) => crate::guard_cli::eval(&args),
+        },
         Command::Bench { action } => match action {
             BenchCommand::Ingest(args) => crate::bench::ingest(&cli.global, args).await,
             BenchCommand::Crypto => crate::bench::crypto(),

@@ -38,6 +38,7 @@ pub struct Config {
     pub ip_allowlist: std::collections::BTreeMap<String, Vec<ipnet::IpNet>>,
     pub audit: AuditConfig,
     pub alerts: AlertsConfig,
+    pub guard: GuardConfig,
 }
 
 impl Config {
@@ -177,6 +178,17 @@ pub enum SmtpSecurity {
     None,
 }
 
+/// The guard's view of the business. Policies per detector are set in the inbox
+/// (Administration → Guard), not here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardConfig {
+    /// The business's own domains: links imitating them are phishing, like the built-in brands.
+    pub protected_domains: Vec<String>,
+    /// ISO 3166 region (`DE`) for phone numbers written without `+`; empty: only international.
+    pub phone_region: String,
+}
+
 /// Alert rules' thresholds and where alerts are sent. See `veil.example.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -276,6 +288,8 @@ struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     alerts: AlertsConfig,
+    #[serde(default)]
+    guard: GuardConfig,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -703,6 +717,19 @@ fn finish(
             "must be at least 16 characters when webhook_url is set",
         ));
     }
+    let guard = raw.guard;
+    if !guard.phone_region.is_empty()
+        && guard
+            .phone_region
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .is_err()
+    {
+        return Err(err(
+            "guard.phone_region",
+            "is not an ISO 3166 region such as DE",
+        ));
+    }
     let audit = AuditConfig {
         origin: raw.audit.origin.unwrap_or_else(|| {
             let host = public_url.split("://").nth(1).unwrap_or("veil");
@@ -722,6 +749,7 @@ fn finish(
     Ok(Config {
         audit,
         alerts,
+        guard,
         public_url,
         trusted_proxies,
         auth,

@@ -308,8 +308,45 @@ const CUSTOMERS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Messages the guard flags, written once at start so a newcomer sees it work: a card number
+/// (stored masked), a phishing link imitating WhatsApp, and a request for the login code.
+const GUARD_SHOWCASE: &[(usize, &str)] = &[
+    (
+        0,
+        "Here is my card for the order: 4111 1111 1111 1111, exp 09/28",
+    ),
+    (
+        3,
+        "Aviso urgente: sua conta será bloqueada. Confirme em https://whatsapp-verify.com.br/login",
+    ),
+    (
+        1,
+        "Hallo, hier ist der WhatsApp-Support. Schicken Sie mir bitte den Bestätigungscode aus der SMS.",
+    ),
+];
+
+fn guard_showcase(sim: &cloud_api_sim::SimHandle) {
+    for (who, text) in GUARD_SHOWCASE {
+        let Some((from, name, _)) = CUSTOMERS.get(*who) else {
+            continue;
+        };
+        let spec = cloud_api_sim::InboundSpec {
+            from: (*from).to_owned(),
+            name: (*name).to_owned(),
+            kind: "text".to_owned(),
+            text: (*text).to_owned(),
+            context_wamid: None,
+            expired_media: false,
+        };
+        if let Err(err) = sim.customer_writes(&spec) {
+            tracing::warn!(error = %err, "simulated customer could not write");
+        }
+    }
+}
+
 async fn simulated_customers(sim: Arc<cloud_api_sim::SimHandle>) {
     let mut last_wamid: Option<String> = None;
+    guard_showcase(&sim);
     loop {
         let (spec, pause_ms) = {
             let mut rng = rand::rng();

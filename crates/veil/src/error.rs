@@ -114,6 +114,11 @@ impl From<OutboundError> for AppError {
                  set after_window to schedule it anyway"
             )),
             OutboundError::Invalid(why) => Self::BadRequest(why.to_owned()),
+            OutboundError::Blocked(kinds) => Self::Unprocessable(format!(
+                "refused by the guard ({}): send a payment link instead of card details, and never \
+                 ask a customer for a card number, CVV or one-time code",
+                kinds.join(", ")
+            )),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -61,6 +61,8 @@ pub struct IngestDeps {
     pub clock: Arc<dyn Clock>,
     /// Channel for payloads without `metadata.phone_number_id`.
     pub default_channel: ChannelRow,
+    /// Screens text and captions before they are sealed.
+    pub guard: Arc<crate::guard::Guard>,
 }
 
 impl Ingestor {
@@ -628,7 +630,8 @@ impl Writer {
             .contact(&message.customer, blinds, &channel_id, now, write)
             .await?;
         let id = Uuid::now_v7().to_string();
-        let content = serde_json::to_vec(&message.content).map_err(|_| IngestError::Encode)?;
+        let screened = crate::screen::inbound(&self.deps.guard, &message.content, &message.raw);
+        let content = serde_json::to_vec(&screened.content).map_err(|_| IngestError::Encode)?;
         let sealed = |column: &str, bytes: &[u8]| {
             contact
                 .key
@@ -675,7 +678,10 @@ impl Writer {
         write.messages.push(InboundMessageWrite {
             message: NewMessage {
                 content_ct: sealed("content", &content)?,
-                raw_ct: Some(sealed("raw", &message.raw)?),
+                raw_ct: Some(sealed(
+                    "raw",
+                    screened.raw.as_deref().unwrap_or(&message.raw),
+                )?),
                 id,
                 conversation_id: contact.conversation_id.clone(),
                 contact_id: contact.id.clone(),

@@ -75,6 +75,9 @@ pub enum OutboundError {
     WindowWillClose { closes_at: i64 },
     #[error("invalid message: {0}")]
     Invalid(&'static str),
+    /// The guard refused the message; the kinds that did (`card_number`, `code_request`, …).
+    #[error("refused by the guard: {}", .0.join(", "))]
+    Blocked(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -116,6 +119,8 @@ pub struct Outbox {
     pub config: OutboundConfig,
     pub phone_number_id: String,
     pacer: Arc<Mutex<Pacer>>,
+    /// Screens what agents and integrations send.
+    pub guard: Arc<crate::guard::Guard>,
 }
 
 /// What one worker run did.
@@ -159,7 +164,95 @@ impl Outbox {
             config,
             phone_number_id,
             pacer: Arc::new(Mutex::new(pacer)),
+            guard: Arc::new(crate::guard::Guard::new(crate::guard::Scanner::new(
+                &crate::guard::ScannerSettings::default(),
+            ))),
         }
+    }
+
+    /// Uses `guard` (the app's, with its policy) instead of a default one.
+    #[must_use]
+    pub fn with_guard(mut self, guard: Arc<crate::guard::Guard>) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// Applies the guard's outbound policy: refuses the request when a finding blocks it,
+    /// otherwise returns it with values masked where the policy says so, and the verdict.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the same three steps for each kind of request"
+    )]
+    fn screen(
+        &self,
+        request: OutboundRequest,
+    ) -> Result<(OutboundRequest, Option<crate::guard::Verdict>), OutboundError> {
+        use crate::guard::policy::Direction;
+        let check = |text: &str| self.guard.check(Direction::Outbound, text);
+        let refuse = |decisions: &[&crate::guard::policy::Decision]| {
+            let mut kinds: Vec<String> = decisions
+                .iter()
+                .flat_map(|d| d.blocking())
+                .map(str::to_owned)
+                .collect();
+            kinds.sort();
+            kinds.dedup();
+            if kinds.is_empty() {
+                Ok(())
+            } else {
+                Err(OutboundError::Blocked(kinds))
+            }
+        };
+        Ok(match request {
+            OutboundRequest::Text { body, reply_to } => {
+                let d = check(&body);
+                refuse(&[&d])?;
+                let verdict = crate::screen::verdict(Some(&d), None);
+                (
+                    OutboundRequest::Text {
+                        body: d.text,
+                        reply_to,
+                    },
+                    verdict,
+                )
+            }
+            OutboundRequest::Media {
+                bytes,
+                mime,
+                filename,
+                caption,
+            } => {
+                let d = caption.as_deref().map(check);
+                refuse(&d.iter().collect::<Vec<_>>())?;
+                let verdict = crate::screen::verdict(None, d.as_ref());
+                (
+                    OutboundRequest::Media {
+                        bytes,
+                        mime,
+                        filename,
+                        caption: d.map(|d| d.text).or(caption),
+                    },
+                    verdict,
+                )
+            }
+            OutboundRequest::Template {
+                name,
+                language,
+                params,
+            } => {
+                let decisions: Vec<_> = params.iter().map(|p| check(p)).collect();
+                refuse(&decisions.iter().collect::<Vec<_>>())?;
+                let params = decisions.into_iter().map(|d| d.text).collect();
+                (
+                    OutboundRequest::Template {
+                        name,
+                        language,
+                        params,
+                    },
+                    None,
+                )
+            }
+        })
     }
 
     /// Records a message to send now in `conversation_id`; returns the new message id.
@@ -191,6 +284,7 @@ impl Outbox {
             .await?
             .ok_or(OutboundError::NotFound)?;
         let now = self.clock.now_ms();
+        let (request, verdict) = self.screen(request)?;
         let is_template = matches!(request, OutboundRequest::Template { .. });
         let open = window(conversation.last_inbound_at, now);
         if !is_template && !open.open {
@@ -241,7 +335,8 @@ impl Outbox {
             }
         };
         let message_id = Uuid::now_v7().to_string();
-        let prepared = prepare(request, &message_id, &recipient)?;
+        let mut prepared = prepare(request, &message_id, &recipient)?;
+        prepared.content.guard = verdict;
         let media_row = match &prepared.media {
             Some((media_id, bytes, mime)) => {
                 self.files.write(&key, media_id, bytes).await?;

@@ -8,63 +8,8 @@
 //! eleven random numbers passes) also need their layout or a keyword shortly before them; the
 //! keywords are in the six languages of the interface.
 
-use super::validate;
-
-/// What the guard found. Names are the `kind` values of `veil guard scan`'s output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    CardNumber,
-    BrCpf,
-    BrCnpj,
-    DeSteuerId,
-    CnResidentId,
-    PtNif,
-    SaNationalId,
-    UsSsn,
-    ItCodiceFiscale,
-    EsDniNie,
-    UkNino,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 11] = [
-        Kind::CardNumber,
-        Kind::BrCpf,
-        Kind::BrCnpj,
-        Kind::DeSteuerId,
-        Kind::CnResidentId,
-        Kind::PtNif,
-        Kind::SaNationalId,
-        Kind::UsSsn,
-        Kind::ItCodiceFiscale,
-        Kind::EsDniNie,
-        Kind::UkNino,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::CardNumber => "card_number",
-            Kind::BrCpf => "br_cpf",
-            Kind::BrCnpj => "br_cnpj",
-            Kind::DeSteuerId => "de_steuer_id",
-            Kind::CnResidentId => "cn_resident_id",
-            Kind::PtNif => "pt_nif",
-            Kind::SaNationalId => "sa_national_id",
-            Kind::UsSsn => "us_ssn",
-            Kind::ItCodiceFiscale => "it_codice_fiscale",
-            Kind::EsDniNie => "es_dni_nie",
-            Kind::UkNino => "uk_nino",
-        }
-    }
-}
-
-/// One identifier: its kind and byte offsets into the scanned text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Found {
-    pub kind: Kind,
-    pub start: usize,
-    pub end: usize,
-}
+use super::phrases::{Class, Hits};
+use super::{Finding, Kind, validate};
 
 /// The ASCII digit a character stands for.
 pub fn ascii_digit(c: char) -> Option<u8> {
@@ -194,7 +139,7 @@ fn keywords(kind: Kind) -> &'static [&'static str] {
         ],
         Kind::UsSsn => &["ssn", "social security"],
         Kind::CnResidentId => &["身份证", "证件号"],
-        Kind::CardNumber | Kind::ItCodiceFiscale | Kind::EsDniNie | Kind::UkNino => &[],
+        _ => &[],
     }
 }
 
@@ -208,19 +153,19 @@ fn has_context(text: &str, start: usize, kind: Kind) -> bool {
     keywords(kind).iter().any(|k| before.contains(k))
 }
 
-fn found(kind: Kind, run: &Run) -> Found {
-    Found {
-        kind,
-        start: run.start,
-        end: run.end,
-    }
-}
-
-/// The identifiers among the text's digit runs.
-pub fn find_numbers(text: &str, out: &mut Vec<Found>) {
+/// The identifiers among the text's digit runs; `region` reads national phone numbers.
+pub fn find_numbers(
+    text: &str,
+    hits: &Hits,
+    region: Option<phonenumber::country::Id>,
+    out: &mut Vec<Finding>,
+) {
     for run in runs(text) {
-        if let Some(kind) = classify(text, &run) {
-            let mut f = found(kind, &run);
+        let kind = classify(text, &run)
+            .or_else(|| otp(hits, &run))
+            .or_else(|| phone(hits, &run, region));
+        if let Some(kind) = kind {
+            let mut f = Finding::new(kind, run.start, run.end);
             // A check character glued to the digits belongs to the identifier.
             if let Some(c) = run.trailing
                 && matches!(kind, Kind::CnResidentId)
@@ -276,6 +221,38 @@ fn classify(text: &str, run: &Run) -> Option<Kind> {
     }
 }
 
+/// A one-time code: 4 to 8 digits (`482913`, `482 913`) right after or before a code keyword.
+fn otp(hits: &Hits, run: &Run) -> Option<Kind> {
+    let spaced_ok = run.separators.iter().all(|c| *c == ' ');
+    ((4..=8).contains(&run.digits.len())
+        && spaced_ok
+        && run.trailing.is_none()
+        && hits.code_keyword_near(run.start, run.end))
+    .then_some(Kind::OtpCode)
+}
+
+/// A phone number: written internationally (`+49 …`, `0049 …`) and valid for its country, or
+/// after a phone keyword and valid in the business's region.
+fn phone(hits: &Hits, run: &Run, region: Option<phonenumber::country::Id>) -> Option<Kind> {
+    if !(7..=17).contains(&run.digits.len()) || run.trailing.is_some() {
+        return None;
+    }
+    let digits = std::str::from_utf8(&run.digits).ok()?;
+    let international = if run.plus {
+        Some(digits)
+    } else {
+        digits.strip_prefix("00")
+    };
+    let number = match (international, region) {
+        (Some(rest), _) => phonenumber::parse(None, format!("+{rest}")).ok()?,
+        (None, Some(region)) if hits.before(Class::PhoneKey, run.start, 32).is_some() => {
+            phonenumber::parse(Some(region), digits).ok()?
+        }
+        _ => return None,
+    };
+    phonenumber::is_valid(&number).then_some(Kind::Phone)
+}
+
 /// Card numbers are written whole or in groups of four (Amex 4-6-5, some 19-digit cards 4-4-4-4-3
 /// or 6-13): any other grouping is not a card (a phone number, a date and an amount, say).
 fn card_layout(groups: &[usize], seps: &str) -> bool {
@@ -295,7 +272,7 @@ fn card_layout(groups: &[usize], seps: &str) -> bool {
 
 /// Identifiers that mix letters and digits: codice fiscale, DNI/NIE, NINO. Words are maximal
 /// runs of ASCII letters and digits (a NINO may be spaced in pairs: `AB 12 34 56 C`).
-pub fn find_words(text: &str, out: &mut Vec<Found>) {
+pub fn find_words(text: &str, out: &mut Vec<Finding>) {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -317,19 +294,11 @@ pub fn find_words(text: &str, out: &mut Vec<Found>) {
             _ => None,
         };
         if let Some(kind) = kind {
-            out.push(Found {
-                kind,
-                start,
-                end: i,
-            });
+            out.push(Finding::new(kind, start, i));
         } else if word.len() == 2 && word.iter().all(u8::is_ascii_alphabetic) {
             // `AB 12 34 56 C`
             if let Some(end) = spaced_nino(bytes, start) {
-                out.push(Found {
-                    kind: Kind::UkNino,
-                    start,
-                    end,
-                });
+                out.push(Finding::new(Kind::UkNino, start, end));
                 i = end;
             }
         }
@@ -355,7 +324,8 @@ mod tests {
 
     fn kinds(text: &str) -> Vec<(Kind, &str)> {
         let mut out = Vec::new();
-        find_numbers(text, &mut out);
+        let hits = super::super::phrases::Phrases::new().hits(text);
+        find_numbers(text, &hits, None, &mut out);
         find_words(text, &mut out);
         out.iter()
             .map(|f| (f.kind, text.get(f.start..f.end).unwrap()))

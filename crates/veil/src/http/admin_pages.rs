@@ -29,6 +29,7 @@ enum Section {
     Channels,
     Inbox,
     Policies,
+    Guard,
     Alerts,
 }
 
@@ -37,12 +38,13 @@ pub const ALERTS_PERMISSION: Permission = Permission::PolicyManage;
 
 impl Section {
     /// In tab order.
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Users,
         Self::Teams,
         Self::Channels,
         Self::Inbox,
         Self::Policies,
+        Self::Guard,
         Self::Alerts,
     ];
 
@@ -62,6 +64,7 @@ impl Section {
                 "admin-policies",
                 &[Permission::PolicyManage],
             ),
+            Self::Guard => ("/admin/guard", "admin-guard", &[Permission::PolicyManage]),
             Self::Alerts => ("/admin/alerts", "admin-alerts", &[ALERTS_PERMISSION]),
         }
     }
@@ -88,18 +91,18 @@ pub fn opens_any(principal: &Principal) -> bool {
 }
 
 pub struct Tab {
-    href: &'static str,
-    label: String,
-    active: bool,
+    pub(crate) href: &'static str,
+    pub(crate) label: String,
+    pub(crate) active: bool,
 }
 
 /// What every admin page shows above its own content.
 pub struct Head {
-    tabs: Vec<Tab>,
-    error: Option<String>,
-    setup_link: Option<String>,
-    reauth_needed: bool,
-    path: &'static str,
+    pub(crate) tabs: Vec<Tab>,
+    pub(crate) error: Option<String>,
+    pub(crate) setup_link: Option<String>,
+    pub(crate) reauth_needed: bool,
+    pub(crate) path: &'static str,
 }
 
 struct RoleChoice {
@@ -291,6 +294,10 @@ async fn show(
         Section::Policies => render(
             status,
             &policies_page(state, principal, l, title, nav, head),
+        ),
+        Section::Guard => render(
+            status,
+            &crate::http::guard_pages::page(state, l, title, nav, head),
         ),
         Section::Alerts => render(status, &alerts_page(state, l, title, nav, head).await?),
     })
@@ -614,6 +621,41 @@ section_page!(channels, Section::Channels);
 section_page!(inbox_settings, Section::Inbox);
 section_page!(policies, Section::Policies);
 section_page!(alerts, Section::Alerts);
+section_page!(guard, Section::Guard);
+
+/// `POST /admin/guard`: the guard's action per detector and direction (recorded), or the
+/// defaults with `reset`.
+pub async fn save_guard(
+    State(state): State<AppState>,
+    principal: Principal,
+    Csrf(csrf): Csrf,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let fields: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let outcome = async {
+        let policy = if fields.contains_key("reset") {
+            crate::guard::policy::Policy::default()
+        } else {
+            crate::http::guard_pages::policy_from(&fields).map_err(AppError::BadRequest)?
+        };
+        let changed: Vec<&str> = policy.overrides.keys().map(String::as_str).collect();
+        let event =
+            crate::audit::AuditEvent::by(&principal, "guard.policy", "settings:guard_policy")
+                .reason(&changed.join(","));
+        state.audit.record(event).await?;
+        crate::screen::save_policy(
+            state.store.as_ref(),
+            &state.guard,
+            policy,
+            state.clock.now_ms(),
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    finish(&state, &principal, &csrf, &headers, Section::Guard, outcome).await
+}
 
 /// `GET /admin`: the first section the caller may open.
 pub async fn index(principal: Principal) -> Response {

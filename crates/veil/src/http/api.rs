@@ -88,6 +88,9 @@ struct MessageJson {
     filename: Option<String>,
     detail: Option<Value>,
     template: Option<Value>,
+    /// What the guard found and did: kinds, offsets into `text`/`caption`, actions, reasons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guard: Option<crate::guard::Verdict>,
     content_available: bool,
     reply_to: Option<String>,
     media: Option<MediaJson>,
@@ -129,6 +132,7 @@ impl From<MessageView> for MessageJson {
             filename: content.filename,
             detail: content.detail,
             template: content.template,
+            guard: content.guard,
             id: row.id,
             wamid: row.wamid,
             direction: row.direction,
@@ -276,7 +280,9 @@ pub async fn send_message(
     state
         .audited(&principal, "message.send", format!("conversation:{id}"))
         .await?;
-    let message_id = state.outbox.enqueue_at(&id, &scope, outbound, when).await?;
+    let message_id = state
+        .enqueue_screened(&principal, &id, &scope, outbound, when)
+        .await??;
     state.send_wakeup.notify_one();
     let status = if when == SendAt::Now {
         "queued"

@@ -149,6 +149,77 @@ struct Location {
     map_url: String,
 }
 
+/// The guard's note on one message: its risk, one line per finding kind, and the kinds (for
+/// tests and styling).
+struct GuardNote {
+    risk: &'static str,
+    kinds: String,
+    lines: Vec<String>,
+}
+
+/// The guard's note for a stored verdict, and the reasons of flagged links written into the
+/// body's link spans (matched by the link text inside the flagged range).
+fn guard_note(
+    l: Lang,
+    verdict: &crate::guard::Verdict,
+    text: &str,
+    body: &mut [Span],
+) -> Option<GuardNote> {
+    use crate::guard::policy::Action;
+    let shown: Vec<&crate::guard::policy::Decided> = verdict
+        .all()
+        .filter(|d| d.action != Action::Allow)
+        .collect();
+    if shown.is_empty() {
+        return None;
+    }
+    let mut kinds: Vec<&str> = shown.iter().map(|d| d.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let reasons_of = |d: &crate::guard::policy::Decided| {
+        d.reasons
+            .iter()
+            .map(|r| l.t(&format!("guard-reason-{r}")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let lines = kinds
+        .iter()
+        .map(|kind| {
+            let first = shown.iter().find(|d| d.kind == *kind);
+            let action = first.map_or(String::new(), |d| {
+                l.t(&format!("guard-action-{}", d.action.as_str()))
+            });
+            let reasons = first.map(|d| reasons_of(d)).unwrap_or_default();
+            let mut line = format!("{} ({action})", l.t(&format!("guard-kind-{kind}")));
+            if !reasons.is_empty() {
+                line.push_str(": ");
+                line.push_str(&reasons);
+            }
+            line
+        })
+        .collect();
+    for d in verdict
+        .text
+        .iter()
+        .filter(|d| d.kind == "phishing_url" || d.kind == "suspicious_url")
+    {
+        let Some(flagged) = text.get(d.start..d.end) else {
+            continue;
+        };
+        for span in body.iter_mut().filter(|s| s.link.is_some()) {
+            if flagged.contains(span.text.as_str()) || span.text.contains(flagged) {
+                span.flag = Some(reasons_of(d));
+            }
+        }
+    }
+    Some(GuardNote {
+        risk: verdict.risk.as_str(),
+        kinds: kinds.join(" "),
+        lines,
+    })
+}
+
 struct Item {
     id: String,
     side: &'static str,
@@ -158,6 +229,8 @@ struct Item {
     kind_label: Option<String>,
     media: Option<MediaItem>,
     body: Vec<Span>,
+    /// What the guard found, when an agent should see it.
+    guard: Option<GuardNote>,
     cards: Vec<Card>,
     location: Option<Location>,
     notice: Option<String>,
@@ -545,6 +618,7 @@ async fn thread_view(
                 .body
                 .as_deref()
                 .map_or_else(|| plain(&l.t("content-erased")), format_text),
+            guard: None,
             cards: Vec::new(),
             location: None,
             notice: None,
@@ -665,6 +739,7 @@ fn plain(text: &str) -> Vec<Span> {
         text: text.to_owned(),
         class: String::new(),
         link: None,
+        flag: None,
     }]
 }
 
@@ -725,6 +800,7 @@ fn item_of(l: Lang, m: &MessageView, by_wamid: &HashMap<String, String>, now: i6
         kind_label: None,
         media: None,
         body: Vec::new(),
+        guard: None,
         cards: Vec::new(),
         location: None,
         notice: None,
@@ -858,6 +934,10 @@ fn item_of(l: Lang, m: &MessageView, by_wamid: &HashMap<String, String>, now: i6
             item.body = format_text(content.text.as_deref().unwrap_or(""));
         }
     }
+    if let Some(verdict) = &content.guard {
+        let text = content.text.as_deref().unwrap_or_default();
+        item.guard = guard_note(l, verdict, text, &mut item.body);
+    }
     item
 }
 
@@ -923,6 +1003,29 @@ async fn with_error(
             &[("time", Arg::Text(&l.datetime(*closes_at)))],
         ),
         OutboundError::Invalid(why) => l.tr("error-invalid", &[("why", Arg::Text(why))]),
+        OutboundError::Blocked(kinds) => {
+            let names: Vec<String> = kinds
+                .iter()
+                .map(|k| l.t(&format!("guard-kind-{k}")))
+                .collect();
+            let advice = if kinds
+                .iter()
+                .any(|k| k == "card_number" || k == "card_request")
+            {
+                l.t("guard-advice-card")
+            } else if kinds.iter().any(|k| k == "code_request") {
+                l.t("guard-advice-code")
+            } else {
+                l.t("guard-advice-other")
+            };
+            l.tr(
+                "guard-blocked",
+                &[
+                    ("kinds", Arg::Text(&names.join(", "))),
+                    ("advice", Arg::Text(&advice)),
+                ],
+            )
+        }
         OutboundError::NotFound => return Err(AppError::NotFound),
         _ => l.t("error-internal"),
     };
@@ -998,7 +1101,10 @@ async fn send(
     state
         .audited(principal, "message.send", format!("conversation:{id}"))
         .await?;
-    match state.outbox.enqueue_at(id, &scope, request, when).await {
+    match state
+        .enqueue_screened(principal, id, &scope, request, when)
+        .await?
+    {
         Ok(_) => {
             state.send_wakeup.notify_one();
             state.live.publish(crate::live::LiveKind::Message, Some(id));

@@ -7,6 +7,7 @@ pub mod admin_pages;
 pub mod api;
 pub mod audit;
 pub mod audit_pages;
+pub mod guard_pages;
 pub mod inbox;
 pub mod pages;
 pub mod render;
@@ -50,6 +51,46 @@ impl AppState {
     ) -> Result<(), crate::error::AppError> {
         Ok(self.identity.record(principal, action, &target).await?)
     }
+
+    /// Queues a message through the outbox; a refusal by the guard is recorded in the audit log
+    /// before the error is returned.
+    pub async fn enqueue_screened(
+        &self,
+        principal: &crate::identity::Principal,
+        conversation_id: &str,
+        scope: &crate::store::ConversationScope,
+        request: crate::outbound::OutboundRequest,
+        when: crate::outbound::SendAt,
+    ) -> Result<Result<String, crate::outbound::OutboundError>, crate::error::AppError> {
+        let outcome = self
+            .outbox
+            .enqueue_at(conversation_id, scope, request, when)
+            .await;
+        if let Err(crate::outbound::OutboundError::Blocked(kinds)) = &outcome {
+            self.guard_refused(principal, conversation_id, kinds)
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Records that the guard refused a message in a conversation, naming the detectors
+    /// (never the values).
+    pub async fn guard_refused(
+        &self,
+        principal: &crate::identity::Principal,
+        conversation_id: &str,
+        kinds: &[String],
+    ) -> Result<(), crate::error::AppError> {
+        let event = crate::audit::AuditEvent::by(
+            principal,
+            "guard.block",
+            format!("conversation:{conversation_id}"),
+        )
+        .outcome(crate::audit::Outcome::Denied)
+        .reason(&kinds.join(","));
+        self.audit.record(event).await?;
+        Ok(())
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -68,6 +109,8 @@ pub struct AppParts {
     pub ingestor: Ingestor,
     pub inbox: Inbox,
     pub outbox: Outbox,
+    /// The guard (C7) with the policy in force.
+    pub guard: Arc<crate::guard::Guard>,
     pub identity: Identity,
     /// The tamper-evident audit log (also reachable through `identity.audit()`).
     pub audit: crate::audit::AuditLog,

@@ -11,6 +11,8 @@ pub struct Span {
     pub class: String,
     /// The link's real target (http or https only), when this span is a link.
     pub link: Option<String>,
+    /// Why the guard flagged this link (translated reasons), when it did.
+    pub flag: Option<String>,
 }
 
 /// Replaces characters that could disguise text: C0/C1 controls (but newlines and tabs), and the
@@ -71,6 +73,7 @@ fn push(out: &mut Vec<Span>, text: &str, class: &str, link: Option<String>) {
         text: text.to_owned(),
         class: class.to_owned(),
         link,
+        flag: None,
     });
 }
 

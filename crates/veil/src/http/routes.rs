@@ -389,6 +389,18 @@ pub fn table(limits: Limits) -> Vec<(RouteSpec, MethodRouter<AppState>)> {
         ),
         r(
             Method::GET,
+            "/admin/guard",
+            page(&[P::PolicyManage]),
+            get(ap::guard),
+        ),
+        r(
+            Method::POST,
+            "/admin/guard",
+            sensitive_page(&[P::PolicyManage]),
+            post(ap::save_guard),
+        ),
+        r(
+            Method::GET,
             "/admin/alerts",
             page(&[ap::ALERTS_PERMISSION]),
             get(ap::alerts),

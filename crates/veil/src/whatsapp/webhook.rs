@@ -44,6 +44,9 @@ pub struct Content {
     /// Template name and parameters, for outbound templates.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<Value>,
+    /// What the guard found and did (set by Veil when storing; webhooks are parsed by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<crate::guard::Verdict>,
 }
 
 /// Inbound media referenced by a message.
