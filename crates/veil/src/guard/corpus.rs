@@ -628,6 +628,30 @@ const MENTIONS: &[&str] = &[
     "the tracking code is in the email",
 ];
 
+/// Ordinary customer-service chat with nothing to find, for the speed of the common case.
+pub const ORDINARY: &[&str] = &[
+    "Hi! Where is my order? It was supposed to arrive yesterday.",
+    "Can I change the delivery address to my office, please?",
+    "Thanks, that helps a lot. Have a nice weekend!",
+    "Not sure yet, I will call you tomorrow about the invoice.",
+    "The delivery on 21.11.2026 at 14:30 was fine, total € 1.234,56",
+    "Hallo, wo bleibt mein Paket? Ich warte seit Montag.",
+    "Können Sie mir sagen, ob die Jacke auch in Größe M verfügbar ist?",
+    "Vielen Dank für die schnelle Antwort, das passt so.",
+    "Buongiorno, vorrei sapere lo stato del mio ordine.",
+    "È possibile cambiare la taglia? Quella che ho ricevuto è troppo piccola.",
+    "Grazie mille, a presto!",
+    "Olá, meu pedido ainda não chegou. Podem verificar, por favor?",
+    "Vocês entregam no sábado? Só estou em casa no fim de semana.",
+    "Obrigado pela ajuda, deu tudo certo!",
+    "你好，我的订单什么时候发货？",
+    "可以开发票吗？我需要公司抬头。",
+    "谢谢，收到了，质量很好！",
+    "مرحبا، أين طلبي؟ لم يصل بعد.",
+    "هل يمكنني تغيير عنوان التوصيل إلى المكتب؟",
+    "شكرا جزيلا على المساعدة",
+];
+
 /// `n` samples from `seed`.
 pub fn generate(seed: u64, n: usize) -> Vec<Sample> {
     let mut rng = StdRng::seed_from_u64(seed);

@@ -42,6 +42,8 @@ fn is_separator(c: char) -> bool {
 
 /// Longest digit run considered (longer ones are not identifiers of ours).
 const MAX_DIGITS: usize = 24;
+/// Shortest: a four-digit one-time code.
+const MIN_DIGITS: usize = 4;
 /// How far before an identifier its keyword may stand, in bytes.
 const CONTEXT_BYTES: usize = 48;
 
@@ -67,15 +69,32 @@ impl Run {
 
 /// Every digit run of the text.
 fn runs(text: &str) -> Vec<Run> {
+    let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut current: Option<Run> = None;
     let mut pending_sep: Option<(char, usize)> = None;
-    let mut previous: Option<char> = None;
-    for (i, c) in text.char_indices() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if current.is_none() {
+            // Outside a run only a digit matters: skip to the next byte that can begin one
+            // (an ASCII digit, or the lead byte of a full-width or Arabic-Indic digit).
+            let rest = bytes.get(i..).unwrap_or_default();
+            match rest
+                .iter()
+                .position(|b| b.is_ascii_digit() || matches!(b, 0xEF | 0xD9 | 0xDB))
+            {
+                Some(k) => i += k,
+                None => break,
+            }
+        }
+        let Some(c) = text.get(i..).and_then(|t| t.chars().next()) else {
+            i += 1;
+            continue;
+        };
         if let Some(d) = ascii_digit(c) {
             let run = current.get_or_insert_with(|| Run {
                 start: i,
-                plus: previous == Some('+'),
+                plus: i > 0 && bytes.get(i - 1) == Some(&b'+'),
                 ..Run::default()
             });
             if let Some((sep, _)) = pending_sep.take() {
@@ -97,16 +116,16 @@ fn runs(text: &str) -> Vec<Run> {
                 if pending_sep.is_none() && c.is_alphanumeric() {
                     run.trailing = Some(c);
                 }
-                if run.digits.len() <= MAX_DIGITS {
+                if (MIN_DIGITS..=MAX_DIGITS).contains(&run.digits.len()) {
                     out.push(run);
                 }
             }
             pending_sep = None;
         }
-        previous = Some(c);
+        i += c.len_utf8();
     }
     if let Some(run) = current.take()
-        && run.digits.len() <= MAX_DIGITS
+        && (MIN_DIGITS..=MAX_DIGITS).contains(&run.digits.len())
     {
         out.push(run);
     }

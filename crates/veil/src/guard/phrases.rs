@@ -7,7 +7,7 @@
 //! *object* ("code", "senha", "验证码", "رمز", "CVV") in the same sentence, not negated ("never
 //! share your code") and not qualified as harmless ("promo code", "codice fiscale").
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use super::{Finding, Kind};
 
@@ -556,13 +556,21 @@ const URGENCY: &[&str] = &[
     "محظور",
 ];
 
-/// The compiled phrase lists.
-pub struct Phrases {
+/// One compiled list of phrases with the class and word-boundary needs of each.
+struct Set {
     automaton: Option<AhoCorasick>,
     classes: Vec<Class>,
     /// Whether each pattern needs a word boundary before and after it (its edge is a letter of
     /// a script that separates words with spaces).
     bounded: Vec<(bool, bool)>,
+}
+
+/// The compiled phrase lists: *anchors* (what can make a finding on its own or with a number)
+/// are searched in every text; *context* words (request verbs, harmless qualifiers, negations)
+/// only in texts that have an object to ask for, which keeps ordinary chat to one pass.
+pub struct Phrases {
+    anchors: Set,
+    context: Set,
 }
 
 /// A phrase found in a text.
@@ -585,52 +593,39 @@ fn spaced_script(c: char) -> bool {
     c.is_alphabetic() && !matches!(u32::from(c), 0x2E80..=0x9FFF | 0xF900..=0xFAFF)
 }
 
-impl Phrases {
-    pub fn new() -> Phrases {
-        let lists: [(&[&str], Class); 11] = [
-            (VERBS, Class::Verb),
-            (CODE_OBJECTS, Class::CodeObject),
-            (CARD_OBJECTS, Class::CardObject),
-            (PASSWORD_KEYS, Class::PasswordKey),
-            (BENIGN, Class::Benign),
-            (NEGATIONS, Class::Negation),
-            (PHONE_KEYS, Class::PhoneKey),
-            (REMOTE_ACCESS, Class::RemoteAccess),
-            (NUMBER_CHANGE, Class::NumberChange),
-            (PAYMENT_REDIRECT, Class::PaymentRedirect),
-            (URGENCY, Class::Urgency),
-        ];
+impl Set {
+    fn new(lists: &[(&[&str], Class)]) -> Set {
         let mut patterns = Vec::new();
         let mut classes = Vec::new();
         let mut bounded = Vec::new();
         for (list, class) in lists {
-            for p in list {
-                patterns.push(*p);
-                classes.push(class);
+            for p in *list {
+                // Lower case: the text is lowered (ASCII only, so offsets stay) before the
+                // search, and a case-sensitive DFA is several times faster than a folding one.
+                patterns.push(p.to_ascii_lowercase());
+                classes.push(*class);
                 let first = p.chars().next().is_some_and(spaced_script);
                 let last = p.chars().next_back().is_some_and(spaced_script);
                 bounded.push((first, last));
             }
         }
         let automaton = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .ok();
-        Phrases {
+        Set {
             automaton,
             classes,
             bounded,
         }
     }
 
-    /// The phrases of `text`.
-    pub fn hits(&self, text: &str) -> Hits {
-        let mut hits = Hits::default();
+    fn search(&self, text: &str, lower: &str, out: &mut Vec<Hit>) {
         let Some(automaton) = &self.automaton else {
-            return hits;
+            return;
         };
-        for m in automaton.find_iter(text) {
+        for m in automaton.find_iter(lower) {
             let id = m.pattern().as_usize();
             let (Some(class), Some((before, after))) = (self.classes.get(id), self.bounded.get(id))
             else {
@@ -643,19 +638,96 @@ impl Phrases {
             {
                 continue;
             }
-            hits.list.push(Hit {
+            out.push(Hit {
                 class: *class,
                 start: m.start(),
                 end: m.end(),
             });
         }
-        if !hits.list.is_empty() {
-            hits.stops = text
-                .char_indices()
-                .filter(|(_, c)| matches!(c, '.' | '!' | '?' | '\n' | '。' | '！' | '？' | '؟'))
-                .map(|(i, _)| i)
-                .collect();
+    }
+}
+
+/// Where sentences end: `.`, `!`, `?`, a line break, and their CJK and Arabic forms.
+fn sentence_stops(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (i, b) in text.bytes().enumerate() {
+        let stop = match b {
+            b'.' | b'!' | b'?' | b'\n' => true,
+            0xE3 | 0xEF | 0xD8 => text
+                .get(i..)
+                .and_then(|t| t.chars().next())
+                .is_some_and(|c| matches!(c, '。' | '！' | '？' | '؟')),
+            _ => false,
+        };
+        if stop {
+            out.push(i);
         }
+    }
+    out
+}
+
+impl Phrases {
+    pub fn new() -> Phrases {
+        Phrases {
+            anchors: Set::new(&[
+                (CODE_OBJECTS, Class::CodeObject),
+                (CARD_OBJECTS, Class::CardObject),
+                (PASSWORD_KEYS, Class::PasswordKey),
+                (PHONE_KEYS, Class::PhoneKey),
+                (REMOTE_ACCESS, Class::RemoteAccess),
+                (NUMBER_CHANGE, Class::NumberChange),
+                (PAYMENT_REDIRECT, Class::PaymentRedirect),
+                (URGENCY, Class::Urgency),
+            ]),
+            context: Set::new(&[
+                (VERBS, Class::Verb),
+                (BENIGN, Class::Benign),
+                (NEGATIONS, Class::Negation),
+            ]),
+        }
+    }
+
+    /// The phrases of `text`, ordered and not overlapping.
+    pub fn hits(&self, text: &str) -> Hits {
+        let mut hits = Hits::default();
+        let lower = text.to_ascii_lowercase();
+        self.anchors.search(text, &lower, &mut hits.list);
+        let objects = hits.list.iter().any(|h| {
+            matches!(
+                h.class,
+                Class::CodeObject | Class::CardObject | Class::PasswordKey
+            )
+        });
+        if !objects {
+            if !hits.list.is_empty() {
+                hits.stops = sentence_stops(text);
+            }
+            return hits;
+        }
+        let mut context = Vec::new();
+        self.context.search(text, &lower, &mut context);
+        // Merge; where a context word overlaps an anchor, the anchor wins.
+        let anchors = std::mem::take(&mut hits.list);
+        let mut merged = Vec::with_capacity(anchors.len() + context.len());
+        let (mut a, mut c) = (anchors.into_iter().peekable(), context.into_iter().peekable());
+        loop {
+            let next = match (a.peek(), c.peek()) {
+                (Some(x), Some(y)) if y.start < x.start => c.next(),
+                (Some(_), _) => a.next(),
+                (None, Some(_)) => c.next(),
+                (None, None) => break,
+            };
+            let Some(hit) = next else { break };
+            if merged.last().is_some_and(|last: &Hit| hit.start < last.end) {
+                if hit.class == Class::Verb || hit.class == Class::Benign || hit.class == Class::Negation {
+                    continue;
+                }
+                merged.pop();
+            }
+            merged.push(hit);
+        }
+        hits.list = merged;
+        hits.stops = sentence_stops(text);
         hits
     }
 }
