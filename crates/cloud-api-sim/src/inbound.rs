@@ -55,7 +55,7 @@ fn message_body(state: &SimState, spec: &InboundSpec) -> Result<Value, SimError>
     Ok(match spec.kind.as_str() {
         "text" => json!({"text": {"body": text}}),
         "image" | "video" | "audio" | "document" | "sticker" => {
-            let media = media_object(state, &spec.kind, &text, spec.expired_media);
+            let media = media_object(state, spec, &text);
             json!({ spec.kind.clone(): media })
         }
         "location" => {
@@ -87,8 +87,14 @@ fn message_body(state: &SimState, spec: &InboundSpec) -> Result<Value, SimError>
     })
 }
 
-fn media_object(state: &SimState, kind: &str, caption: &str, expired: bool) -> Value {
+fn media_object(state: &SimState, spec: &InboundSpec, caption: &str) -> Value {
+    let (kind, expired) = (spec.kind.as_str(), spec.expired_media);
     let (mime, bytes): (&str, Vec<u8>) = match kind {
+        "document" if spec.file.is_some() => spec
+            .file
+            .as_ref()
+            .map(|f| (f.mime.as_str(), f.bytes.clone()))
+            .unwrap_or_default(),
         "image" => (
             "image/jpeg",
             fake_file(b"\xFF\xD8\xFF\xE0\x00\x10JFIF", 2048, state),
@@ -126,7 +132,11 @@ fn media_object(state: &SimState, kind: &str, caption: &str, expired: bool) -> V
             obj.insert("caption".into(), json!(caption));
         }
         if kind == "document" {
-            obj.insert("filename".into(), json!("invoice.pdf"));
+            let name = spec
+                .file
+                .as_ref()
+                .map_or("invoice.pdf", |f| f.filename.as_str());
+            obj.insert("filename".into(), json!(name));
         }
         if kind == "audio" {
             obj.insert("voice".into(), json!(true));

@@ -145,6 +145,17 @@ pub struct InboundSpec {
     /// Make the media id already expired (for `image` and other media kinds).
     #[serde(default)]
     pub expired_media: bool,
+    /// The file a `document` carries instead of the built-in small PDF.
+    #[serde(default)]
+    pub file: Option<InboundFile>,
+}
+
+/// A file a simulated customer sends as a document.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InboundFile {
+    pub mime: String,
+    pub filename: String,
+    pub bytes: Vec<u8>,
 }
 
 fn default_kind() -> String {

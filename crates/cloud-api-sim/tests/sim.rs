@@ -165,6 +165,7 @@ async fn outside_the_window_a_text_fails_with_131047_in_a_signed_escaped_webhook
         text: "Grüße".into(),
         context_wamid: None,
         expired_media: false,
+        file: None,
     };
     sim.customer_writes(&spec).unwrap();
     let (_, raw) = next_webhook(&mut rx).await;
@@ -215,6 +216,7 @@ async fn every_inbound_kind_is_emitted() {
             text: "t".into(),
             context_wamid: None,
             expired_media: false,
+            file: None,
         };
         sim.customer_writes(&spec).unwrap();
         let (_, raw) = next_webhook(&mut rx).await;
@@ -231,6 +233,7 @@ async fn every_inbound_kind_is_emitted() {
         text: String::new(),
         context_wamid: Some("wamid.x".into()),
         expired_media: false,
+        file: None,
     };
     sim.customer_writes(&reaction).unwrap();
     let (_, raw) = next_webhook(&mut rx).await;

@@ -112,6 +112,8 @@ pub async fn start(
         graph,
         files: files.clone(),
         max_bytes: config.media_max_bytes,
+        clamd: (!config.guard.clamd_socket.is_empty())
+            .then(|| std::path::PathBuf::from(&config.guard.clamd_socket)),
     };
     let url = format!("http://{}", listener.local_addr()?);
     let config = Arc::new(config);

@@ -187,6 +187,8 @@ pub struct GuardConfig {
     pub protected_domains: Vec<String>,
     /// ISO 3166 region (`DE`) for phone numbers written without `+`; empty: only international.
     pub phone_region: String,
+    /// The `ClamAV` daemon's Unix socket: inbound media is also scanned there (empty: no scan).
+    pub clamd_socket: String,
 }
 
 /// Alert rules' thresholds and where alerts are sent. See `veil.example.toml`.

@@ -337,6 +337,7 @@ fn guard_showcase(sim: &cloud_api_sim::SimHandle) {
             text: (*text).to_owned(),
             context_wamid: None,
             expired_media: false,
+            file: None,
         };
         if let Err(err) = sim.customer_writes(&spec) {
             tracing::warn!(error = %err, "simulated customer could not write");
@@ -376,6 +377,7 @@ async fn simulated_customers(sim: Arc<cloud_api_sim::SimHandle>) {
                     None
                 },
                 expired_media: false,
+                file: None,
             };
             (spec, rng.random_range(2_000..6_000))
         };

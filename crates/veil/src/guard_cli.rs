@@ -167,7 +167,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     }
     let scanner = scanner(&GuardConfig {
         protected_domains: vec!["acme-shop.com".to_owned()],
-        phone_region: String::new(),
+        ..GuardConfig::default()
     });
     let accuracy = corpus::evaluate(&scanner, &samples);
     let bytes: usize = samples.iter().map(|s| s.text.len()).sum();
@@ -180,7 +180,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     );
     print!("{}", accuracy.table());
 
-    speed(&scanner, &samples, bytes, args.seconds);
+    speed(&scanner, &samples, args.seconds);
     let unmet = accuracy.unmet_bars();
     if unmet.is_empty() {
         println!(
@@ -192,77 +192,58 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Prints the scanner's speed over the corpus, over the same text in 64 KiB messages, and on
-/// adversarial 64 KiB messages.
-fn speed(scanner: &Scanner, samples: &[corpus::Sample], bytes: usize, seconds: Duration) {
-    // Speed: the whole corpus, again and again, on this thread.
+/// Scans `texts` over and over for at least `seconds` on this thread: messages/s and MB/s.
+#[allow(clippy::cast_precision_loss, reason = "figures for people")]
+fn rate(scanner: &Scanner, texts: &[&str], seconds: Duration) -> (f64, f64) {
+    let bytes: usize = texts.iter().map(|t| t.len()).sum();
     let started = Instant::now();
     let mut rounds = 0u64;
-    let mut findings = 0usize;
     while started.elapsed() < seconds || rounds == 0 {
-        for s in samples {
-            findings += scanner.scan(&s.text).len();
+        for text in texts {
+            std::hint::black_box(scanner.scan(text));
         }
         rounds += 1;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    #[allow(clippy::cast_precision_loss, reason = "figures for people")]
-    let (messages, megabytes) = (
-        (samples.len() as f64) * rounds as f64,
-        (bytes as f64) * rounds as f64 / 1e6,
-    );
+    (
+        texts.len() as f64 * rounds as f64 / elapsed,
+        bytes as f64 * rounds as f64 / 1e6 / elapsed,
+    )
+}
+
+/// Prints the scanner's speed over the corpus, over ordinary chat, over the corpus joined into
+/// 64 KiB messages, and on adversarial 64 KiB messages.
+fn speed(scanner: &Scanner, samples: &[corpus::Sample], seconds: Duration) {
+    let texts: Vec<&str> = samples.iter().map(|s| s.text.as_str()).collect();
+    let (messages, mb) = rate(scanner, &texts, seconds);
     println!(
-        "speed (one core, this corpus: a value in almost every message): {:.0} messages/s, {:.1} MB/s ({rounds} rounds, {findings} findings)",
-        messages / elapsed,
-        megabytes / elapsed
+        "speed (one core, this corpus: a value in almost every message): {messages:.0} messages/s, {mb:.1} MB/s"
     );
     // Ordinary chat, where nothing is found: the common case on a live inbox.
-    let ordinary: Vec<&str> = corpus::ORDINARY.iter().copied().cycle().take(20_000).collect();
-    let ordinary_bytes: usize = ordinary.iter().map(|t| t.len()).sum();
-    let started = Instant::now();
-    let mut ordinary_rounds = 0u64;
-    while started.elapsed() < seconds || ordinary_rounds == 0 {
-        for text in &ordinary {
-            let _ = scanner.scan(text);
-        }
-        ordinary_rounds += 1;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    #[allow(clippy::cast_precision_loss, reason = "figures for people")]
-    let (ordinary_messages, ordinary_mb) = (
-        ordinary.len() as f64 * ordinary_rounds as f64,
-        ordinary_bytes as f64 * ordinary_rounds as f64 / 1e6,
-    );
+    let ordinary: Vec<&str> = corpus::ORDINARY
+        .iter()
+        .copied()
+        .cycle()
+        .take(20_000)
+        .collect();
+    let (messages, mb) = rate(scanner, &ordinary, seconds);
     println!(
-        "speed (one core, ordinary chat with nothing to find): {:.0} messages/s, {:.1} MB/s",
-        ordinary_messages / elapsed,
-        ordinary_mb / elapsed
+        "speed (one core, ordinary chat with nothing to find): {messages:.0} messages/s, {mb:.1} MB/s"
     );
-    // The same text as long messages (64 KiB each), where per-message costs vanish.
+    // The corpus as long messages, where per-message costs vanish.
     let mut long = Vec::new();
     let mut current = String::new();
-    for s in samples {
-        if current.len() + s.text.len() + 1 > 65_536 {
+    for text in &texts {
+        if current.len() + text.len() + 1 > 65_536 {
             long.push(std::mem::take(&mut current));
         }
-        current.push_str(&s.text);
+        current.push_str(text);
         current.push('\n');
     }
     long.push(current);
-    let started = Instant::now();
-    let mut long_rounds = 0u64;
-    while started.elapsed() < seconds || long_rounds == 0 {
-        for text in &long {
-            let _ = scanner.scan(text);
-        }
-        long_rounds += 1;
-    }
-    #[allow(clippy::cast_precision_loss, reason = "figures for people")]
-    let long_mb = long.iter().map(String::len).sum::<usize>() as f64 * long_rounds as f64 / 1e6;
-    println!(
-        "speed (one core, this corpus joined into 64 KiB messages): {:.1} MB/s",
-        long_mb / started.elapsed().as_secs_f64()
-    );
+    let long: Vec<&str> = long.iter().map(String::as_str).collect();
+    let (_, mb) = rate(scanner, &long, seconds);
+    println!("speed (one core, this corpus joined into 64 KiB messages): {mb:.1} MB/s");
     // Long adversarial messages: 64 KiB of one repeated pattern each.
     let mut worst = (Duration::ZERO, "");
     for unit in [
@@ -278,7 +259,7 @@ fn speed(scanner: &Scanner, samples: &[corpus::Sample], bytes: usize, seconds: D
     ] {
         let text = unit.repeat(65_536 / unit.len());
         let t = Instant::now();
-        let _ = scanner.scan(&text);
+        std::hint::black_box(scanner.scan(&text));
         let took = t.elapsed();
         if took > worst.0 {
             worst = (took, unit);

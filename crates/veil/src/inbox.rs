@@ -257,11 +257,13 @@ impl Inbox {
             })
     }
 
-    /// A message's media, decrypted: `(mime, bytes)`.
+    /// A message's media, decrypted: `(mime, bytes)`. Quarantined media only with `release`
+    /// (an admin who confirmed the warning).
     pub async fn media(
         &self,
         message_id: &str,
         scope: &ConversationScope,
+        release: bool,
     ) -> Result<(String, zeroize::Zeroizing<Vec<u8>>), InboxError> {
         let conversation = self
             .store
@@ -274,7 +276,7 @@ impl Inbox {
             .media_for_message(message_id)
             .await?
             .ok_or(InboxError::NotFound)?;
-        if media.state != "stored" {
+        if media.state != "stored" && !(release && media.state == "quarantined") {
             return Err(InboxError::MediaUnavailable(media.state));
         }
         let key = self

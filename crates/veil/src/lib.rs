@@ -9,6 +9,7 @@ pub mod app;
 pub mod assignment;
 pub mod audit;
 pub mod bench;
+pub mod clamd;
 pub mod cli;
 pub mod clock;
 pub mod config;

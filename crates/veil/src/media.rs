@@ -112,6 +112,8 @@ pub struct MediaFetcher {
     pub graph: GraphClient,
     pub files: MediaFiles,
     pub max_bytes: usize,
+    /// The `ClamAV` socket, when files are also scanned there.
+    pub clamd: Option<PathBuf>,
 }
 
 /// What one run did.
@@ -121,10 +123,17 @@ pub struct FetchReport {
     pub expired: u32,
     pub retried: u32,
     pub failed: u32,
+    /// Stored but quarantined by the guard (counted in `stored` too).
+    pub quarantined: u32,
 }
 
 enum Fetched {
-    Stored { size: i64, mime: Option<String> },
+    Stored {
+        size: i64,
+        mime: Option<String>,
+        /// Why the guard quarantined it, if it did.
+        quarantine: Option<String>,
+    },
     Expired,
     Retry(String),
     Failed(String),
@@ -141,9 +150,25 @@ impl MediaFetcher {
             .await?
         {
             match self.fetch(&row).await {
-                Fetched::Stored { size, mime } => {
+                Fetched::Stored {
+                    size,
+                    mime,
+                    quarantine,
+                } => {
+                    let state = if quarantine.is_some() {
+                        report.quarantined += 1;
+                        "quarantined"
+                    } else {
+                        "stored"
+                    };
                     self.store
-                        .media_done(&row.id, "stored", Some(size), mime.as_deref(), None)
+                        .media_done(
+                            &row.id,
+                            state,
+                            Some(size),
+                            mime.as_deref(),
+                            quarantine.as_deref(),
+                        )
                         .await?;
                     report.stored += 1;
                 }
@@ -209,12 +234,33 @@ impl MediaFetcher {
             Ok(key) => key,
             Err(err) => return Fetched::Failed(err.to_string()),
         };
+        let mime = info.mime.or_else(|| row.mime.clone());
+        // Judged by the bytes, against WhatsApp's limit for the declared type.
+        let limit = mime
+            .as_deref()
+            .and_then(crate::outbound::media_kind)
+            .map(|(_, limit)| limit);
+        let mut quarantine =
+            crate::guard::attachments::inspect(&bytes, limit).map(|d| d.as_str().to_owned());
+        if quarantine.is_none()
+            && let Some(socket) = &self.clamd
+        {
+            match crate::clamd::scan(socket, &bytes).await {
+                Ok(None) => {}
+                Ok(Some(_signature)) => {
+                    quarantine = Some(crate::guard::attachments::Danger::Malware.as_str().into());
+                }
+                // Never stored unscanned: wait for the scanner.
+                Err(err) => return Fetched::Retry(err.to_string()),
+            }
+        }
         if let Err(err) = self.files.write(&key, &row.id, &bytes).await {
             return Fetched::Retry(err.to_string());
         }
         Fetched::Stored {
             size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
-            mime: info.mime.or_else(|| row.mime.clone()),
+            mime,
+            quarantine,
         }
     }
 }

@@ -222,6 +222,10 @@ impl Outbox {
                 filename,
                 caption,
             } => {
+                // Size limits are checked when the request is prepared; here, what it is.
+                if crate::guard::attachments::inspect(&bytes, None).is_some() {
+                    return Err(OutboundError::Blocked(vec!["attachment".to_owned()]));
+                }
                 let d = caption.as_deref().map(check);
                 refuse(&d.iter().collect::<Vec<_>>())?;
                 let verdict = crate::screen::verdict(None, d.as_ref());

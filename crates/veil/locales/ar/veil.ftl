@@ -391,3 +391,7 @@ guard-action-allow = سماح
 guard-action-warn = تحذير
 guard-action-mask = إخفاء
 guard-action-block = حظر
+guard-kind-attachment = مرفق خطير
+media-quarantined = عزلته الحماية: قد يضر هذا الملف بالحاسوب (برنامج أو نص برمجي أو وحدات ماكرو أو محتوى نشط). لا يُعرض.
+media-release = تنزيل رغم ذلك (للمسؤولين)
+media-release-warning = افتحه فقط على جهاز معزول. يُسجَّل التنزيل في سجل التدقيق.

@@ -393,3 +393,7 @@ guard-action-allow = erlauben
 guard-action-warn = warnen
 guard-action-mask = maskieren
 guard-action-block = blockieren
+guard-kind-attachment = Gefährlicher Anhang
+media-quarantined = Vom Schutz in Quarantäne: Diese Datei könnte einem Computer schaden (Programm, Skript, Makros oder aktive Inhalte). Sie wird nicht angezeigt.
+media-release = Trotzdem herunterladen (Admins)
+media-release-warning = Nur auf einem isolierten Rechner öffnen. Der Download steht im Prüfprotokoll.

@@ -413,3 +413,7 @@ guard-action-allow = allow
 guard-action-warn = warn
 guard-action-mask = mask
 guard-action-block = block
+guard-kind-attachment = Dangerous attachment
+media-quarantined = Quarantined by the guard: this file could harm a computer (a program, a script, macros or active content). It is not shown.
+media-release = Download anyway (admins)
+media-release-warning = Open it only on an isolated machine. The download is recorded in the audit log.

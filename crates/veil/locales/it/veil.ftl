@@ -393,3 +393,7 @@ guard-action-allow = consenti
 guard-action-warn = avvisa
 guard-action-mask = maschera
 guard-action-block = blocca
+guard-kind-attachment = Allegato pericoloso
+media-quarantined = In quarantena dalla protezione: questo file potrebbe danneggiare un computer (programma, script, macro o contenuti attivi). Non viene mostrato.
+media-release = Scarica comunque (amministratori)
+media-release-warning = Aprilo solo su una macchina isolata. Il download viene registrato nel registro di controllo.

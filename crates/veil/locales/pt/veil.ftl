@@ -393,3 +393,7 @@ guard-action-allow = permitir
 guard-action-warn = avisar
 guard-action-mask = mascarar
 guard-action-block = bloquear
+guard-kind-attachment = Anexo perigoso
+media-quarantined = Em quarentena pela proteção: este arquivo pode danificar um computador (programa, script, macros ou conteúdo ativo). Não é exibido.
+media-release = Baixar mesmo assim (administradores)
+media-release-warning = Abra apenas numa máquina isolada. O download fica no registro de auditoria.

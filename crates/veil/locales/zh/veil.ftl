@@ -381,3 +381,7 @@ guard-action-allow = 允许
 guard-action-warn = 提醒
 guard-action-mask = 遮盖
 guard-action-block = 拦截
+guard-kind-attachment = 危险附件
+media-quarantined = 已被防护隔离：此文件可能危害电脑（程序、脚本、宏或活动内容），不予显示。
+media-release = 仍然下载（管理员）
+media-release-warning = 请仅在隔离的电脑上打开。下载会记录在审计日志中。

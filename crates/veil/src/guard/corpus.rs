@@ -514,6 +514,10 @@ const BENIGN_LINKS: &[&str] = &[
     "https://www.dhl.de/de/privatkunden.html",
 ];
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one arm per kind of phishing link, side by side"
+)]
 fn malicious_link(rng: &mut StdRng) -> String {
     let brands = [
         "paypal",
@@ -653,6 +657,10 @@ pub const ORDINARY: &[&str] = &[
 ];
 
 /// `n` samples from `seed`.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the corpus's mix, one arm per kind of sample, in one place"
+)]
 pub fn generate(seed: u64, n: usize) -> Vec<Sample> {
     let mut rng = StdRng::seed_from_u64(seed);
     let planted_kinds = [

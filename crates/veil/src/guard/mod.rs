@@ -6,6 +6,7 @@
 //! (`phrases`) and linkify's scanner for links and e-mail addresses (`links`). Values are only
 //! ever returned as byte offsets; nothing here logs.
 
+pub mod attachments;
 pub mod corpus;
 pub mod iban;
 pub mod identifiers;

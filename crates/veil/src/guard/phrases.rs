@@ -709,7 +709,10 @@ impl Phrases {
         // Merge; where a context word overlaps an anchor, the anchor wins.
         let anchors = std::mem::take(&mut hits.list);
         let mut merged = Vec::with_capacity(anchors.len() + context.len());
-        let (mut a, mut c) = (anchors.into_iter().peekable(), context.into_iter().peekable());
+        let (mut a, mut c) = (
+            anchors.into_iter().peekable(),
+            context.into_iter().peekable(),
+        );
         loop {
             let next = match (a.peek(), c.peek()) {
                 (Some(x), Some(y)) if y.start < x.start => c.next(),
@@ -719,7 +722,10 @@ impl Phrases {
             };
             let Some(hit) = next else { break };
             if merged.last().is_some_and(|last: &Hit| hit.start < last.end) {
-                if hit.class == Class::Verb || hit.class == Class::Benign || hit.class == Class::Negation {
+                if hit.class == Class::Verb
+                    || hit.class == Class::Benign
+                    || hit.class == Class::Negation
+                {
                     continue;
                 }
                 merged.pop();

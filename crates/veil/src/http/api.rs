@@ -386,7 +386,10 @@ pub async fn download_media(
     State(state): State<AppState>,
     Path(message_id): Path<String>,
 ) -> Result<Response, AppError> {
-    let (mime, bytes) = state.inbox.media(&message_id, &scope(&principal)?).await?;
+    let (mime, bytes) = state
+        .inbox
+        .media(&message_id, &scope(&principal)?, false)
+        .await?;
     state
         .audited(
             &principal,

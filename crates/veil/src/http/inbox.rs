@@ -128,10 +128,17 @@ struct Tick {
     label: String,
 }
 
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "a view model: each flag shows or hides one part of the page"
+)]
 struct MediaItem {
     url: String,
     inline: bool,
     available: bool,
+    /// The guard quarantined it; `release`: this viewer may download it after a warning.
+    quarantined: bool,
+    release: bool,
     filename: String,
     alt: String,
     state_text: String,
@@ -606,6 +613,11 @@ async fn thread_view(
         .iter()
         .map(|m| item_of(l, m, &by_wamid, now))
         .collect();
+    if principal.can(RELEASE_PERMISSION) {
+        for media in items.iter_mut().filter_map(|i| i.media.as_mut()) {
+            media.release = media.quarantined;
+        }
+    }
     items.extend(notes.into_iter().map(|n| {
         Item {
             side: "note",
@@ -839,6 +851,8 @@ fn item_of(l: Lang, m: &MessageView, by_wamid: &HashMap<String, String>, now: i6
                 url: format!("/inbox/media/{}", row.id),
                 inline: is_image && state == "stored",
                 available: state == "stored",
+                quarantined: state == "quarantined",
+                release: false,
                 filename: file_name(content.filename.as_deref().unwrap_or(&row.kind)),
                 alt: content
                     .caption
@@ -846,6 +860,8 @@ fn item_of(l: Lang, m: &MessageView, by_wamid: &HashMap<String, String>, now: i6
                     .map_or_else(|| l.t(&format!("kind-{}", row.kind)), neutralise),
                 state_text: if matches!(state, "pending" | "fetching" | "queued") {
                     l.t("media-pending")
+                } else if state == "quarantined" {
+                    l.t("media-quarantined")
                 } else {
                     l.t("media-unavailable")
                 },
@@ -1418,7 +1434,12 @@ pub async fn reveal(
 #[derive(Deserialize)]
 pub struct MediaQuery {
     download: Option<String>,
+    /// An admin's confirmed download of a quarantined file.
+    release: Option<String>,
 }
+
+/// Who may download a file the guard quarantined (after a warning).
+pub const RELEASE_PERMISSION: Permission = Permission::PolicyManage;
 
 /// Types a browser may show inline from us: raster images only (never SVG, HTML or PDF).
 const INLINE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/webp", "image/gif"];
@@ -1431,18 +1452,26 @@ pub async fn media(
     Path(message_id): Path<String>,
     Query(query): Query<MediaQuery>,
 ) -> Result<Response, AppError> {
+    let release = query.release.is_some();
+    if release && !principal.can(RELEASE_PERMISSION) {
+        return Err(AppError::Forbidden);
+    }
     let (mime, bytes) = state
         .inbox
-        .media(&message_id, &scope_of(&principal)?)
+        .media(&message_id, &scope_of(&principal)?, release)
         .await?;
     state
         .audited(
             &principal,
-            "media.download",
+            if release {
+                "media.release"
+            } else {
+                "media.download"
+            },
             format!("message:{message_id}"),
         )
         .await?;
-    let inline = query.download.is_none() && INLINE_TYPES.contains(&mime.as_str());
+    let inline = !release && query.download.is_none() && INLINE_TYPES.contains(&mime.as_str());
     let mime = if inline {
         mime
     } else {

@@ -184,3 +184,225 @@ async fn admins_set_the_guard_policy_and_agents_cannot() {
     assert_eq!(denied.status(), StatusCode::FORBIDDEN);
     app.shutdown().await;
 }
+
+/// A simulated customer sends `bytes` as a document; returns the conversation id.
+async fn customer_sends_file(
+    app: &TestApp,
+    from: &str,
+    name: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> String {
+    let spec = cloud_api_sim::InboundSpec {
+        from: from.into(),
+        name: name.into(),
+        kind: "document".into(),
+        text: String::new(),
+        context_wamid: None,
+        expired_media: false,
+        file: Some(cloud_api_sim::InboundFile {
+            mime: "application/pdf".into(),
+            filename: filename.into(),
+            bytes: bytes.to_vec(),
+        }),
+    };
+    app.sim.customer_writes(&spec).expect("sim accepts");
+    app.settle().await;
+    app.conversation_named(name).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn media_states(messages: &[serde_json::Value]) -> Vec<(String, String)> {
+    messages
+        .iter()
+        .filter_map(|m| {
+            Some((
+                m["id"].as_str()?.to_owned(),
+                m["media"]["state"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+#[tokio::test]
+async fn dangerous_files_are_quarantined_by_their_bytes_and_only_admins_release_them() {
+    let app = TestApp::spawn().await;
+    // A Windows program that calls itself a PDF, the EICAR test file, and a real PDF.
+    let exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00This program cannot be run in DOS mode".to_vec();
+    let id = customer_sends_file(&app, "4915100000304", "Jana", "invoice.pdf", &exe).await;
+    customer_sends_file(&app, "4915100000304", "Jana", "scan.pdf", EICAR).await;
+    customer_sends_file(
+        &app,
+        "4915100000304",
+        "Jana",
+        "order.pdf",
+        b"%PDF-1.4\n% an order\n",
+    )
+    .await;
+    let report = app.app().media.run_once().await.unwrap();
+    assert_eq!((report.stored, report.quarantined), (3, 2), "{report:?}");
+    let media = media_states(&app.messages(&id).await);
+    let quarantined: Vec<&String> = media
+        .iter()
+        .filter(|(_, s)| s == "quarantined")
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(quarantined.len(), 2, "{media:?}");
+    let exe_message = &media[0].0;
+
+    // A supervisor sees the notice, gets no file, and cannot release it.
+    let supervisor = app.add_user(Role::Supervisor).await;
+    let s = app.sign_in(&supervisor).await;
+    let (_, html) = page(&app, &s, &format!("/inbox/c/{id}")).await;
+    assert_eq!(
+        html.matches("class=\"guard guard-high quarantined\"")
+            .count(),
+        2,
+        "{html}"
+    );
+    assert!(!html.contains("release=1"));
+    let (status, _) = page(&app, &s, &format!("/inbox/media/{exe_message}?download=1")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = page(
+        &app,
+        &s,
+        &format!("/inbox/media/{exe_message}?download=1&release=1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The API never hands it out.
+    let (status, _) = app
+        .get(&format!("/api/v1/messages/{exe_message}/media"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // An admin sees a release link behind a warning; the download is the original, as an
+    // attachment, and recorded.
+    let admin = app.add_user(Role::Admin).await;
+    let a = app.sign_in(&admin).await;
+    let (_, html) = page(&app, &a, &format!("/inbox/c/{id}")).await;
+    assert_eq!(html.matches("details class=\"release\"").count(), 2);
+    let released = a
+        .client
+        .get(app.url(&format!("/inbox/media/{exe_message}?download=1&release=1")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(released.status(), StatusCode::OK);
+    assert_eq!(
+        released.headers()["content-type"],
+        "application/octet-stream"
+    );
+    assert_eq!(released.bytes().await.unwrap().as_ref(), exe.as_slice());
+    let (_, found) = app.get("/api/v1/audit?action=media.release").await;
+    assert_eq!(
+        found["entries"][0]["target"],
+        format!("message:{exe_message}")
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn agents_cannot_send_programs() {
+    let app = TestApp::spawn().await;
+    app.customer_writes("4915100000305", "Kai", "text", "Hallo")
+        .await;
+    let id = app.conversation_named("Kai").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"\x7fELF\x02\x01\x01\x00".to_vec())
+            .file_name("manual.pdf")
+            .mime_str("application/pdf")
+            .unwrap(),
+    );
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/conversations/{id}/messages")))
+        .bearer_auth(&app.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await.unwrap().contains("attachment"));
+    assert_eq!(app.run_outbox().await.sent, 0);
+    app.shutdown().await;
+}
+
+/// A stand-in for clamd on a Unix socket: `FOUND` for files that contain `VIRUS`.
+fn fake_clamd(path: &std::path::Path) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::UnixListener::bind(path).unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut command = [0u8; 10];
+            if stream.read_exact(&mut command).await.is_err() || &command != b"zINSTREAM\0" {
+                continue;
+            }
+            let mut file = Vec::new();
+            loop {
+                let mut len = [0u8; 4];
+                if stream.read_exact(&mut len).await.is_err() {
+                    break;
+                }
+                let len = u32::from_be_bytes(len) as usize;
+                if len == 0 {
+                    break;
+                }
+                let mut chunk = vec![0u8; len];
+                if stream.read_exact(&mut chunk).await.is_err() {
+                    break;
+                }
+                file.extend(chunk);
+            }
+            let reply: &[u8] = if file.windows(5).any(|w| w == b"VIRUS") {
+                b"stream: Test.Fake-1 FOUND\0"
+            } else {
+                b"stream: OK\0"
+            };
+            let _ = stream.write_all(reply).await;
+        }
+    });
+}
+
+#[tokio::test]
+async fn with_clamd_configured_files_are_scanned_there_and_wait_while_it_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("clamd.sock");
+    let configured = socket.clone();
+    let app = TestApp::spawn_with(move |config, _| {
+        config.guard.clamd_socket = configured.to_string_lossy().into_owned();
+    })
+    .await;
+    // Down: the file waits (retried), it is not stored unscanned.
+    let id = customer_sends_file(
+        &app,
+        "4915100000306",
+        "Lea",
+        "a.pdf",
+        b"%PDF-1.4 VIRUS inside",
+    )
+    .await;
+    let report = app.app().media.run_once().await.unwrap();
+    assert_eq!((report.stored, report.retried), (0, 1), "{report:?}");
+    fake_clamd(&socket);
+    customer_sends_file(&app, "4915100000306", "Lea", "b.pdf", b"%PDF-1.4 clean").await;
+    // The first file is due again after its backoff.
+    app.clock.advance_ms(5_000);
+    let report = app.app().media.run_once().await.unwrap();
+    assert_eq!((report.stored, report.quarantined), (2, 1), "{report:?}");
+    let mut states: Vec<String> = media_states(&app.messages(&id).await)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    states.sort();
+    assert_eq!(states, ["quarantined", "stored"]);
+    app.shutdown().await;
+}

@@ -194,6 +194,7 @@ impl TestApp {
             text: text.into(),
             context_wamid: None,
             expired_media: false,
+            file: None,
         };
         let wamid = self.sim.customer_writes(&spec).expect("sim accepts");
         self.settle().await;

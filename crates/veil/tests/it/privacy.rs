@@ -266,6 +266,7 @@ async fn expired_media_is_shown_as_expired_and_the_message_kept() {
         text: "old file".into(),
         context_wamid: None,
         expired_media: true,
+        file: None,
     };
     app.sim.customer_writes(&spec).unwrap();
     app.settle().await;
