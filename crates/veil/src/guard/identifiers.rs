@@ -57,6 +57,8 @@ struct Run {
     groups: Vec<usize>,
     /// A `+` right before it (a phone number's country code).
     plus: bool,
+    /// A Latin letter right before it (`JD0146…`, `INV2024…`): a reference, not a card.
+    after_letter: bool,
     /// A letter or digit glued to its end (`X` of a Chinese ID, the letter of a DNI).
     trailing: Option<char>,
 }
@@ -95,6 +97,7 @@ fn runs(text: &str) -> Vec<Run> {
             let run = current.get_or_insert_with(|| Run {
                 start: i,
                 plus: i > 0 && bytes.get(i - 1) == Some(&b'+'),
+                after_letter: i > 0 && bytes.get(i - 1).is_some_and(u8::is_ascii_alphabetic),
                 ..Run::default()
             });
             if let Some((sep, _)) = pending_sep.take() {
@@ -210,6 +213,8 @@ fn classify(text: &str, run: &Run) -> Option<Kind> {
         18 if plain && validate::cn_resident_id(digits) => Some(Kind::CnResidentId),
         13..=19
             if !run.plus
+                && !run.after_letter
+                && !run.trailing.is_some_and(|c| c.is_ascii_alphanumeric())
                 && validate::luhn(digits)
                 && validate::card_network(digits).is_some()
                 && card_layout(groups, &seps) =>
@@ -373,6 +378,7 @@ mod tests {
         assert!(kinds("call +4111111111111111").is_empty(), "a phone number");
         assert!(kinds("4111 111 111 1111 1").is_empty(), "not a card layout");
         assert!(kinds("4111111111111112").is_empty(), "Luhn fails");
+        assert!(kinds("JD4111111111111111").is_empty(), "a tracking number");
     }
 
     #[test]

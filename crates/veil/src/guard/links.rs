@@ -154,8 +154,34 @@ fn split(host: &str) -> Option<Parts<'_>> {
     })
 }
 
+/// The UTS 39 skeleton, then digits and signs that stand in for letters in domain names folded
+/// too (`1`/`i`/`l`, `0`/`o`, `5`/`s`, `3`/`e`, `4`/`a`): `netf11x` and `netflix` meet.
 fn skeleton_of(s: &str) -> String {
-    skeleton(&s.to_lowercase()).collect()
+    skeleton(&s.to_lowercase())
+        .map(|c| match c {
+            '1' | 'i' | '|' | '!' => 'l',
+            '0' => 'o',
+            '5' => 's',
+            '3' => 'e',
+            '4' | '@' => 'a',
+            '7' => 't',
+            other => other,
+        })
+        .collect()
+}
+
+/// A link written without a scheme and glued to Chinese, Japanese, Korean or Arabic text
+/// (`这是shop.com`): where the address really starts. Latin look-alike scripts are kept, as they
+/// are part of a spoofed name.
+fn glued_prefix(link: &str) -> usize {
+    if link.contains("://") {
+        return 0;
+    }
+    link.char_indices()
+        .find(|(_, c)| {
+            !matches!(u32::from(*c), 0x0600..=0x06FF | 0x2E80..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF)
+        })
+        .map_or(0, |(i, _)| i)
 }
 
 impl Links {
@@ -185,6 +211,12 @@ impl Links {
         self.brands.iter().any(|b| b.domain == registrable)
     }
 
+    /// Whether a registrable domain carries a brand's name (`sparkasse.com`, `paypal.de`).
+    fn names_brand(&self, registrable: &str) -> bool {
+        let label = registrable.split('.').next().unwrap_or_default();
+        self.brands.iter().any(|b| b.label == label)
+    }
+
     /// Links scored as phishing or suspicious (returned) and e-mail addresses (pushed to
     /// `values`). `pressure`: the message also urges or asks for a code.
     pub fn find(&self, text: &str, pressure: bool, values: &mut Vec<Finding>) -> Vec<Finding> {
@@ -196,13 +228,18 @@ impl Links {
                 values.push(Finding::new(Kind::Email, link.start(), link.end()));
                 continue;
             }
-            let Some(scored) = self.score(link.as_str()) else {
+            let cut = glued_prefix(link.as_str());
+            let (start, end) = (link.start() + cut, link.end());
+            let Some(text_of_link) = text.get(start..end) else {
+                continue;
+            };
+            let Some(scored) = self.score(text_of_link) else {
                 continue;
             };
             let mut reasons = scored.reasons;
             let mut score = scored.score;
             if let Some((end, domain)) = &named {
-                let between = text.get(*end..link.start()).unwrap_or_default();
+                let between = text.get(*end..start).unwrap_or_default();
                 let adjacent = between.chars().count() <= 4
                     && between
                         .chars()
@@ -212,10 +249,11 @@ impl Links {
                     score += 50;
                 }
             }
+            // A brand's name written as a domain (any ending): the next link should go there.
             named = scored
                 .registrable
-                .filter(|d| !link.as_str().contains("://") && self.is_brand(d))
-                .map(|d| (link.end(), d));
+                .filter(|d| !text_of_link.contains("://") && self.names_brand(d))
+                .map(|d| (end, d));
             if pressure && score >= SUSPICIOUS {
                 reasons.push(Reason::PressureNearby);
                 score += 20;
@@ -227,7 +265,7 @@ impl Links {
             } else {
                 continue;
             };
-            let mut f = Finding::new(kind, link.start(), link.end());
+            let mut f = Finding::new(kind, start, end);
             f.reasons = reasons;
             out.push(f);
         }
@@ -383,6 +421,8 @@ mod tests {
             ("https://www.paypal.com@evil.example.net/", "credentials"),
             ("https://acme-shopp.com/pay", "lookalike"),
             ("https://xn--80ak6aa92e.com/", "punycode"),
+            ("https://netf11x.org/verify", "lookalike"),
+            ("sparkasse.com: http://pay-12.info/login", "text_mismatch"),
         ] {
             let found = scan(text);
             assert_eq!(found.len(), 1, "{text}: {found:?}");
@@ -400,6 +440,7 @@ mod tests {
             "version 1.2.3.4 is out",
             "read the file notes.txt",
             "https://www.amazon.de/dp/B08N5WRWNW",
+            "这是acme-shop.com/track/58808",
         ] {
             assert!(scan(text).is_empty(), "{text}: {:?}", scan(text));
         }
