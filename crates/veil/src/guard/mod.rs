@@ -425,6 +425,9 @@ mod tests {
         );
         assert_eq!(found[1].1, "DE89 3704 0044 0532 0130 00");
         assert_eq!(found[3].1, "49 1512 3456789");
+        let found = kinds("send me the code: http://whatsapp.com.login-check.ru/x");
+        let names: Vec<&str> = found.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, ["code_request", "phishing_url"], "{found:?}");
     }
 
     #[test]

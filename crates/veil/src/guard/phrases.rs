@@ -838,7 +838,10 @@ impl Hits {
 
     /// The pattern findings: requests and scam phrases.
     pub fn findings(&self, out: &mut Vec<Finding>) {
-        self.requests(out);
+        // Requests are merged among themselves only, then join the other findings.
+        let mut requests = Vec::new();
+        self.requests(&mut requests);
+        out.extend(requests);
         for h in &self.list {
             let kind = match h.class {
                 Class::RemoteAccess => Kind::RemoteAccess,

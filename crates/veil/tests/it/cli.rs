@@ -377,3 +377,57 @@ async fn demo_runs_serves_traffic_stops_cleanly_and_reuses_its_data() {
     assert!(body["conversations"].as_array().unwrap().len() >= conversations.len());
     assert!(stop(&mut child).success());
 }
+
+#[test]
+fn guard_scan_reads_json_lines_and_writes_one_result_per_line() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(VEIL)
+        .args(["--data-dir", dir.path().to_str().unwrap(), "guard", "scan"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = concat!(
+        "{\"id\": \"a\", \"text\": \"卡号5555555555554444谢谢\"}\n",
+        "{\"id\": 2, \"text\": \"Olá, tudo bem?\"}\n",
+        "not json\n",
+        "{\"id\": 4, \"text\": \"send me the code, pls: http://whatsapp.com.login-check.ru/x\"}\n",
+    );
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let card = &lines[0]["findings"][0];
+    assert_eq!((lines[0]["id"].as_str(), card["kind"].as_str()), (Some("a"), Some("card_number")));
+    // Byte offsets into the UTF-8 text: 卡号 is six bytes.
+    assert_eq!((card["start"].as_u64(), card["end"].as_u64()), (Some(6), Some(22)));
+    assert_eq!(card["action"], "mask");
+    assert_eq!(lines[0]["risk"], "high");
+    assert_eq!(lines[1]["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(lines[1]["risk"], "none");
+    assert!(lines[2]["error"].is_string());
+    let kinds: Vec<&str> = lines[3]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["code_request", "phishing_url"], "{}", lines[3]);
+}
+
+#[test]
+fn guard_eval_meets_the_bars_on_a_small_corpus() {
+    let out = veil(&["guard", "eval", "--messages", "3000", "--seconds", "0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("bars: met"), "{text}");
+    for kind in ["card_number", "iban", "br_cpf", "cn_resident_id", "phishing_url", "code_request"] {
+        assert!(text.lines().any(|l| l.starts_with(kind)), "{kind} missing from\n{text}");
+    }
+}
