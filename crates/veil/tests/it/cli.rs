@@ -394,7 +394,12 @@ fn guard_scan_reads_json_lines_and_writes_one_result_per_line() {
         "not json\n",
         "{\"id\": 4, \"text\": \"send me the code, pls: http://whatsapp.com.login-check.ru/x\"}\n",
     );
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
@@ -404,9 +409,15 @@ fn guard_scan_reads_json_lines_and_writes_one_result_per_line() {
         .collect();
     assert_eq!(lines.len(), 4);
     let card = &lines[0]["findings"][0];
-    assert_eq!((lines[0]["id"].as_str(), card["kind"].as_str()), (Some("a"), Some("card_number")));
+    assert_eq!(
+        (lines[0]["id"].as_str(), card["kind"].as_str()),
+        (Some("a"), Some("card_number"))
+    );
     // Byte offsets into the UTF-8 text: 卡号 is six bytes.
-    assert_eq!((card["start"].as_u64(), card["end"].as_u64()), (Some(6), Some(22)));
+    assert_eq!(
+        (card["start"].as_u64(), card["end"].as_u64()),
+        (Some(6), Some(22))
+    );
     assert_eq!(card["action"], "mask");
     assert_eq!(lines[0]["risk"], "high");
     assert_eq!(lines[1]["findings"].as_array().unwrap().len(), 0);
@@ -425,9 +436,23 @@ fn guard_scan_reads_json_lines_and_writes_one_result_per_line() {
 fn guard_eval_meets_the_bars_on_a_small_corpus() {
     let out = veil(&["guard", "eval", "--messages", "3000", "--seconds", "0"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("bars: met"), "{text}");
-    for kind in ["card_number", "iban", "br_cpf", "cn_resident_id", "phishing_url", "code_request"] {
-        assert!(text.lines().any(|l| l.starts_with(kind)), "{kind} missing from\n{text}");
+    for kind in [
+        "card_number",
+        "iban",
+        "br_cpf",
+        "cn_resident_id",
+        "phishing_url",
+        "code_request",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(kind)),
+            "{kind} missing from\n{text}"
+        );
     }
 }
