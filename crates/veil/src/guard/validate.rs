@@ -456,6 +456,38 @@ mod tests {
         }
 
         #[test]
+        fn codice_fiscale_dni_steuer_id_and_saudi_id_have_one_check_character(
+            letters in proptest::collection::vec(b'A'..=b'Z', 7),
+            digits in proptest::collection::vec(b'0'..=b'9', 10),
+        ) {
+            // Codice fiscale: six letters, year, month letter, day, a letter and three digits.
+            let cf = [&letters[..6], &digits[..2], b"A", b"15", &letters[6..], &digits[2..5]].concat();
+            prop_assert_eq!((b'A'..=b'Z').filter(|&c| it_codice_fiscale(&[&cf[..], &[c]].concat())).count(), 1);
+            let dni = &digits[..8];
+            prop_assert_eq!((b'A'..=b'Z').filter(|&c| es_dni_nie(&[dni, &[c]].concat())).count(), 1);
+            let nie = [b"X", &digits[..7]].concat();
+            prop_assert_eq!((b'A'..=b'Z').filter(|&c| es_dni_nie(&[&nie[..], &[c]].concat())).count(), 1);
+            // At most one check digit completes a Steuer-ID or a Saudi ID (none when the body
+            // breaks another rule).
+            let steuer = [b"1", &digits[..9]].concat();
+            prop_assert!((b'0'..=b'9').filter(|&c| de_steuer_id(&[&steuer[..], &[c]].concat())).count() <= 1);
+            let saudi = [b"1", &digits[..8]].concat();
+            prop_assert_eq!((b'0'..=b'9').filter(|&c| sa_national_id(&[&saudi[..], &[c]].concat())).count(), 1);
+        }
+
+        #[test]
+        fn nino_and_ssn_rules_hold_for_any_digits(digits in proptest::collection::vec(b'0'..=b'9', 9)) {
+            let nino = [b"AB", &digits[..6], b"C"].concat();
+            prop_assert!(uk_nino(&nino));
+            let forbidden = [b"BG", &digits[..6], b"C"].concat();
+            prop_assert!(!uk_nino(&forbidden));
+            let ssn = digits.clone();
+            let area = &ssn[..3];
+            let rule = area != b"000" && area != b"666" && ssn[0] != b'9' && &ssn[3..5] != b"00" && &ssn[5..] != b"0000";
+            prop_assert_eq!(us_ssn(&ssn), rule);
+        }
+
+        #[test]
         fn validators_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..24)) {
             let _ = (luhn(&bytes), card_network(&bytes), br_cpf(&bytes), br_cnpj(&bytes), it_codice_fiscale(&bytes),
                 de_steuer_id(&bytes), cn_resident_id(&bytes), pt_nif(&bytes), es_dni_nie(&bytes),
