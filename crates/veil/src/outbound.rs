@@ -189,10 +189,10 @@ impl Outbox {
     ) -> Result<(OutboundRequest, Option<crate::guard::Verdict>), OutboundError> {
         use crate::guard::policy::Direction;
         let check = |text: &str| self.guard.check(Direction::Outbound, text);
-        let refuse = |decisions: &[&crate::guard::policy::Decision]| {
+        let refuse = |decisions: &[crate::guard::policy::Decision]| {
             let mut kinds: Vec<String> = decisions
                 .iter()
-                .flat_map(|d| d.blocking())
+                .flat_map(crate::guard::policy::Decision::blocking)
                 .map(str::to_owned)
                 .collect();
             kinds.sort();
@@ -206,7 +206,7 @@ impl Outbox {
         Ok(match request {
             OutboundRequest::Text { body, reply_to } => {
                 let d = check(&body);
-                refuse(&[&d])?;
+                refuse(std::slice::from_ref(&d))?;
                 let verdict = crate::screen::verdict(Some(&d), None);
                 (
                     OutboundRequest::Text {
@@ -227,7 +227,7 @@ impl Outbox {
                     return Err(OutboundError::Blocked(vec!["attachment".to_owned()]));
                 }
                 let d = caption.as_deref().map(check);
-                refuse(&d.iter().collect::<Vec<_>>())?;
+                refuse(d.as_slice())?;
                 let verdict = crate::screen::verdict(None, d.as_ref());
                 (
                     OutboundRequest::Media {
@@ -245,7 +245,7 @@ impl Outbox {
                 params,
             } => {
                 let decisions: Vec<_> = params.iter().map(|p| check(p)).collect();
-                refuse(&decisions.iter().collect::<Vec<_>>())?;
+                refuse(&decisions)?;
                 let params = decisions.into_iter().map(|d| d.text).collect();
                 (
                     OutboundRequest::Template {

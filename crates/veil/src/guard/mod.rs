@@ -302,10 +302,18 @@ impl Scanner {
         identifiers::find_words(text, &mut values);
         iban::find(text, &mut values);
         phrases::find_passwords(text, &hits, &mut values);
-        let pressure = hits.pressure();
+        let mut patterns = Vec::new();
+        hits.findings(&mut patterns);
+        // A message that urges or asks for a code raises the score of its links.
+        let pressure = patterns.iter().any(|f| {
+            matches!(
+                f.kind,
+                Kind::CodeRequest | Kind::CardRequest | Kind::Urgency
+            )
+        });
         let mut out = self.links.find(text, pressure, &mut values);
         out.extend(drop_overlaps(values));
-        hits.findings(&mut out);
+        out.extend(patterns);
         out.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
         out
     }

@@ -803,13 +803,6 @@ impl Hits {
                 .is_some_and(is_code)
     }
 
-    /// Whether the message pressures the reader or asks for a code (raises link scores).
-    pub fn pressure(&self) -> bool {
-        let mut requests = Vec::new();
-        self.requests(&mut requests);
-        !requests.is_empty() || self.list.iter().any(|h| h.class == Class::Urgency)
-    }
-
     fn requests(&self, out: &mut Vec<Finding>) {
         for object in &self.list {
             let kind = match object.class {
