@@ -21,6 +21,9 @@ if [ -n "${TEST_POSTGRES_URL:-}" ]; then
     exit 1
   fi
   grep -q 'api::the_backend_is_the_one_ci_asked_for ... ok' "$log" || { echo "backend check missing" >&2; exit 1; }
+  # The several-nodes tests run only on PostgreSQL: they must have run here.
+  grep -q 'nodes::two_nodes_share_the_work_and_one_dies_without_losing_or_repeating_anything ... ok' "$log" \
+    || { echo "the multi-node test did not run" >&2; exit 1; }
   rm -f "$log"
 else
   echo "(TEST_POSTGRES_URL not set: PostgreSQL part skipped)"

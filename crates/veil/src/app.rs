@@ -39,9 +39,16 @@ pub struct RunningApp {
     pub state: AppState,
     pub media: MediaFetcher,
     store: SqlStore,
+    /// This process among the nodes sharing the database (random per start).
+    pub node: String,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
+
+/// Jobs that run on one node at a time, under a lease in `job_leases`.
+const LEADER_JOBS: [&str; 2] = ["assigner", "audit"];
+/// How long a job's lease lasts without renewal: a dead node's jobs move on after this.
+const LEASE_MS: i64 = 10_000;
 
 /// Builds everything and starts serving on `listener`.
 #[allow(
@@ -134,7 +141,9 @@ pub async fn start(
     if options.bootstrap_owner {
         bootstrap_owner(&identity, &config).await?;
     }
-    let live = crate::live::Live::new();
+    let node = Uuid::new_v4().to_string();
+    let (live, outgoing) = crate::live::Live::with_relay();
+    let feed = store.listen_changes().await?;
     let desk = crate::desk::Desk {
         store: store.clone(),
         keys: keys.clone(),
@@ -195,12 +204,23 @@ pub async fn start(
             tracing::error!(error = %err, "server stopped");
         }
     });
-    let mut tasks = vec![server];
+    let mut tasks = vec![
+        server,
+        spawn_change_relay(store.clone(), outgoing, node.clone(), shutdown.subscribe()),
+    ];
+    if let Some(feed) = feed {
+        tasks.push(spawn_change_listener(
+            feed,
+            state.live.clone(),
+            node.clone(),
+            shutdown.subscribe(),
+        ));
+    }
     if options.background_workers {
         tasks.push(spawn_send_worker(state.clone(), shutdown.subscribe()));
-        tasks.push(spawn_assigner(&state, shutdown.subscribe()));
+        tasks.push(spawn_assigner(&state, &node, shutdown.subscribe()));
         tasks.push(spawn_policy_refresh(&state, shutdown.subscribe()));
-        tasks.push(spawn_audit_workers(&state, shutdown.subscribe()));
+        tasks.push(spawn_audit_workers(&state, &node, shutdown.subscribe()));
         tasks.push(spawn_media_worker(
             &state,
             media.clone(),
@@ -212,8 +232,127 @@ pub async fn start(
         state,
         media,
         store: sql,
+        node,
         shutdown,
         tasks,
+    })
+}
+
+/// This node's claim on a job that runs on one node at a time.
+struct Lease {
+    job: &'static str,
+    node: String,
+    /// Until when the lease in the database is this node's (0: not held).
+    held_until: std::sync::atomic::AtomicI64,
+}
+
+impl Lease {
+    fn new(job: &'static str, node: &str) -> Self {
+        Self {
+            job,
+            node: node.to_owned(),
+            held_until: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// Whether this node runs the job now. The lease is renewed in the database only when less
+    /// than half of it is left, so a job woken by every message does not write on every run.
+    async fn held(&self, state: &AppState) -> bool {
+        use std::sync::atomic::Ordering;
+        let now = state.clock.now_ms();
+        if now < self.held_until.load(Ordering::Relaxed) - LEASE_MS / 2 {
+            return true;
+        }
+        let until = now.saturating_add(LEASE_MS);
+        match state
+            .store
+            .take_lease(self.job, &self.node, now, until)
+            .await
+        {
+            Ok(held) => {
+                self.held_until
+                    .store(if held { until } else { 0 }, Ordering::Relaxed);
+                held
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, job = self.job, "job lease could not be taken");
+                self.held_until.store(0, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+}
+
+/// Hands this node's change signals to the other nodes, a batch at a time (identical signals of a
+/// batch go once).
+fn spawn_change_relay(
+    store: Arc<dyn Store>,
+    mut outgoing: tokio::sync::mpsc::UnboundedReceiver<crate::live::LiveEvent>,
+    node: String,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let first = tokio::select! {
+                _ = stop.changed() => return,
+                first = outgoing.recv() => first,
+            };
+            let Some(first) = first else { return };
+            let mut batch = vec![first.encode(&node)];
+            while batch.len() < 1000
+                && let Ok(next) = outgoing.try_recv()
+            {
+                let text = next.encode(&node);
+                if !batch.contains(&text) {
+                    batch.push(text);
+                }
+            }
+            if let Err(err) = store.publish_changes(&batch).await {
+                tracing::warn!(error = %err, "change signals could not reach the other nodes");
+            }
+        }
+    })
+}
+
+/// Delivers the other nodes' change signals to this node's listeners. After a lost connection
+/// (signals may be gone) it tells them that anything may have changed.
+fn spawn_change_listener(
+    mut feed: crate::store::ChangeFeed,
+    live: crate::live::Live,
+    node: String,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    use crate::live::{LiveEvent, LiveKind};
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                _ = stop.changed() => return,
+                next = feed.next() => next,
+            };
+            match next {
+                Ok(Some(text)) => match LiveEvent::decode(&text) {
+                    Some((from, event)) if from != node => live.deliver(event),
+                    _ => {}
+                },
+                Ok(None) => {
+                    for kind in [LiveKind::Message, LiveKind::Status, LiveKind::Conversation] {
+                        live.deliver(LiveEvent {
+                            kind,
+                            conversation_id: None,
+                        });
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "listening for other nodes' changes failed");
+                    if tokio::time::timeout(Duration::from_secs(1), stop.changed())
+                        .await
+                        .is_ok()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
     })
 }
 
@@ -244,7 +383,13 @@ fn config_start_event(config: &Config) -> crate::audit::AuditEvent {
 /// Checkpoints (every `audit.checkpoint_seconds` when the log grew), a whole-log verification
 /// (at start and every `audit.verify_minutes`), alert rules (every 2 s) and alert delivery
 /// (every 5 s).
-fn spawn_audit_workers(state: &AppState, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+fn spawn_audit_workers(
+    state: &AppState,
+    node: &str,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let state = state.clone();
+    let lease = Lease::new("audit", node);
     let audit = state.audit.clone();
     let alerter = state.alerter.clone();
     let deliverer = state.deliverer.clone();
@@ -254,6 +399,13 @@ fn spawn_audit_workers(state: &AppState, mut stop: watch::Receiver<bool>) -> Joi
         let mut tick = 0u64;
         let mut second = tokio::time::interval(Duration::from_secs(1));
         loop {
+            if !lease.held(&state).await {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = second.tick() => {}
+                }
+                continue;
+            }
             if tick.is_multiple_of(checkpoint_every.max(2))
                 && let Err(err) = audit.checkpoint().await
             {
@@ -355,14 +507,18 @@ fn spawn_send_worker(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle
 /// conversations are resolved and free capacity). Before each run it drops the signals already
 /// waiting (the run covers them), so a burst of ingest costs one queue read, not one per group
 /// commit.
-fn spawn_assigner(state: &AppState, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+fn spawn_assigner(state: &AppState, node: &str, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    let state = state.clone();
+    let lease = Lease::new("assigner", node);
     let assigner = state.assigner.clone();
     let mut changes = state.live.subscribe();
     tokio::spawn(async move {
         loop {
             use tokio::sync::broadcast::error::TryRecvError;
             while matches!(changes.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
-            if let Err(err) = assigner.run_once().await {
+            if lease.held(&state).await
+                && let Err(err) = assigner.run_once().await
+            {
                 tracing::warn!(error = %err, "assigner run failed");
             }
             let wait = async {
@@ -436,6 +592,11 @@ impl RunningApp {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+        for job in LEADER_JOBS {
+            if let Err(err) = self.state.store.release_lease(job, &self.node).await {
+                tracing::warn!(error = %err, job, "job lease could not be released");
+            }
         }
         self.store.close().await;
     }

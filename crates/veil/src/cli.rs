@@ -57,8 +57,20 @@ pub enum Command {
     },
     /// Run the Cloud API simulator alone.
     Sim(cloud_api_sim::SimArgs),
-    /// Apply database migrations.
+    /// Apply database migrations (safe when several nodes start at once: PostgreSQL migrations
+    /// run under an advisory lock).
     Migrate,
+    /// Move an installation from SQLite to PostgreSQL: every row, ciphertext untouched, in one
+    /// transaction. The key file and media directory stay where they are; point the nodes at the
+    /// new database afterwards.
+    MigrateData {
+        /// The SQLite database, e.g. `sqlite://veil-data/veil.db`.
+        #[arg(long)]
+        from: String,
+        /// An empty PostgreSQL database, e.g. `postgres://veil@db/veil`.
+        #[arg(long)]
+        to: String,
+    },
     /// The audit log: verify it, print a checkpoint, prove an entry.
     Audit {
         #[command(subcommand)]
@@ -289,6 +301,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::MigrateData { from, to } => migrate_data(&from, &to).await,
         Command::Audit { action } => audit(&cli.global, action).await,
         Command::Keys { action } => keys(&cli.global, action).await,
         Command::Token { action } => token(&cli.global, action).await,
@@ -310,6 +323,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             BenchCommand::Pages(args) => crate::bench::pages(&cli.global, args).await,
         },
     }
+}
+
+/// `veil migrate-data`: both databases to the latest schema, then the copy.
+async fn migrate_data(from: &str, to: &str) -> anyhow::Result<()> {
+    use crate::store::Store as _;
+    let Some(rest) = from.strip_prefix("sqlite:") else {
+        anyhow::bail!("--from must be a sqlite:// URL");
+    };
+    let path = rest
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if !std::path::Path::new(path).is_file() {
+        anyhow::bail!("--from: no SQLite database at {path}");
+    }
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        anyhow::bail!("--to must be a postgres:// URL");
+    }
+    let source = crate::store::SqlStore::connect(from).await?;
+    let target = crate::store::SqlStore::connect(to).await?;
+    source.migrate().await?;
+    target.migrate().await?;
+    let report = crate::store::copy_database(&source, &target).await?;
+    let rows: u64 = report.iter().map(|(_, n)| n).sum();
+    for (table, n) in &report {
+        println!("{table}: {n} rows");
+    }
+    println!(
+        "copied {rows} rows of {} tables; run `veil audit verify` against the new database, then start Veil with it",
+        report.len()
+    );
+    source.close().await;
+    target.close().await;
+    Ok(())
 }
 
 /// reqwest is built without a default TLS provider so that aws-lc-rs stays out; use ring.

@@ -266,6 +266,8 @@ impl Default for AlertsConfig {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     data_dir: Option<PathBuf>,
+    /// `VEIL_DATABASE_URL`: the same as `[database] url`, under the name every platform uses.
+    database_url: Option<String>,
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
@@ -566,6 +568,7 @@ fn finish(
     let database_url = overrides
         .database_url
         .clone()
+        .or(raw.database_url)
         .or(raw.database.url)
         .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("veil.db").display()));
     if !(database_url.starts_with("sqlite:")
@@ -906,6 +909,17 @@ phone_number_id = "123"
         )
         .unwrap_err();
         assert_eq!(e.key, "database.url");
+        let c = load_from(
+            None,
+            &env(&[("VEIL_DATABASE_URL", "postgres://veil@db/veil")]),
+            &Overrides::default(),
+            Require::StorageOnly,
+        )
+        .unwrap();
+        assert_eq!(
+            c.database_url, "postgres://veil@db/veil",
+            "VEIL_DATABASE_URL selects the database like [database] url"
+        );
     }
 
     #[test]

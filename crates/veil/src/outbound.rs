@@ -8,7 +8,7 @@
 //! `ambiguous`: Veil tagged it with `biz_opaque_callback_data = "veil:<message id>"`, so Meta's
 //! status webhook can settle it; only if none arrives within `reconcile_ms` is it sent again.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -22,7 +22,7 @@ use crate::store::{
     ConversationScope, NewMedia, NewMessage, NewOutbox, OutboxClaim, Store, StoreError,
 };
 use crate::whatsapp::graph::{GraphClient, SendOutcome};
-use crate::whatsapp::pacing::{Pace, Pacer};
+use crate::whatsapp::pacing::Pacer;
 use crate::whatsapp::webhook::{Content, OPAQUE_PREFIX};
 use crate::whatsapp::window::window;
 
@@ -118,7 +118,7 @@ pub struct Outbox {
     pub files: MediaFiles,
     pub config: OutboundConfig,
     pub phone_number_id: String,
-    pacer: Arc<Mutex<Pacer>>,
+    pacer: Arc<Pacer>,
     /// Screens what agents and integrations send.
     pub guard: Arc<crate::guard::Guard>,
 }
@@ -163,7 +163,7 @@ impl Outbox {
             files,
             config,
             phone_number_id,
-            pacer: Arc::new(Mutex::new(pacer)),
+            pacer: Arc::new(pacer),
             guard: Arc::new(crate::guard::Guard::new(crate::guard::Scanner::new(
                 &crate::guard::ScannerSettings::default(),
             ))),
@@ -419,9 +419,12 @@ impl Outbox {
     /// Sends every due outbox row once. Sends run concurrently; pacing is decided before each.
     pub async fn run_once(&self) -> Result<SendReport, OutboundError> {
         let now = self.clock.now_ms();
+        // A claimed send may upload its file and then send, each within the request timeout; a
+        // node that died holding the lease frees it soon after.
         let lease_ms = i64::try_from(self.config.request_timeout_ms)
             .unwrap_or(i64::MAX / 4)
-            .saturating_add(30_000);
+            .saturating_mul(2)
+            .saturating_add(5_000);
         self.store
             .expire_stuck_sends(now, now.saturating_add(self.reconcile_ms()))
             .await?;
@@ -432,12 +435,15 @@ impl Outbox {
         let mut report = SendReport::default();
         let mut sends = tokio::task::JoinSet::new();
         for claim in claims {
+            let pacer = self.pacer.clone();
             let pace = self
-                .pacer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .try_send(&self.phone_number_id, &claim.contact_id, now);
-            if let Pace::WaitMs(wait) = pace {
+                .store
+                .pace(
+                    &Pacer::buckets(&self.phone_number_id, &claim.contact_id),
+                    &move |tats| pacer.decide(tats, now),
+                )
+                .await?;
+            if let Err(wait) = pace {
                 self.store
                     .outbox_retry(
                         &claim.id,
@@ -605,10 +611,10 @@ impl Outbox {
             SendOutcome::Retryable { code } => {
                 let mut delay = backoff_ms(&self.config, attempts);
                 if code == Some(131_056) {
-                    self.pacer
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .pair_refused(&claim.contact_id, now);
+                    let [_, pair] = Pacer::buckets(&self.phone_number_id, &claim.contact_id);
+                    self.store
+                        .set_pace(&pair, self.pacer.pair_refused_tat(now))
+                        .await?;
                     delay = delay
                         .max(i64::try_from(self.config.pair_refill_ms).unwrap_or(i64::MAX / 4));
                 }

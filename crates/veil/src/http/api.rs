@@ -283,7 +283,6 @@ pub async fn send_message(
     let message_id = state
         .enqueue_screened(&principal, &id, &scope, outbound, when)
         .await??;
-    state.send_wakeup.notify_one();
     let status = if when == SendAt::Now {
         "queued"
     } else {

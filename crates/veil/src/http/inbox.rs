@@ -1121,11 +1121,7 @@ async fn send(
         .enqueue_screened(principal, id, &scope, request, when)
         .await?
     {
-        Ok(_) => {
-            state.send_wakeup.notify_one();
-            state.live.publish(crate::live::LiveKind::Message, Some(id));
-            Ok(back_to(id))
-        }
+        Ok(_) => Ok(back_to(id)),
         Err(e) => with_error(state, principal, csrf, headers, id, &e).await,
     }
 }

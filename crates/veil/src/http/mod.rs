@@ -52,8 +52,8 @@ impl AppState {
         Ok(self.identity.record(principal, action, &target).await?)
     }
 
-    /// Queues a message through the outbox; a refusal by the guard is recorded in the audit log
-    /// before the error is returned.
+    /// Queues a message through the outbox, wakes the send worker and tells open inboxes (on every
+    /// node); a refusal by the guard is recorded in the audit log before the error is returned.
     pub async fn enqueue_screened(
         &self,
         principal: &crate::identity::Principal,
@@ -66,9 +66,17 @@ impl AppState {
             .outbox
             .enqueue_at(conversation_id, scope, request, when)
             .await;
-        if let Err(crate::outbound::OutboundError::Blocked(kinds)) = &outcome {
-            self.guard_refused(principal, conversation_id, kinds)
-                .await?;
+        match &outcome {
+            Ok(_) => {
+                self.send_wakeup.notify_one();
+                self.live
+                    .publish(crate::live::LiveKind::Message, Some(conversation_id));
+            }
+            Err(crate::outbound::OutboundError::Blocked(kinds)) => {
+                self.guard_refused(principal, conversation_id, kinds)
+                    .await?;
+            }
+            Err(_) => {}
         }
         Ok(outcome)
     }

@@ -80,11 +80,11 @@ pub struct AlertRow {
     pub acknowledged_at: Option<i64>,
 }
 
-/// Bytes of row data per PostgreSQL insert. A Bind message larger than sqlx's 8 KiB write buffer
-/// stalls on the connection for tens of milliseconds (measured here: 48 rows a statement gave
-/// 37,500 appends/s, 100 rows 2,400/s; the ingest path keeps `CHUNK_BYTES` in `sql.rs` for the
-/// same reason).
-const AUDIT_CHUNK_BYTES: usize = 7 * 1024;
+/// Bytes of row data per PostgreSQL insert. This was 7 KiB while sqlx 0.9.0 left Nagle's algorithm
+/// on: a larger Bind message then waited 40 ms for the server's delayed ACK (48 rows a statement
+/// gave 37,500 appends/s, 100 rows 2,400/s). With `TCP_NODELAY` restored (`vendor/README.md`) a
+/// whole group goes in one statement; the cap bounds one statement's memory.
+const AUDIT_CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Splits rows into runs of about `AUDIT_CHUNK_BYTES` (each array element also costs a 4-byte
 /// length).

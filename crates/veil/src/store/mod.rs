@@ -7,17 +7,21 @@
 
 mod admin;
 mod audit;
+mod copy;
 mod desk;
 mod identity;
 mod identity_sql;
+mod nodes;
 mod rows;
 mod sql;
 mod sqlite_writer;
 
 pub use admin::*;
 pub use audit::*;
+pub use copy::{CopyReport, copy_database};
 pub use desk::*;
 pub use identity::*;
+pub use nodes::*;
 pub use rows::*;
 pub use sql::SqlStore;
 
@@ -39,6 +43,9 @@ pub enum StoreError {
     /// A contact's data key changed (shredded or replaced) after the caller read it.
     #[error("contact {0} has a different data key now")]
     StaleContactKey(String),
+    /// `veil migrate-data` refused or failed (names tables and columns, never values).
+    #[error("{0}")]
+    Copy(String),
     #[error("unsupported database url")]
     UnsupportedUrl,
 }
@@ -49,7 +56,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// the same statements on either pool; see ARCHITECTURE.md.
 #[async_trait]
 pub trait Store:
-    IdentityStore + DeskStore + AdminStore + AuditStore + Send + Sync + std::fmt::Debug
+    IdentityStore + DeskStore + AdminStore + AuditStore + NodeStore + Send + Sync + std::fmt::Debug
 {
     /// Applies pending migrations for this backend.
     async fn migrate(&self) -> StoreResult<()>;

@@ -21,8 +21,8 @@ use sqlx::{Postgres, Sqlite, Transaction};
 use super::sqlite_writer::SqliteWriter;
 use super::{
     ChannelRow, ContactKeyRow, ConversationRow, ConversationScope, InboundMessageWrite,
-    IngestOutcome, IngestWrite, KeyOwnerRow, MediaRow, MessageRow, NewMedia, NewMessage, NewOutbox,
-    OutboxClaim, SealedKeyRow, Store, StoreError, StoreResult,
+    IngestOutcome, IngestWrite, KeyOwnerRow, MediaRow, MessageRow, NewContact, NewMedia,
+    NewMessage, NewOutbox, OutboxClaim, SealedKeyRow, Store, StoreError, StoreResult,
 };
 
 #[derive(Debug, Clone)]
@@ -104,10 +104,11 @@ pub(super) fn scope_binds(scope: &ConversationScope) -> (i64, String) {
 
 /// Most messages per multi-row INSERT: 14 parameters each stays far below PostgreSQL's 65,535.
 const MESSAGE_CHUNK: usize = 500;
-/// Most payload bytes per multi-row INSERT. sqlx does not set `TCP_NODELAY`, so a statement
-/// larger than one send segment (measured: 16 rows fine, 42 rows stalled) leaves a tail that Nagle holds
-/// until the server's delayed ACK, 40 ms later. Below one segment, every write goes out at once.
-const CHUNK_BYTES: usize = 12 * 1024;
+/// Most payload bytes per multi-row INSERT. Large statements are fine now that the connection sets
+/// `TCP_NODELAY` (see `vendor/README.md`: without it, a statement larger than one send segment
+/// waited 40 ms for the server's delayed ACK, and this was 12 KiB); the cap keeps one statement's
+/// memory bounded.
+const CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Splits messages into chunks of at most `MESSAGE_CHUNK` rows and about `CHUNK_BYTES` bytes.
 fn message_chunks(messages: &[InboundMessageWrite]) -> Vec<&[InboundMessageWrite]> {
@@ -364,146 +365,10 @@ impl Store for SqlStore {
     }
 
     async fn apply_ingest(&self, write: IngestWrite) -> StoreResult<IngestOutcome> {
-        let pool = match &self.pool {
-            Pool::Sqlite(_, writer) => return writer.apply(write).await,
-            Pool::Postgres(pool) => pool,
-        };
-        // PostgreSQL: one sqlx transaction with multi-row statements.
-        let mut outcome = IngestOutcome::default();
-        let dialect = Dialect::Postgres;
-        {
-            let mut tx = pool.begin_write().await?;
-            for c in &write.contacts {
-                sqlx::query(
-                    "INSERT INTO contacts (id, channel_id, wa_blind, user_blind, master_version, sealed_key, wa_id_ct, user_id_ct, created_at, key_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                    .bind(&c.id).bind(&c.channel_id).bind(&c.wa_blind).bind(&c.user_blind).bind(c.key.master_version)
-                    .bind(&c.key.sealed_key).bind(&c.wa_id_ct).bind(&c.user_id_ct).bind(c.created_at).bind(&c.key_id)
-                    .execute(&mut *tx).await?;
-                sqlx::query(
-                    "INSERT INTO conversations (id, contact_id, channel_id, status, unread_count, last_activity_at, created_at) \
-                     VALUES ($1, $2, $3, 'open', 0, $4, $4)")
-                    .bind(&c.conversation_id).bind(&c.id).bind(&c.channel_id).bind(c.created_at)
-                    .execute(&mut *tx).await?;
-            }
-            for l in &write.links {
-                sqlx::query(
-                    "UPDATE contacts SET wa_blind = COALESCE(wa_blind, $1), wa_id_ct = COALESCE(wa_id_ct, $2), \
-                     user_blind = COALESCE(user_blind, $3), user_id_ct = COALESCE(user_id_ct, $4) WHERE id = $5")
-                    .bind(&l.wa_blind).bind(&l.wa_id_ct).bind(&l.user_blind).bind(&l.user_id_ct).bind(&l.contact_id)
-                    .execute(&mut *tx).await?;
-            }
-            for chunk in message_chunks(&write.messages) {
-                let sql = format!(
-                    "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
-                     status, status_rank, sent_at, created_at, updated_at) VALUES {} ON CONFLICT (wamid) DO NOTHING RETURNING id",
-                    placeholders(dialect, chunk.len(), 14, &[])
-                );
-                let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-                for item in chunk {
-                    let m = &item.message;
-                    insert = insert
-                        .bind(&m.id)
-                        .bind(&m.conversation_id)
-                        .bind(&m.contact_id)
-                        .bind(&m.wamid)
-                        .bind(m.direction)
-                        .bind(&m.kind)
-                        .bind(&m.content_ct)
-                        .bind(&m.raw_ct)
-                        .bind(&m.context_wamid)
-                        .bind(m.status)
-                        .bind(m.status_rank)
-                        .bind(m.sent_at)
-                        .bind(m.created_at)
-                        .bind(m.created_at);
-                }
-                let inserted: HashSet<String> =
-                    insert.fetch_all(&mut *tx).await?.into_iter().collect();
-                let fresh: Vec<&InboundMessageWrite> = chunk
-                    .iter()
-                    .filter(|i| inserted.contains(&i.message.id))
-                    .collect();
-                outcome.messages_inserted += fresh.len() as u64;
-                outcome.duplicates += (chunk.len() - fresh.len()) as u64;
-                let touches = conversation_touches(&fresh);
-                if !touches.is_empty() {
-                    // One statement for every conversation of the chunk. It also proves each contact
-                    // still has the data key its messages were sealed with (not shredded meanwhile).
-                    let sql = format!(
-                        "UPDATE conversations SET unread_count = conversations.unread_count + v.column2, status = 'open', \
-                         last_activity_at = CASE WHEN conversations.last_activity_at < v.column3 THEN v.column3 ELSE conversations.last_activity_at END, \
-                         last_inbound_at = CASE WHEN conversations.last_inbound_at IS NULL OR conversations.last_inbound_at < v.column4 \
-                           THEN v.column4 ELSE conversations.last_inbound_at END \
-                         FROM (VALUES {}) AS v WHERE conversations.id = v.column1 \
-                         AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = v.column5)",
-                        placeholders(
-                            dialect,
-                            touches.len(),
-                            5,
-                            &["TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT"]
-                        )
-                    );
-                    let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for t in &touches {
-                        update = update
-                            .bind(t.conversation_id)
-                            .bind(t.unread)
-                            .bind(t.last_activity)
-                            .bind(t.last_inbound)
-                            .bind(t.key_id);
-                    }
-                    if update.execute(&mut *tx).await?.rows_affected() != touches.len() as u64 {
-                        return Err(StoreError::StaleContactKey(String::new()));
-                    }
-                }
-                for item in chunk {
-                    if let Some(name_ct) = &item.touch.name_ct {
-                        sqlx::query("UPDATE contacts SET name_ct = $1 WHERE id = $2")
-                            .bind(name_ct)
-                            .bind(&item.message.contact_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                for item in &fresh {
-                    if let Some(media) = &item.media {
-                        insert_media!(media, &mut *tx);
-                    }
-                }
-            }
-            for s in &write.statuses {
-                sqlx::query(
-                    "INSERT INTO status_events (id, wamid, status, status_rank, error_code, error_title, recipient_blind, raw_ct, occurred_at, received_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
-                    .bind(&s.id).bind(&s.wamid).bind(&s.status).bind(s.status_rank).bind(s.error_code).bind(&s.error_title)
-                    .bind(&s.recipient_blind).bind(&s.raw_ct).bind(s.occurred_at).bind(s.received_at)
-                    .execute(&mut *tx).await?;
-                if let Some(ours) = &s.our_message_id {
-                    // Reconciles a send whose response was lost: Meta echoes our id with the wamid.
-                    sqlx::query("UPDATE messages SET wamid = $1 WHERE id = $2 AND wamid IS NULL")
-                        .bind(&s.wamid)
-                        .bind(ours)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("UPDATE outbox SET state = 'sent', updated_at = $1 WHERE message_id = $2 AND state IN ('sending', 'ambiguous', 'queued')")
-                        .bind(s.received_at).bind(ours).execute(&mut *tx).await?;
-                }
-                let applied = sqlx::query(
-                    "UPDATE messages SET status = $1, status_rank = $2, error_code = COALESCE($3, error_code), \
-                     error_title = COALESCE($4, error_title), updated_at = $5 WHERE wamid = $6 AND status_rank < $2")
-                    .bind(&s.status).bind(s.status_rank).bind(s.error_code).bind(&s.error_title).bind(s.received_at).bind(&s.wamid)
-                    .execute(&mut *tx).await?;
-                outcome.statuses_applied += applied.rows_affected();
-            }
-            for e in &write.events {
-                sqlx::query("INSERT INTO events (id, field, raw_ct, received_at, digest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING")
-                    .bind(&e.id)
-                    .bind(&e.field).bind(&e.raw_ct).bind(e.received_at).bind(&e.digest).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
+        match &self.pool {
+            Pool::Sqlite(_, writer) => writer.apply(write).await,
+            Pool::Postgres(pool) => apply_ingest_postgres(&mut *pool.acquire().await?, write).await,
         }
-        Ok(outcome)
     }
 
     async fn list_conversations(
@@ -882,14 +747,193 @@ pub(super) async fn drop_database(admin_url: &str, name: &str) -> StoreResult<()
     Ok(())
 }
 
+/// Writes one ingest group on PostgreSQL: one transaction of multi-row statements.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one transaction's statements in the order they must run"
+)]
+pub(super) async fn apply_ingest_postgres(
+    conn: &mut sqlx::PgConnection,
+    write: IngestWrite,
+) -> StoreResult<IngestOutcome> {
+    let mut outcome = IngestOutcome::default();
+    let dialect = Dialect::Postgres;
+    {
+        let mut tx = sqlx::Connection::begin(conn).await?;
+        // New contacts and their conversations: one statement each, whatever their number. Arrays
+        // keep the statement text fixed (prepared once) and its parameters ten, not ten per row.
+        if !write.contacts.is_empty() {
+            let column = |f: fn(&NewContact) -> Option<Vec<u8>>| -> Vec<Option<Vec<u8>>> {
+                write.contacts.iter().map(f).collect()
+            };
+            let texts = |f: fn(&NewContact) -> &str| -> Vec<&str> {
+                write.contacts.iter().map(f).collect()
+            };
+            let numbers =
+                |f: fn(&NewContact) -> i64| -> Vec<i64> { write.contacts.iter().map(f).collect() };
+            sqlx::query(
+                "INSERT INTO contacts (id, channel_id, wa_blind, user_blind, master_version, sealed_key, wa_id_ct, user_id_ct, created_at, key_id) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[], $9::bigint[], $10::text[])")
+                .bind(texts(|c| &c.id))
+                .bind(texts(|c| &c.channel_id))
+                .bind(column(|c| c.wa_blind.clone()))
+                .bind(column(|c| c.user_blind.clone()))
+                .bind(numbers(|c| c.key.master_version))
+                .bind(column(|c| Some(c.key.sealed_key.clone())))
+                .bind(column(|c| c.wa_id_ct.clone()))
+                .bind(column(|c| c.user_id_ct.clone()))
+                .bind(numbers(|c| c.created_at))
+                .bind(texts(|c| &c.key_id))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO conversations (id, contact_id, channel_id, status, unread_count, last_activity_at, created_at) \
+                 SELECT v.id, v.contact_id, v.channel_id, 'open', 0, v.at, v.at \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, contact_id, channel_id, at)")
+                .bind(texts(|c| &c.conversation_id))
+                .bind(texts(|c| &c.id))
+                .bind(texts(|c| &c.channel_id))
+                .bind(numbers(|c| c.created_at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for l in &write.links {
+            sqlx::query(
+                "UPDATE contacts SET wa_blind = COALESCE(wa_blind, $1), wa_id_ct = COALESCE(wa_id_ct, $2), \
+                 user_blind = COALESCE(user_blind, $3), user_id_ct = COALESCE(user_id_ct, $4) WHERE id = $5")
+                .bind(&l.wa_blind).bind(&l.wa_id_ct).bind(&l.user_blind).bind(&l.user_id_ct).bind(&l.contact_id)
+                .execute(&mut *tx).await?;
+        }
+        // Each contact's latest name, written once after the messages.
+        let mut renamed: HashMap<&str, &Vec<u8>> = HashMap::new();
+        for chunk in message_chunks(&write.messages) {
+            let sql = format!(
+                "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
+                 status, status_rank, sent_at, created_at, updated_at) VALUES {} ON CONFLICT (wamid) DO NOTHING RETURNING id",
+                placeholders(dialect, chunk.len(), 14, &[])
+            );
+            let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for item in chunk {
+                let m = &item.message;
+                insert = insert
+                    .bind(&m.id)
+                    .bind(&m.conversation_id)
+                    .bind(&m.contact_id)
+                    .bind(&m.wamid)
+                    .bind(m.direction)
+                    .bind(&m.kind)
+                    .bind(&m.content_ct)
+                    .bind(&m.raw_ct)
+                    .bind(&m.context_wamid)
+                    .bind(m.status)
+                    .bind(m.status_rank)
+                    .bind(m.sent_at)
+                    .bind(m.created_at)
+                    .bind(m.created_at);
+            }
+            let inserted: HashSet<String> = insert.fetch_all(&mut *tx).await?.into_iter().collect();
+            let fresh: Vec<&InboundMessageWrite> = chunk
+                .iter()
+                .filter(|i| inserted.contains(&i.message.id))
+                .collect();
+            outcome.messages_inserted += fresh.len() as u64;
+            outcome.duplicates += (chunk.len() - fresh.len()) as u64;
+            let touches = conversation_touches(&fresh);
+            if !touches.is_empty() {
+                // One statement for every conversation of the chunk. It also proves each contact
+                // still has the data key its messages were sealed with (not shredded meanwhile).
+                let sql = format!(
+                    "UPDATE conversations SET unread_count = conversations.unread_count + v.column2, status = 'open', \
+                     last_activity_at = CASE WHEN conversations.last_activity_at < v.column3 THEN v.column3 ELSE conversations.last_activity_at END, \
+                     last_inbound_at = CASE WHEN conversations.last_inbound_at IS NULL OR conversations.last_inbound_at < v.column4 \
+                       THEN v.column4 ELSE conversations.last_inbound_at END \
+                     FROM (VALUES {}) AS v WHERE conversations.id = v.column1 \
+                     AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = v.column5)",
+                    placeholders(
+                        dialect,
+                        touches.len(),
+                        5,
+                        &["TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT"]
+                    )
+                );
+                let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for t in &touches {
+                    update = update
+                        .bind(t.conversation_id)
+                        .bind(t.unread)
+                        .bind(t.last_activity)
+                        .bind(t.last_inbound)
+                        .bind(t.key_id);
+                }
+                if update.execute(&mut *tx).await?.rows_affected() != touches.len() as u64 {
+                    return Err(StoreError::StaleContactKey(String::new()));
+                }
+            }
+            for item in chunk {
+                if let Some(name_ct) = &item.touch.name_ct {
+                    renamed.insert(item.message.contact_id.as_str(), name_ct);
+                }
+            }
+            for item in &fresh {
+                if let Some(media) = &item.media {
+                    insert_media!(media, &mut *tx);
+                }
+            }
+        }
+        if !renamed.is_empty() {
+            let (ids, names): (Vec<&str>, Vec<&[u8]>) = renamed
+                .into_iter()
+                .map(|(id, name)| (id, name.as_slice()))
+                .unzip();
+            sqlx::query(
+                "UPDATE contacts SET name_ct = v.name FROM unnest($1::text[], $2::bytea[]) AS v(id, name) WHERE contacts.id = v.id")
+                .bind(ids)
+                .bind(names)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for s in &write.statuses {
+            sqlx::query(
+                "INSERT INTO status_events (id, wamid, status, status_rank, error_code, error_title, recipient_blind, raw_ct, occurred_at, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+                .bind(&s.id).bind(&s.wamid).bind(&s.status).bind(s.status_rank).bind(s.error_code).bind(&s.error_title)
+                .bind(&s.recipient_blind).bind(&s.raw_ct).bind(s.occurred_at).bind(s.received_at)
+                .execute(&mut *tx).await?;
+            if let Some(ours) = &s.our_message_id {
+                // Reconciles a send whose response was lost: Meta echoes our id with the wamid.
+                sqlx::query("UPDATE messages SET wamid = $1 WHERE id = $2 AND wamid IS NULL")
+                    .bind(&s.wamid)
+                    .bind(ours)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE outbox SET state = 'sent', updated_at = $1 WHERE message_id = $2 AND state IN ('sending', 'ambiguous', 'queued')")
+                    .bind(s.received_at).bind(ours).execute(&mut *tx).await?;
+            }
+            let applied = sqlx::query(
+                "UPDATE messages SET status = $1, status_rank = $2, error_code = COALESCE($3, error_code), \
+                 error_title = COALESCE($4, error_title), updated_at = $5 WHERE wamid = $6 AND status_rank < $2")
+                .bind(&s.status).bind(s.status_rank).bind(s.error_code).bind(&s.error_title).bind(s.received_at).bind(&s.wamid)
+                .execute(&mut *tx).await?;
+            outcome.statuses_applied += applied.rows_affected();
+        }
+        for e in &write.events {
+            sqlx::query("INSERT INTO events (id, field, raw_ct, received_at, digest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING")
+                .bind(&e.id)
+                .bind(&e.field).bind(&e.raw_ct).bind(e.received_at).bind(&e.digest).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(outcome)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn message_chunks_stay_under_one_segment() {
+    fn message_chunks_stay_under_the_byte_and_row_caps() {
         use crate::store::{ContactTouch, NewMessage};
-        let item = |n: usize| InboundMessageWrite {
+        let item = |n: usize, size: usize| InboundMessageWrite {
             message: NewMessage {
                 id: n.to_string(),
                 conversation_id: String::new(),
@@ -897,8 +941,8 @@ mod tests {
                 wamid: None,
                 direction: "in",
                 kind: "text".into(),
-                content_ct: vec![0; 1_000],
-                raw_ct: Some(vec![0; 2_000]),
+                content_ct: vec![0; size],
+                raw_ct: Some(vec![0; size * 2]),
                 context_wamid: None,
                 status: "received",
                 status_rank: 0,
@@ -912,14 +956,27 @@ mod tests {
             },
             media: None,
         };
-        let messages: Vec<InboundMessageWrite> = (0..100).map(item).collect();
-        let chunks = message_chunks(&messages);
-        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 100);
-        assert!(
-            chunks.iter().all(|c| !c.is_empty() && c.len() <= 4),
-            "{:?}",
-            chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
-        );
+        let bytes = |c: &[InboundMessageWrite]| -> usize {
+            c.iter()
+                .map(|i| {
+                    i.message.content_ct.len() + i.message.raw_ct.as_ref().map_or(0, Vec::len) + 256
+                })
+                .sum()
+        };
+        // Large messages: cut by bytes. Tiny ones: cut by rows.
+        for (count, size) in [(1_000, 1_000), (1_200, 10)] {
+            let messages: Vec<InboundMessageWrite> = (0..count).map(|n| item(n, size)).collect();
+            let chunks = message_chunks(&messages);
+            let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), count);
+            assert!(chunks.len() > 1, "{sizes:?}");
+            assert!(
+                chunks
+                    .iter()
+                    .all(|c| !c.is_empty() && c.len() <= MESSAGE_CHUNK && bytes(c) <= CHUNK_BYTES),
+                "{sizes:?}"
+            );
+        }
         assert!(message_chunks(&[]).is_empty());
     }
 

@@ -59,13 +59,25 @@ impl TestApp {
 
     /// Starts everything; `tweak` may change Veil's config and the simulator's before start.
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config, &mut SimConfig)) -> Self {
+        Self::spawn_on(postgres_url(), tweak).await
+    }
+
+    /// Starts on SQLite whatever the environment says (a source for `veil migrate-data`).
+    pub async fn spawn_sqlite() -> Self {
+        Self::spawn_on(None, |_, _| {}).await
+    }
+
+    async fn spawn_on(
+        postgres: Option<String>,
+        tweak: impl FnOnce(&mut Config, &mut SimConfig),
+    ) -> Self {
         veil::cli::install_tls_provider();
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
             .with_env_filter("warn")
             .try_init();
         let dir = tempfile::tempdir().expect("temp dir");
-        let (database_url, scratch_db) = match postgres_url() {
+        let (database_url, scratch_db) = match postgres {
             Some(admin) => {
                 let name = format!("veil_t_{}", uuid::Uuid::now_v7().simple());
                 let url = veil::store::create_database(&admin, &name)

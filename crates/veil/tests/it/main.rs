@@ -19,6 +19,7 @@ mod cli;
 mod guard;
 mod helpers;
 mod identity;
+mod nodes;
 mod outbound;
 mod privacy;
 mod webhook;
