@@ -250,8 +250,10 @@ test("an agent's day: live message, reply with ticks, file, canned reply, assign
   assert.ok(list.x > thread.x, "the list is on the right in Arabic");
   const arabic = second.locator("#messages .message.in .body", { hasText: "مرحبا" });
   const latin = second.locator("#messages .message.in .body", { hasText: "Olá" });
-  assert.equal(await arabic.evaluate((el) => getComputedStyle(el).direction), "rtl");
-  assert.equal(await latin.evaluate((el) => getComputedStyle(el).direction), "ltr");
+  // Read from the element on the page now: a live re-read may replace the thread in between.
+  const direction = (locator) => locator.evaluate((el) => el.isConnected && getComputedStyle(el).direction);
+  await waitFor(async () => (await direction(arabic)) === "rtl", "the Arabic message reads right to left");
+  await waitFor(async () => (await direction(latin)) === "ltr", "the Portuguese message reads left to right");
   await second.screenshot({ path: join(shots, "inbox-ar.png") });
 
   // Phone width: the conversation replaces the list.

@@ -32,14 +32,47 @@
     if (force || nearBottom) list.scrollTop = list.scrollHeight;
   }
 
-  // Replaces the element with `id` by the one of the same id in `fresh`.
+  // The live sections as the server last sent them, before this script touched them (local
+  // times, unfolded links): a refresh that brings the same HTML leaves the section alone, so a
+  // re-read moves nothing the agent is reading, selecting or pointing at.
+  var LIVE = ["tabs", "conversation-list", "thread-head", "messages", "composer", "contact-panel"];
+  var served = {};
+  LIVE.forEach(function (id) {
+    var el = document.getElementById(id);
+    if (el) served[id] = el.outerHTML;
+  });
+
+  // Replaces the element with `id` by the one of the same id in `fresh`, unless it is unchanged.
   function swap(fresh, id, onlyIf) {
     var now = document.getElementById(id);
     var next = fresh.getElementById(id);
     if (!now || !next) return false;
+    var html = next.outerHTML;
+    if (served[id] === html) return false;
     if (onlyIf && !onlyIf(now, next)) return false;
     now.replaceWith(document.importNode(next, true));
+    served[id] = html;
     return true;
+  }
+
+  // What the agent has unfolded in the thread (a link's target, its confirmation), as message id
+  // and position, so that a live refresh does not fold it again.
+  function openDetails() {
+    var keys = [];
+    document.querySelectorAll("#messages li.message[id]").forEach(function (message) {
+      message.querySelectorAll("details").forEach(function (el, i) {
+        if (el.open) keys.push([message.id, i]);
+      });
+    });
+    return keys;
+  }
+
+  function reopen(keys) {
+    keys.forEach(function (key) {
+      var message = document.getElementById(key[0]);
+      var el = message && message.querySelectorAll("details")[key[1]];
+      if (el) el.open = true;
+    });
   }
 
   var refreshing = false;
@@ -66,7 +99,9 @@
         swap(fresh, "tabs");
         swap(fresh, "conversation-list");
         swap(fresh, "thread-head");
+        var opened = openDetails();
         swap(fresh, "messages");
+        reopen(opened);
         // Forms keep what the agent is typing: the composer is replaced only when its kind
         // changes (the 24-hour window opened or closed), the panel only when not in use.
         swap(fresh, "composer", function (now, next) {
