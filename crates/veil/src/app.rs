@@ -142,8 +142,15 @@ pub async fn start(
         bootstrap_owner(&identity, &config).await?;
     }
     let node = Uuid::new_v4().to_string();
-    let (live, outgoing) = crate::live::Live::with_relay();
+    // Other nodes exist only where the store can carry change signals (PostgreSQL): only then
+    // does every signal also go to the relay.
     let feed = store.listen_changes().await?;
+    let (live, outgoing) = if feed.is_some() {
+        let (live, outgoing) = crate::live::Live::with_relay();
+        (live, Some(outgoing))
+    } else {
+        (crate::live::Live::new(), None)
+    };
     let desk = crate::desk::Desk {
         store: store.clone(),
         keys: keys.clone(),
@@ -204,10 +211,15 @@ pub async fn start(
             tracing::error!(error = %err, "server stopped");
         }
     });
-    let mut tasks = vec![
-        server,
-        spawn_change_relay(store.clone(), outgoing, node.clone(), shutdown.subscribe()),
-    ];
+    let mut tasks = vec![server];
+    if let Some(outgoing) = outgoing {
+        tasks.push(spawn_change_relay(
+            store.clone(),
+            outgoing,
+            node.clone(),
+            shutdown.subscribe(),
+        ));
+    }
     if let Some(feed) = feed {
         tasks.push(spawn_change_listener(
             feed,

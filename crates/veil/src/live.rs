@@ -7,7 +7,7 @@
 //! client that missed events (a dropped connection, a lagging stream) loses nothing: it re-reads
 //! on reconnect.
 //!
-//! Several nodes: every signal is also handed to the relay (`Live::with_relay`), which `app`
+//! Several nodes (PostgreSQL): every signal is also handed to the relay (`Live::with_relay`), which `app`
 //! forwards to the other nodes through the database (PostgreSQL `NOTIFY`, see
 //! `NodeStore::publish_changes`); signals from other nodes come back through `Live::deliver`. An
 //! agent connected to node B therefore hears of a message that arrived at node A.

@@ -94,11 +94,10 @@ impl NodeStore for SqlStore {
             let mut times = vec![0i64; buckets.len()];
             for &i in &order {
                 let bucket = buckets.get(i).map_or("", String::as_str);
-                sqlx::query("INSERT INTO pacing (bucket, tat_us) VALUES ($1, 0) ON CONFLICT (bucket) DO NOTHING")
-                    .bind(bucket).execute(&mut *tx).await?;
-                // A no-op update: it locks the row on PostgreSQL until commit (SQLite's write
-                // transaction holds the whole database already).
-                let tat: i64 = sqlx::query_scalar("UPDATE pacing SET tat_us = tat_us WHERE bucket = $1 RETURNING tat_us")
+                // Creates the bucket or, through a no-op update, locks it on PostgreSQL until
+                // commit (SQLite's write transaction holds the whole database already).
+                let tat: i64 = sqlx::query_scalar("INSERT INTO pacing (bucket, tat_us) VALUES ($1, 0) \
+                     ON CONFLICT (bucket) DO UPDATE SET tat_us = pacing.tat_us RETURNING tat_us")
                     .bind(bucket).fetch_one(&mut *tx).await?;
                 if let Some(slot) = times.get_mut(i) {
                     *slot = tat;

@@ -372,43 +372,19 @@ impl TestApp {
         email: &str,
         password: &str,
     ) -> reqwest::Response {
-        client
-            .post(self.url("/login"))
-            .form(&[("email", email), ("password", password)])
-            .send()
-            .await
-            .expect("login")
+        post_login(client, &self.app().url, email, password).await
     }
 
     /// Posts a second-factor code with the page's CSRF token.
     pub async fn post_code(&self, client: &reqwest::Client, code: &str) -> reqwest::Response {
-        let page = client
-            .get(self.url("/login/2fa"))
-            .send()
-            .await
-            .expect("2fa page");
-        let csrf = csrf_of(&page.text().await.expect("page"));
-        client
-            .post(self.url("/login/2fa"))
-            .form(&[("csrf", csrf.as_str()), ("code", code)])
-            .send()
-            .await
-            .expect("2fa")
+        post_code(client, &self.app().url, code).await
     }
 
     /// Signs in with password and a fresh code (the clock moves one step first, so that the
     /// same user can sign in twice in a test without a replayed code).
     pub async fn sign_in(&self, user: &TestUser) -> Browser {
         self.clock.advance_ms(30_000);
-        let client = self.browser();
-        let response = self.post_login(&client, &user.email, &user.password).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "password accepted"
-        );
-        let response = self.post_code(&client, &self.code(user)).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "code accepted");
+        let client = sign_in_with(&self.app().url, user, &self.code(user)).await;
         let account = client
             .get(self.url("/account"))
             .send()
@@ -418,6 +394,59 @@ impl TestApp {
         let csrf = csrf_of(&account.text().await.expect("page"));
         Browser { client, csrf }
     }
+}
+
+/// Posts the password form to the app at `base`.
+pub async fn post_login(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/login"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .expect("login")
+}
+
+/// Posts a second-factor code to the app at `base`, with the page's CSRF token.
+pub async fn post_code(client: &reqwest::Client, base: &str, code: &str) -> reqwest::Response {
+    let page = client
+        .get(format!("{base}/login/2fa"))
+        .send()
+        .await
+        .expect("2fa page");
+    let csrf = csrf_of(&page.text().await.expect("page"));
+    client
+        .post(format!("{base}/login/2fa"))
+        .form(&[("csrf", csrf.as_str()), ("code", code)])
+        .send()
+        .await
+        .expect("2fa")
+}
+
+/// Signs `user` in on the app at `base` with password and `code`; the client holds the session.
+pub async fn sign_in_with(base: &str, user: &TestUser, code: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let response = post_login(&client, base, &user.email, &user.password).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "password accepted"
+    );
+    let response = post_code(&client, base, code).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "code accepted on {base}"
+    );
+    client
 }
 
 /// Posts a form from a signed-in browser, with its CSRF token.

@@ -11,9 +11,7 @@ use serde_json::Value;
 use veil::clock::{Clock, SystemClock};
 use veil::identity::Role;
 
-use crate::helpers::{
-    ACCESS_TOKEN, APP_SECRET, TestApp, TestUser, VERIFY_TOKEN, csrf_of, postgres_url,
-};
+use crate::helpers::{ACCESS_TOKEN, APP_SECRET, TestApp, VERIFY_TOKEN, postgres_url, sign_in_with};
 
 const VEIL: &str = env!("CARGO_BIN_EXE_veil");
 
@@ -154,6 +152,28 @@ fn veil_cli(public_url: &str, args: &[&str]) -> std::process::Output {
         .expect("veil runs")
 }
 
+/// `veil audit verify` passes on `database_url` with the app's key files.
+fn audit_verifies(public_url: &str, app: &TestApp, database_url: &str) {
+    let dir = app.dir.path().to_str().unwrap();
+    let out = veil_cli(
+        public_url,
+        &[
+            "--data-dir",
+            dir,
+            "--database-url",
+            database_url,
+            "audit",
+            "verify",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn migrate_data_moves_an_installation_to_postgres_with_its_ciphertext_and_audit_log() {
     let Some(admin) = postgres_url() else {
@@ -196,24 +216,7 @@ async fn migrate_data_moves_an_installation_to_postgres_with_its_ciphertext_and_
     assert!(stdout.contains("contacts: 3 rows"), "{stdout}");
 
     // The moved log verifies, with the same key and checkpoints.
-    let dir = app.dir.path().to_str().unwrap().to_owned();
-    let out = veil_cli(
-        &public_url,
-        &[
-            "--data-dir",
-            &dir,
-            "--database-url",
-            &target,
-            "audit",
-            "verify",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    audit_verifies(&public_url, &app, &target);
     // Once data is there, a second copy is refused.
     let out = veil_cli(
         &public_url,
@@ -328,39 +331,6 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Signs in on `url` with the real clock (the nodes run on it).
-async fn sign_in_at(url: &str, user: &TestUser) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = client
-        .post(format!("{url}/login"))
-        .form(&[("email", &user.email), ("password", &user.password)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let page = client
-        .get(format!("{url}/login/2fa"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let code = user.totp.code_at(SystemClock.now_ms() / 1000).unwrap();
-    let r = client
-        .post(format!("{url}/login/2fa"))
-        .form(&[("csrf", csrf_of(&page).as_str()), ("code", code.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "signed in on {url}");
-    client
 }
 
 /// Reads a server-sent event stream into `seen` (each `change` event's JSON).
@@ -489,7 +459,12 @@ async fn two_nodes_share_the_work_and_one_dies_without_losing_or_repeating_anyth
     let phone = app.config.whatsapp.phone_number_id.clone();
 
     // An agent follows the inbox on node B.
-    let agent = sign_in_at(&b, &supervisor).await;
+    let code = supervisor
+        .totp
+        .code_at(SystemClock.now_ms() / 1000)
+        .unwrap();
+    // The nodes run on the real clock.
+    let agent = sign_in_with(&b, &supervisor, &code).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let stream = agent.get(format!("{b}/inbox/events")).send().await.unwrap();
     assert_eq!(stream.status(), StatusCode::OK);
@@ -634,23 +609,6 @@ async fn two_nodes_share_the_work_and_one_dies_without_losing_or_repeating_anyth
 
     // One audit tree, written by three processes, verifies.
     drop(node_b);
-    let dir = app.dir.path().to_str().unwrap().to_owned();
-    let out = veil_cli(
-        &app.config.public_url,
-        &[
-            "--data-dir",
-            &dir,
-            "--database-url",
-            &app.config.database_url,
-            "audit",
-            "verify",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    audit_verifies(&app.config.public_url, &app, &app.config.database_url);
     app.shutdown().await;
 }
