@@ -681,6 +681,16 @@ pub async fn audit(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
         f64::from(percentile(&latencies, 0.99)) / 1000.0,
         f64::from(percentile(&latencies, 1.0)) / 1000.0,
     );
+    let (groups, grouped, store_us) = audit.group_stats();
+    #[allow(clippy::cast_precision_loss, reason = "averages for display")]
+    {
+        println!(
+            "  {groups} groups of {:.0} entries on average; the store's append took {:.2} ms per group ({:.1} µs per entry)",
+            grouped as f64 / groups.max(1) as f64,
+            store_us as f64 / 1000.0 / groups.max(1) as f64,
+            store_us as f64 / grouped.max(1) as f64,
+        );
+    }
     let checkpoint = audit.checkpoint().await?;
     let size = u64::try_from(checkpoint.size).unwrap_or(0);
 

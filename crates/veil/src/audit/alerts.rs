@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{AuditError, AuditLog};
 use crate::clock::Clock;
 use crate::config::AlertsConfig;
-use crate::store::{AlertRow, AuditCount, AuditRow, Store, StoreError};
+use crate::store::{AlertRow, AuditCount, AuditKey, AuditRow, Store, StoreError};
 
 const CURSOR: &str = "alert_cursor";
 /// The setting that keeps the latest verification's outcome.
@@ -155,8 +155,11 @@ impl Alerter {
         let c = &self.config;
         for ((kind, key), row) in last_by {
             let count = |actions: &'static [&'static str], since: i64| AuditCount {
-                actor: (kind != "failed").then_some(key),
-                target: (kind == "failed").then_some(key),
+                key: if kind == "failed" {
+                    AuditKey::Target(key)
+                } else {
+                    AuditKey::Actor(key)
+                },
                 actions,
                 since,
                 until: row.at + 1,

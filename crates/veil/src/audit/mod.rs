@@ -176,6 +176,16 @@ struct Inner {
     origin: String,
     /// Every checkpoint this installation signs is also appended here, outside the database.
     checkpoint_file: Option<PathBuf>,
+    stats: GroupStats,
+}
+
+/// How appends were grouped, for `veil bench audit`.
+#[derive(Debug, Default)]
+struct GroupStats {
+    groups: std::sync::atomic::AtomicU64,
+    entries: std::sync::atomic::AtomicU64,
+    /// Time spent in the store's append, summed.
+    store_us: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Inner {
@@ -215,6 +225,7 @@ impl AuditLog {
             signer,
             origin: setup.origin.clone(),
             checkpoint_file: setup.checkpoint_file.clone(),
+            stats: GroupStats::default(),
         });
         let (jobs, queue) = mpsc::channel(1024);
         tokio::spawn(writer(inner.clone(), queue));
@@ -234,6 +245,17 @@ impl AuditLog {
             .await
             .map_err(|_| AuditError::Stopped)?;
         wait.await.map_err(|_| AuditError::Stopped)?
+    }
+
+    /// Groups committed, entries in them, and microseconds spent in the store's append.
+    pub fn group_stats(&self) -> (u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = &self.inner.stats;
+        (
+            stats.groups.load(Relaxed),
+            stats.entries.load(Relaxed),
+            stats.store_us.load(Relaxed),
+        )
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -403,7 +425,7 @@ pub fn load_or_create_key(path: &std::path::Path) -> Result<AuditSigningKey, Aud
 
 /// The writer: takes every job waiting, commits them as one group, answers each.
 async fn writer(inner: Arc<Inner>, mut queue: mpsc::Receiver<Job>) {
-    let mut head: Option<Frontier> = None;
+    let mut head: Option<Head> = None;
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         let mut count = jobs.iter().map(|j| j.events.len()).sum::<usize>();
@@ -439,10 +461,23 @@ async fn writer(inner: Arc<Inner>, mut queue: mpsc::Receiver<Job>) {
     }
 }
 
-async fn load_head(store: &dyn Store) -> Result<Frontier, AuditError> {
+/// The tree as the writer last left it, and the time of its last entry.
+struct Head {
+    frontier: Frontier,
+    last_at: i64,
+}
+
+async fn load_head(store: &dyn Store) -> Result<Head, AuditError> {
     let (size, bytes) = store.audit_head().await?;
+    let last_at = match store.audit_range(size - 1, 1).await?.first() {
+        Some(last) if size > 0 => last.at,
+        _ => 0,
+    };
     let size = u64::try_from(size).map_err(|_| AuditError::Invalid("negative size".into()))?;
-    Ok(Frontier::from_bytes(size, &bytes)?)
+    Ok(Head {
+        frontier: Frontier::from_bytes(size, &bytes)?,
+        last_at,
+    })
 }
 
 #[allow(
@@ -451,17 +486,22 @@ async fn load_head(store: &dyn Store) -> Result<Frontier, AuditError> {
 )]
 async fn commit_group(
     inner: &Inner,
-    head: &mut Option<Frontier>,
+    head: &mut Option<Head>,
     jobs: &[Job],
 ) -> Result<i64, AuditError> {
     for _ in 0..MAX_RACES {
-        let base = match head.take() {
-            Some(frontier) => frontier,
+        let Head {
+            frontier: base,
+            last_at,
+        } = match head.take() {
+            Some(head) => head,
             None => load_head(inner.store.as_ref()).await?,
         };
         let old_size =
             i64::try_from(base.size()).map_err(|_| AuditError::Invalid("size".into()))?;
-        let at = inner.clock.now_ms();
+        // Times never go back along the log (a clock step, another node's clock), so the
+        // search keys, ordered by time, are also in log order.
+        let at = inner.clock.now_ms().max(last_at);
         let mut frontier = base;
         let mut rows = Vec::new();
         let mut completed = Vec::new();
@@ -497,6 +537,8 @@ async fn commit_group(
         let frontier_bytes = frontier.to_bytes();
         let new_size =
             i64::try_from(frontier.size()).map_err(|_| AuditError::Invalid("size".into()))?;
+        let entries = rows.len() as u64;
+        let started = std::time::Instant::now();
         let appended = inner
             .store
             .append_audit(AuditAppend {
@@ -508,7 +550,15 @@ async fn commit_group(
             })
             .await?;
         if appended {
-            *head = Some(frontier);
+            use std::sync::atomic::Ordering::Relaxed;
+            let spent = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            inner.stats.groups.fetch_add(1, Relaxed);
+            inner.stats.entries.fetch_add(entries, Relaxed);
+            inner.stats.store_us.fetch_add(spent, Relaxed);
+            *head = Some(Head {
+                frontier,
+                last_at: at,
+            });
             return Ok(old_size);
         }
         // Another node appended: build again on the head it left.

@@ -239,6 +239,17 @@ impl AuditLog {
                 ),
             );
         }
+        // The search keys are derived, not signed; a gap in them would hide entries from a
+        // search by actor or target, so they must match the entries exactly.
+        let (exact, keyed, keys) = store.audit_keys_check().await?;
+        if exact != keyed || keys != 2 * keyed || keyed > head_size {
+            report.fail(
+                None,
+                format!(
+                    "the search keys do not match the entries: {exact} of {keyed} keyed entries have both of their keys, and {keys} keys are stored"
+                ),
+            );
+        }
         if let Some(anchor) = external
             && report.ok()
             && anchor.checkpoint.size > 0

@@ -1,6 +1,8 @@
 //! The audit log's storage: entries (the tree's leaves), perfect subtree nodes, the head row that
 //! serialises appenders, signed checkpoints, and the alerts raised over the log.
 
+use std::fmt::Write as _;
+
 use async_trait::async_trait;
 
 use super::sql::{BeginWrite as _, Pool, on_pool};
@@ -53,11 +55,18 @@ pub struct AuditFilter {
     pub before_seq: Option<i64>,
 }
 
-/// What an alert rule counts: entries by an actor or about a target, of some actions, since a time.
-#[derive(Debug, Clone, Default)]
+/// Whose entries an alert rule counts.
+#[derive(Debug, Clone, Copy)]
+pub enum AuditKey<'a> {
+    Actor(&'a str),
+    Target(&'a str),
+}
+
+/// What an alert rule counts: entries by an actor or about a target, of some actions, in
+/// `since..until`.
+#[derive(Debug, Clone)]
 pub struct AuditCount<'a> {
-    pub actor: Option<&'a str>,
-    pub target: Option<&'a str>,
+    pub key: AuditKey<'a>,
     pub actions: &'a [&'a str],
     pub since: i64,
     pub until: i64,
@@ -111,6 +120,26 @@ fn audit_chunks(rows: &[AuditRow]) -> Vec<&[AuditRow]> {
     chunks
 }
 const AUDIT_COLUMNS: &str = "seq, at, actor, action, target, ip, outcome, reason, leaf_hash";
+const AUDIT_COLUMNS_L: &str =
+    "l.seq, l.at, l.actor, l.action, l.target, l.ip, l.outcome, l.reason, l.leaf_hash";
+
+/// Entries that wait unkeyed before an append keys them all (migration 0007): a search scans at
+/// most this many entries past `keyed`, and keying a batch touches each key page once per batch
+/// instead of once per append group.
+pub(super) const KEY_BATCH: i64 = 8192;
+/// Keys entries `$1..$2` (sorted, so the B-tree is written in order).
+pub(super) const KEY_ENTRIES: &str = "INSERT INTO audit_keys (term, at, seq, action) \
+     SELECT 'a:' || actor, at, seq, action FROM audit_log WHERE seq >= $1 AND seq < $2 \
+     UNION ALL SELECT 't:' || target, at, seq, action FROM audit_log WHERE seq >= $1 AND seq < $2 \
+     ORDER BY 1, 2, 3";
+pub(super) const MOVE_KEYED: &str = "UPDATE audit_head SET keyed = $1 WHERE id = 1";
+/// The entries not keyed yet.
+const UNKEYED: &str = "seq >= (SELECT keyed FROM audit_head WHERE id = 1)";
+
+/// The search term of an actor or a target in `audit_keys`.
+fn term(prefix: &str, value: &str) -> String {
+    format!("{prefix}:{value}")
+}
 const ALERT_COLUMNS: &str = "id, at, rule, actor, detail, seq, email_state, webhook_state, attempts, \
      next_attempt_at, acknowledged_by, acknowledged_at";
 #[async_trait]
@@ -137,6 +166,10 @@ pub trait AuditStore {
     async fn latest_checkpoint(&self) -> StoreResult<Option<CheckpointRow>>;
     async fn search_audit(&self, filter: &AuditFilter, limit: i64) -> StoreResult<Vec<AuditRow>>;
     async fn count_audit(&self, count: &AuditCount<'_>) -> StoreResult<i64>;
+    /// For verification: keyed entries whose two search keys are present and exact, the number
+    /// of keyed entries, and the number of keys (the keys are right when the first equals the
+    /// second and the third is twice that).
+    async fn audit_keys_check(&self) -> StoreResult<(i64, i64, i64)>;
     /// Distinct client addresses of an actor's entries of some actions before `before_seq`.
     async fn audit_ips(
         &self,
@@ -175,6 +208,21 @@ fn in_list(first: usize, count: usize) -> String {
         .join(", ")
 }
 
+/// Keys entries `from..to` and moves `keyed` (see `KEY_BATCH`).
+async fn key_entries_postgres(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    from: i64,
+    to: i64,
+) -> StoreResult<()> {
+    sqlx::query(KEY_ENTRIES)
+        .bind(from)
+        .bind(to)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(MOVE_KEYED).bind(to).execute(&mut **tx).await?;
+    Ok(())
+}
+
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn audit_head(&self) -> StoreResult<(i64, Vec<u8>)> {
@@ -191,20 +239,18 @@ impl AuditStore for SqlStore {
         // PostgreSQL: the head first (its row lock makes a second appender wait here and then
         // find the size moved), then one statement per table with a column of arrays each.
         let mut tx = pool.begin_write().await?;
-        let moved = sqlx::query(
-            "UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1 AND size = $3",
+        let keyed: Option<i64> = sqlx::query_scalar(
+            "UPDATE audit_head SET size = $1, frontier = $2 WHERE id = 1 AND size = $3 RETURNING keyed",
         )
         .bind(append.new_size)
         .bind(&append.frontier)
         .bind(append.old_size)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !moved {
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(keyed) = keyed else {
             tx.rollback().await?;
             return Ok(false);
-        }
+        };
         // Chunks whose Bind message stays small (see `AUDIT_CHUNK_BYTES`).
         for rows in audit_chunks(&append.rows) {
             let column = |f: fn(&AuditRow) -> &String| rows.iter().map(f).collect::<Vec<_>>();
@@ -225,8 +271,8 @@ impl AuditStore for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
-        // A node is 3 values and 32 bytes of hash: 128 fit in the same budget.
-        for nodes in append.nodes.chunks(128) {
+        // A node is 3 values and 32 bytes of hash.
+        for nodes in append.nodes.chunks(16_384) {
             sqlx::query(
                 "INSERT INTO audit_nodes (level, idx, hash) \
                  SELECT * FROM UNNEST($1::INT[], $2::BIGINT[], $3::BYTEA[])",
@@ -241,6 +287,9 @@ impl AuditStore for SqlStore {
             .bind(nodes.iter().map(|n| n.2.as_slice()).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
+        }
+        if append.new_size - keyed >= KEY_BATCH {
+            key_entries_postgres(&mut tx, keyed, append.new_size).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -330,27 +379,64 @@ impl AuditStore for SqlStore {
     }
 
     async fn search_audit(&self, filter: &AuditFilter, limit: i64) -> StoreResult<Vec<AuditRow>> {
-        // Only the clauses the filter uses, each a bound parameter, numbered in binding order.
-        let used = [
-            (filter.actor.is_some(), "actor ="),
-            (filter.action.is_some(), "action ="),
-            (filter.target.is_some(), "target ="),
-            (filter.from.is_some(), "at >="),
-            (filter.to.is_some(), "at <"),
-            (filter.before_seq.is_some(), "seq <"),
-        ];
-        let mut clauses = vec!["1 = 1".to_owned()];
-        for (n, (_, clause)) in used.iter().filter(|(on, _)| *on).enumerate() {
-            clauses.push(format!("{clause} ${}", n + 1));
+        // Only the clauses the filter uses, each a bound parameter, numbered in binding order:
+        // the search term (if an actor or target is given), actor, action, target, from, to,
+        // before, limit.
+        let term = match (&filter.actor, &filter.target) {
+            (Some(actor), _) => Some(term("a", actor)),
+            (None, Some(target)) => Some(term("t", target)),
+            (None, None) => None,
+        };
+        let mut n = usize::from(term.is_some());
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        // (column, operator, parameter, whether `audit_keys` holds the column too).
+        let mut used = Vec::new();
+        for (on, column, op, keyed) in [
+            (filter.actor.is_some(), "actor", "=", false),
+            (filter.action.is_some(), "action", "=", true),
+            (filter.target.is_some(), "target", "=", false),
+            (filter.from.is_some(), "at", ">=", true),
+            (filter.to.is_some(), "at", "<", true),
+            (filter.before_seq.is_some(), "seq", "<", true),
+        ] {
+            if on {
+                used.push((column, op, next(), keyed));
+            }
         }
-        let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE {} ORDER BY seq DESC LIMIT ${}",
-            clauses.join(" AND "),
-            clauses.len()
-        );
+        let limit_at = next();
+        let clauses = |keys: bool| {
+            used.iter()
+                .fold(String::new(), |mut sql, (column, op, param, keyed)| {
+                    let table = if keys && *keyed { "k" } else { "l" };
+                    let _ = write!(sql, " AND {table}.{column} {op} {param}");
+                    sql
+                })
+        };
+        let sql = if term.is_some() {
+            // The keyed entries newest first from the term's keys (`at` grows with `seq`), and
+            // the unkeyed tail; one statement sees one snapshot of both.
+            format!(
+                "SELECT {AUDIT_COLUMNS} FROM (SELECT {AUDIT_COLUMNS_L} FROM audit_keys k \
+                 JOIN audit_log l ON l.seq = k.seq WHERE k.term = $1{} \
+                 ORDER BY k.at DESC, k.seq DESC LIMIT {limit_at}) AS keyed \
+                 UNION ALL SELECT {AUDIT_COLUMNS} FROM (SELECT {AUDIT_COLUMNS_L} FROM audit_log l \
+                 WHERE l.{UNKEYED}{} ORDER BY l.seq DESC LIMIT {limit_at}) AS tail \
+                 ORDER BY seq DESC LIMIT {limit_at}",
+                clauses(true),
+                clauses(false)
+            )
+        } else {
+            format!(
+                "SELECT {AUDIT_COLUMNS_L} FROM audit_log l WHERE 1 = 1{} ORDER BY l.seq DESC LIMIT {limit_at}",
+                clauses(false)
+            )
+        };
         on_pool!(self, pool => {
             let mut query = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql));
-            for value in [&filter.actor, &filter.action, &filter.target].into_iter().flatten() {
+            for value in [&term, &filter.actor, &filter.action, &filter.target].into_iter().flatten() {
                 query = query.bind(value);
             }
             for value in [filter.from, filter.to, filter.before_seq].into_iter().flatten() {
@@ -361,32 +447,23 @@ impl AuditStore for SqlStore {
     }
 
     async fn count_audit(&self, count: &AuditCount<'_>) -> StoreResult<i64> {
-        let mut clauses = vec!["at >= $1".to_owned(), "at < $2".to_owned()];
-        let mut n = 2;
-        for (used, column) in [
-            (count.actor.is_some(), "actor"),
-            (count.target.is_some(), "target"),
-        ] {
-            if used {
-                n += 1;
-                clauses.push(format!("{column} = ${n}"));
-            }
-        }
-        if !count.actions.is_empty() {
-            clauses.push(format!(
-                "action IN ({})",
-                in_list(n + 1, count.actions.len())
-            ));
-        }
+        // $1 since, $2 until, $3 the term, $4 the actor or target, then the actions.
+        let (term, column, value) = match count.key {
+            AuditKey::Actor(actor) => (term("a", actor), "actor", actor),
+            AuditKey::Target(target) => (term("t", target), "target", target),
+        };
+        let actions = if count.actions.is_empty() {
+            String::new()
+        } else {
+            format!(" AND action IN ({})", in_list(5, count.actions.len()))
+        };
         let sql = format!(
-            "SELECT COUNT(*) FROM audit_log WHERE {}",
-            clauses.join(" AND ")
+            "SELECT (SELECT COUNT(*) FROM audit_keys WHERE term = $3 AND at >= $1 AND at < $2{actions}) \
+             + (SELECT COUNT(*) FROM audit_log WHERE {UNKEYED} AND {column} = $4 AND at >= $1 AND at < $2{actions})"
         );
         on_pool!(self, pool => {
-            let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(count.since).bind(count.until);
-            for value in [count.actor, count.target].into_iter().flatten() {
-                query = query.bind(value);
-            }
+            let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .bind(count.since).bind(count.until).bind(&term).bind(value);
             for action in count.actions {
                 query = query.bind(*action);
             }
@@ -401,22 +478,40 @@ impl AuditStore for SqlStore {
         before_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<String>> {
-        let actions_clause = if actions.is_empty() {
-            String::new()
-        } else {
-            format!(" AND action IN ({})", in_list(3, actions.len()))
+        // $1 the term, $2 before, $3 the actor, then the actions and the limit.
+        let actions_clause = |table: &str| {
+            if actions.is_empty() {
+                String::new()
+            } else {
+                format!(" AND {table}.action IN ({})", in_list(4, actions.len()))
+            }
         };
         let sql = format!(
-            "SELECT DISTINCT ip FROM audit_log WHERE actor = $1 AND seq < $2{actions_clause} LIMIT ${}",
-            3 + actions.len()
+            "SELECT DISTINCT ip FROM (SELECT l.ip FROM audit_keys k JOIN audit_log l ON l.seq = k.seq \
+             WHERE k.term = $1 AND k.seq < $2{} \
+             UNION ALL SELECT l.ip FROM audit_log l WHERE l.{UNKEYED} AND l.actor = $3 AND l.seq < $2{}) AS ips \
+             LIMIT ${}",
+            actions_clause("k"),
+            actions_clause("l"),
+            4 + actions.len()
         );
         on_pool!(self, pool => {
-            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(actor).bind(before_seq);
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+                .bind(term("a", actor)).bind(before_seq).bind(actor);
             for action in actions {
                 query = query.bind(*action);
             }
             Ok(query.bind(limit).fetch_all(pool).await?)
         })
+    }
+
+    async fn audit_keys_check(&self) -> StoreResult<(i64, i64, i64)> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM audit_log l WHERE l.seq < h.keyed \
+               AND EXISTS (SELECT 1 FROM audit_keys k WHERE k.term = 'a:' || l.actor AND k.at = l.at AND k.seq = l.seq AND k.action = l.action) \
+               AND EXISTS (SELECT 1 FROM audit_keys k WHERE k.term = 't:' || l.target AND k.at = l.at AND k.seq = l.seq AND k.action = l.action)), \
+             h.keyed, (SELECT COUNT(*) FROM audit_keys) FROM audit_head h WHERE h.id = 1")
+            .fetch_one(pool).await?))
     }
 
     async fn insert_alert(&self, a: &AlertRow) -> StoreResult<bool> {

@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
+use super::audit::{KEY_BATCH, KEY_ENTRIES, MOVE_KEYED};
 use super::{AuditAppend, IngestOutcome, IngestWrite, StoreError, StoreResult};
 
 enum Request {
@@ -91,7 +92,7 @@ impl SqliteWriter {
 }
 
 const MOVE_AUDIT_HEAD: &str =
-    "UPDATE audit_head SET size = ?1, frontier = ?2 WHERE id = 1 AND size = ?3";
+    "UPDATE audit_head SET size = ?1, frontier = ?2 WHERE id = 1 AND size = ?3 RETURNING keyed";
 const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at, actor, action, target, ip, outcome, reason, leaf_hash) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 const INSERT_AUDIT_NODE: &str = "INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)";
@@ -99,14 +100,16 @@ const INSERT_AUDIT_NODE: &str = "INSERT INTO audit_nodes (level, idx, hash) VALU
 /// The head first: `false`, and nothing written, when another writer moved it.
 fn append_audit(connection: &mut Connection, append: &AuditAppend) -> StoreResult<bool> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let moved = tx.prepare_cached(MOVE_AUDIT_HEAD)?.execute(params![
-        append.new_size,
-        append.frontier,
-        append.old_size
-    ])? == 1;
-    if !moved {
+    let keyed: Option<i64> = tx
+        .prepare_cached(MOVE_AUDIT_HEAD)?
+        .query_row(
+            params![append.new_size, append.frontier, append.old_size],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(keyed) = keyed else {
         return Ok(false);
-    }
+    };
     {
         let mut insert = tx.prepare_cached(INSERT_AUDIT)?;
         for r in &append.rows {
@@ -125,6 +128,12 @@ fn append_audit(connection: &mut Connection, append: &AuditAppend) -> StoreResul
         let mut node = tx.prepare_cached(INSERT_AUDIT_NODE)?;
         for (level, idx, hash) in &append.nodes {
             node.execute(params![level, idx, hash])?;
+        }
+        if append.new_size - keyed >= KEY_BATCH {
+            tx.prepare_cached(KEY_ENTRIES)?
+                .execute(params![keyed, append.new_size])?;
+            tx.prepare_cached(MOVE_KEYED)?
+                .execute(params![append.new_size])?;
         }
     }
     tx.commit()?;

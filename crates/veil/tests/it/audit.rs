@@ -3,6 +3,7 @@
 use reqwest::StatusCode;
 use veil::audit::{AuditEvent, AuditLog};
 use veil::identity::Role;
+use veil::store::{AuditCount, AuditFilter, AuditKey};
 use veil_crypto::CheckpointVerifier;
 use veil_crypto::merkle;
 
@@ -326,6 +327,150 @@ async fn changing_deleting_reordering_inserting_or_rolling_back_entries_is_detec
         !report.ok(),
         "the log must extend the checkpoint kept elsewhere"
     );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn searches_find_keyed_and_unkeyed_entries_alike_and_verify_checks_the_keys() {
+    let app = TestApp::spawn().await;
+    let audit = app.app().state.audit.clone();
+    let store = audit.store().clone();
+    // More than one keying batch (8,192 entries) in one append, then an unkeyed tail written a
+    // second later.
+    fill(&audit, 0, 9000).await;
+    let later = {
+        app.clock.advance_ms(1000);
+        veil::clock::Clock::now_ms(app.clock.as_ref())
+    };
+    fill(&audit, 9000, 9050).await;
+    let (_, keyed, keys) = store.audit_keys_check().await.unwrap();
+    let size = store.audit_head().await.unwrap().0;
+    assert!(keyed > 9000 && keyed < size, "keyed {keyed} of {size}");
+    assert_eq!(keys, 2 * keyed);
+
+    let search = |filter: AuditFilter, limit: i64| {
+        let store = store.clone();
+        async move { store.search_audit(&filter, limit).await.unwrap() }
+    };
+    let by_actor = |actor: &str| AuditFilter {
+        actor: Some(actor.to_owned()),
+        ..AuditFilter::default()
+    };
+    let threes: Vec<usize> = (0..9050).filter(|i| i % 7 == 3).collect();
+    let rows = search(by_actor("user:u3"), 10_000).await;
+    assert_eq!(
+        rows.len(),
+        threes.len(),
+        "every entry of the actor, keyed or not"
+    );
+    assert!(rows.iter().all(|r| r.actor == "user:u3"));
+    assert!(rows.windows(2).all(|w| w[0].seq > w[1].seq), "newest first");
+    let newest = search(by_actor("user:u3"), 10).await;
+    assert_eq!(newest, rows[..10].to_vec());
+    // Paging across the boundary between the tail and the keys.
+    let boundary = rows.iter().position(|r| r.seq < keyed).unwrap();
+    let page = search(
+        AuditFilter {
+            before_seq: Some(rows[boundary - 2].seq),
+            ..by_actor("user:u3")
+        },
+        4,
+    )
+    .await;
+    assert_eq!(page, rows[boundary - 1..boundary + 3].to_vec());
+    // A time range picks the tail only.
+    let tail = search(
+        AuditFilter {
+            from: Some(later),
+            ..by_actor("user:u3")
+        },
+        10_000,
+    )
+    .await;
+    assert_eq!(tail.len(), (9000..9050).filter(|i| i % 7 == 3).count());
+    // By target, keyed and unkeyed, and with an actor too.
+    for i in [5usize, 8999, 9040] {
+        let target = format!("conversation:entry-{i:05}-x");
+        let found = search(
+            AuditFilter {
+                target: Some(target.clone()),
+                ..AuditFilter::default()
+            },
+            10,
+        )
+        .await;
+        assert_eq!(found.len(), 1, "{target}");
+        assert_eq!(found[0].actor, format!("user:u{}", i % 7));
+        let wrong_actor = search(
+            AuditFilter {
+                target: Some(target),
+                ..by_actor(&format!("user:u{}", (i + 1) % 7))
+            },
+            10,
+        )
+        .await;
+        assert!(wrong_actor.is_empty());
+    }
+    // What alert rules count and read.
+    let count = |key, since| AuditCount {
+        key,
+        actions: &["conversation.view"],
+        since,
+        until: i64::MAX,
+    };
+    assert_eq!(
+        store
+            .count_audit(&count(AuditKey::Actor("user:u3"), 0))
+            .await
+            .unwrap(),
+        i64::try_from(threes.len()).unwrap()
+    );
+    assert_eq!(
+        store
+            .count_audit(&count(AuditKey::Actor("user:u3"), later))
+            .await
+            .unwrap(),
+        i64::try_from(tail.len()).unwrap()
+    );
+    assert_eq!(
+        store
+            .count_audit(&count(AuditKey::Target("conversation:entry-00005-x"), 0))
+            .await
+            .unwrap(),
+        1
+    );
+    let ips = store
+        .audit_ips("user:u3", &["conversation.view"], size + 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(ips, vec![String::new()]);
+
+    // The keys are checked: one missing, or pointing elsewhere, fails verification.
+    assert!(audit.verify(None).await.unwrap().ok());
+    let raw = Raw::open(&app.config.database_url).await;
+    let seq = rows[boundary + 5].seq;
+    raw.exec(&format!(
+        "UPDATE audit_keys SET term = 'a:user:u4' WHERE term = 'a:user:u3' AND seq = {seq}"
+    ))
+    .await;
+    let report = audit.verify(None).await.unwrap();
+    assert!(
+        report
+            .problem
+            .as_deref()
+            .unwrap_or("")
+            .contains("search keys"),
+        "{:?}",
+        report.problem
+    );
+    raw.exec(&format!(
+        "UPDATE audit_keys SET term = 'a:user:u3' WHERE term = 'a:user:u4' AND seq = {seq}"
+    ))
+    .await;
+    assert!(audit.verify(None).await.unwrap().ok());
+    raw.exec(&format!("DELETE FROM audit_keys WHERE seq = {seq}"))
+        .await;
+    assert!(!audit.verify(None).await.unwrap().ok());
     app.shutdown().await;
 }
 
