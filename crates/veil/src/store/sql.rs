@@ -757,7 +757,6 @@ pub(super) async fn apply_ingest_postgres(
     write: IngestWrite,
 ) -> StoreResult<IngestOutcome> {
     let mut outcome = IngestOutcome::default();
-    let dialect = Dialect::Postgres;
     {
         let mut tx = sqlx::Connection::begin(conn).await?;
         // New contacts and their conversations: one statement each, whatever their number. Arrays
@@ -807,30 +806,41 @@ pub(super) async fn apply_ingest_postgres(
         // Each contact's latest name, written once after the messages.
         let mut renamed: HashMap<&str, &Vec<u8>> = HashMap::new();
         for chunk in message_chunks(&write.messages) {
-            let sql = format!(
+            // Arrays, one per column: the statement text is the same for every chunk, so it is
+            // parsed and planned once per connection (a `VALUES` list of n rows is a new
+            // statement for every n, and planning 2,000 parameters cost more than the insert).
+            let texts = |f: fn(&NewMessage) -> &str| -> Vec<&str> {
+                chunk.iter().map(|i| f(&i.message)).collect()
+            };
+            let optional = |f: fn(&NewMessage) -> Option<&str>| -> Vec<Option<&str>> {
+                chunk.iter().map(|i| f(&i.message)).collect()
+            };
+            let numbers = |f: fn(&NewMessage) -> i64| -> Vec<i64> {
+                chunk.iter().map(|i| f(&i.message)).collect()
+            };
+            let insert = sqlx::query_scalar::<_, String>(
                 "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
-                 status, status_rank, sent_at, created_at, updated_at) VALUES {} ON CONFLICT (wamid) DO NOTHING RETURNING id",
-                placeholders(dialect, chunk.len(), 14, &[])
-            );
-            let mut insert = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-            for item in chunk {
-                let m = &item.message;
-                insert = insert
-                    .bind(&m.id)
-                    .bind(&m.conversation_id)
-                    .bind(&m.contact_id)
-                    .bind(&m.wamid)
-                    .bind(m.direction)
-                    .bind(&m.kind)
-                    .bind(&m.content_ct)
-                    .bind(&m.raw_ct)
-                    .bind(&m.context_wamid)
-                    .bind(m.status)
-                    .bind(m.status_rank)
-                    .bind(m.sent_at)
-                    .bind(m.created_at)
-                    .bind(m.created_at);
-            }
+                 status, status_rank, sent_at, created_at, updated_at) \
+                 SELECT v.id, v.conversation_id, v.contact_id, v.wamid, v.direction, v.kind, v.content_ct, v.raw_ct, v.context_wamid, \
+                 v.status, v.status_rank, v.sent_at, v.created_at, v.created_at \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], \
+                 $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[]) \
+                 AS v(id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, status, status_rank, sent_at, created_at) \
+                 ON CONFLICT (wamid) DO NOTHING RETURNING id",
+            )
+            .bind(texts(|m| &m.id))
+            .bind(texts(|m| &m.conversation_id))
+            .bind(texts(|m| &m.contact_id))
+            .bind(optional(|m| m.wamid.as_deref()))
+            .bind(texts(|m| m.direction))
+            .bind(texts(|m| &m.kind))
+            .bind(chunk.iter().map(|i| i.message.content_ct.as_slice()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|i| i.message.raw_ct.as_deref()).collect::<Vec<_>>())
+            .bind(optional(|m| m.context_wamid.as_deref()))
+            .bind(texts(|m| m.status))
+            .bind(numbers(|m| m.status_rank))
+            .bind(numbers(|m| m.sent_at))
+            .bind(numbers(|m| m.created_at));
             let inserted: HashSet<String> = insert.fetch_all(&mut *tx).await?.into_iter().collect();
             let fresh: Vec<&InboundMessageWrite> = chunk
                 .iter()
@@ -842,29 +852,20 @@ pub(super) async fn apply_ingest_postgres(
             if !touches.is_empty() {
                 // One statement for every conversation of the chunk. It also proves each contact
                 // still has the data key its messages were sealed with (not shredded meanwhile).
-                let sql = format!(
-                    "UPDATE conversations SET unread_count = conversations.unread_count + v.column2, status = 'open', \
-                     last_activity_at = CASE WHEN conversations.last_activity_at < v.column3 THEN v.column3 ELSE conversations.last_activity_at END, \
-                     last_inbound_at = CASE WHEN conversations.last_inbound_at IS NULL OR conversations.last_inbound_at < v.column4 \
-                       THEN v.column4 ELSE conversations.last_inbound_at END \
-                     FROM (VALUES {}) AS v WHERE conversations.id = v.column1 \
-                     AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = v.column5)",
-                    placeholders(
-                        dialect,
-                        touches.len(),
-                        5,
-                        &["TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT"]
-                    )
-                );
-                let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for t in &touches {
-                    update = update
-                        .bind(t.conversation_id)
-                        .bind(t.unread)
-                        .bind(t.last_activity)
-                        .bind(t.last_inbound)
-                        .bind(t.key_id);
-                }
+                let update = sqlx::query(
+                    "UPDATE conversations SET unread_count = conversations.unread_count + v.unread, status = 'open', \
+                     last_activity_at = CASE WHEN conversations.last_activity_at < v.activity THEN v.activity ELSE conversations.last_activity_at END, \
+                     last_inbound_at = CASE WHEN conversations.last_inbound_at IS NULL OR conversations.last_inbound_at < v.inbound \
+                       THEN v.inbound ELSE conversations.last_inbound_at END \
+                     FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS v(id, unread, activity, inbound, key_id) \
+                     WHERE conversations.id = v.id \
+                     AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = v.key_id)",
+                )
+                .bind(touches.iter().map(|t| t.conversation_id).collect::<Vec<_>>())
+                .bind(touches.iter().map(|t| t.unread).collect::<Vec<_>>())
+                .bind(touches.iter().map(|t| t.last_activity).collect::<Vec<_>>())
+                .bind(touches.iter().map(|t| t.last_inbound).collect::<Vec<_>>())
+                .bind(touches.iter().map(|t| t.key_id).collect::<Vec<_>>());
                 if update.execute(&mut *tx).await?.rows_affected() != touches.len() as u64 {
                     return Err(StoreError::StaleContactKey(String::new()));
                 }
