@@ -341,20 +341,30 @@ impl Store for SqlStore {
     }
 
     async fn find_contacts(&self, blinds: &[Vec<u8>]) -> StoreResult<Vec<ContactKeyRow>> {
+        const SELECT: &str = "SELECT c.id, v.id AS conversation_id, c.key_id, c.wa_blind, c.user_blind, c.master_version, c.sealed_key \
+             FROM contacts c JOIN conversations v ON v.contact_id = c.id";
         if blinds.is_empty() {
             return Ok(Vec::new());
         }
-        // The blinds are bound twice, once per IN list: `?` placeholders cannot be reused.
+        if let Pool::Postgres(pool) = &self.pool {
+            // One array: the same statement text for any number of blinds (planned once).
+            return Ok(sqlx::query_as::<_, ContactKeyRow>(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE c.wa_blind = ANY($1::bytea[]) OR c.user_blind = ANY($1::bytea[])"
+            )))
+            .bind(blinds)
+            .fetch_all(pool)
+            .await?);
+        }
+        // SQLite: the blinds are bound twice, once per IN list (`?` placeholders cannot be
+        // reused).
         let both = placeholders(self.dialect(), 2, blinds.len(), &[]);
         let (wa_list, user_list) = both.split_once("), (").unwrap_or_default();
         let (wa_list, user_list) = (
             wa_list.trim_start_matches('('),
             user_list.trim_end_matches(')'),
         );
-        let sql = format!(
-            "SELECT c.id, v.id AS conversation_id, c.key_id, c.wa_blind, c.user_blind, c.master_version, c.sealed_key \
-             FROM contacts c JOIN conversations v ON v.contact_id = c.id WHERE c.wa_blind IN ({wa_list}) OR c.user_blind IN ({user_list})"
-        );
+        let sql =
+            format!("{SELECT} WHERE c.wa_blind IN ({wa_list}) OR c.user_blind IN ({user_list})");
         on_pool!(self, pool => {
             let mut query = sqlx::query_as::<_, ContactKeyRow>(sqlx::AssertSqlSafe(sql));
             for blind in blinds.iter().chain(blinds) {
