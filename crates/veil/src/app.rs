@@ -311,11 +311,12 @@ fn spawn_change_relay(
             };
             let Some(first) = first else { return };
             let mut batch = vec![first.encode(&node)];
+            let mut seen: std::collections::HashSet<String> = batch.iter().cloned().collect();
             while batch.len() < 1000
                 && let Ok(next) = outgoing.try_recv()
             {
                 let text = next.encode(&node);
-                if !batch.contains(&text) {
+                if seen.insert(text.clone()) {
                     batch.push(text);
                 }
             }
