@@ -110,6 +110,9 @@ const MESSAGE_CHUNK: usize = 500;
 /// memory bounded.
 const CHUNK_BYTES: usize = 1024 * 1024;
 
+/// A pooled PostgreSQL connection idle this long is pinged before it is handed out.
+const PING_WHEN_IDLE: Duration = Duration::from_secs(10);
+
 /// Splits messages into chunks of at most `MESSAGE_CHUNK` rows and about `CHUNK_BYTES` bytes.
 fn message_chunks(messages: &[InboundMessageWrite]) -> Vec<&[InboundMessageWrite]> {
     let mut chunks = Vec::new();
@@ -183,39 +186,6 @@ pub(super) fn placeholders(dialect: Dialect, rows: usize, cols: usize, casts: &[
     out
 }
 
-/// What the inserted messages of one chunk change on their conversations.
-struct ConversationTouch<'a> {
-    conversation_id: &'a str,
-    key_id: &'a str,
-    unread: i64,
-    last_activity: i64,
-    last_inbound: i64,
-}
-
-fn conversation_touches<'a>(inserted: &[&'a InboundMessageWrite]) -> Vec<ConversationTouch<'a>> {
-    let mut by_conversation: Vec<ConversationTouch<'a>> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for item in inserted {
-        let m = &item.message;
-        let slot = *index.entry(m.conversation_id.as_str()).or_insert_with(|| {
-            by_conversation.push(ConversationTouch {
-                conversation_id: &m.conversation_id,
-                key_id: &item.touch.key_id,
-                unread: 0,
-                last_activity: 0,
-                last_inbound: 0,
-            });
-            by_conversation.len() - 1
-        });
-        if let Some(touch) = by_conversation.get_mut(slot) {
-            touch.unread += i64::from(m.direction == "in");
-            touch.last_activity = touch.last_activity.max(m.created_at);
-            touch.last_inbound = touch.last_inbound.max(item.touch.last_inbound_at);
-        }
-    }
-    by_conversation
-}
-
 /// Inserts a media row inside the caller's transaction.
 macro_rules! insert_media {
     ($m:expr, $exec:expr) => {
@@ -264,8 +234,20 @@ impl SqlStore {
                 pool: Pool::Sqlite(pool, Arc::new(writer)),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // sqlx pings every connection it hands out: one more round trip before every query.
+            // A connection in steady use is known alive (a dead one fails its query, which the
+            // caller sees as any database error); only one idle for a while is pinged first.
             let pool = PgPoolOptions::new()
                 .max_connections(16)
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_WHEN_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect(url)
                 .await?;
             Ok(Self {
@@ -757,7 +739,114 @@ pub(super) async fn drop_database(admin_url: &str, name: &str) -> StoreResult<()
     Ok(())
 }
 
-/// Writes one ingest group on PostgreSQL: one transaction of multi-row statements.
+/// Inserts one chunk of inbound messages and brings their conversations up to date, in one
+/// statement: the messages (a wamid seen before is skipped), then per conversation the unread
+/// count, last activity and last inbound time aggregated from the rows actually inserted. The
+/// update also proves each contact still has the data key its messages were sealed with; if a
+/// conversation was not updated (key shredded or replaced meanwhile), `veil_assert` raises and
+/// the statement, with its transaction, fails. Arrays, one per column, keep the text fixed, so it
+/// is parsed and planned once per connection (a `VALUES` list of n rows is a new statement for
+/// every n, and planning 2,000 parameters cost more than the insert).
+const INGEST_MESSAGES_POSTGRES: &str = "\
+WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], \
+    $8::bytea[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[]) \
+    AS v(id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, status, \
+    status_rank, sent_at, created_at, key_id, inbound_at)), \
+ins AS (INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, \
+    context_wamid, status, status_rank, sent_at, created_at, updated_at) \
+    SELECT id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, status, \
+    status_rank, sent_at, created_at, created_at FROM v \
+    ON CONFLICT (wamid) DO NOTHING RETURNING id), \
+t AS (SELECT v.conversation_id AS id, min(v.key_id) AS key_id, count(*) FILTER (WHERE v.direction = 'in') AS unread, \
+    max(v.created_at) AS activity, max(v.inbound_at) AS inbound FROM ins JOIN v ON v.id = ins.id \
+    GROUP BY v.conversation_id), \
+upd AS (UPDATE conversations SET unread_count = conversations.unread_count + t.unread, status = 'open', \
+    last_activity_at = GREATEST(conversations.last_activity_at, t.activity), \
+    last_inbound_at = GREATEST(conversations.last_inbound_at, t.inbound) \
+    FROM t WHERE conversations.id = t.id \
+    AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = t.key_id) \
+    RETURNING 1) \
+SELECT ins.id FROM ins WHERE veil_assert((SELECT count(*) FROM upd) = (SELECT count(*) FROM t), 'stale contact key')";
+
+/// The SQLSTATE `veil_assert` raises (migration 0008).
+const ASSERT_SQLSTATE: &str = "VE001";
+
+/// Runs [`INGEST_MESSAGES_POSTGRES`] for one chunk; returns the ids of the messages inserted.
+async fn insert_messages_postgres(
+    conn: &mut sqlx::PgConnection,
+    chunk: &[InboundMessageWrite],
+) -> StoreResult<HashSet<String>> {
+    let texts =
+        |f: fn(&NewMessage) -> &str| -> Vec<&str> { chunk.iter().map(|i| f(&i.message)).collect() };
+    let optional = |f: fn(&NewMessage) -> Option<&str>| -> Vec<Option<&str>> {
+        chunk.iter().map(|i| f(&i.message)).collect()
+    };
+    let numbers =
+        |f: fn(&NewMessage) -> i64| -> Vec<i64> { chunk.iter().map(|i| f(&i.message)).collect() };
+    let inserted = sqlx::query_scalar::<_, String>(INGEST_MESSAGES_POSTGRES)
+        .bind(texts(|m| &m.id))
+        .bind(texts(|m| &m.conversation_id))
+        .bind(texts(|m| &m.contact_id))
+        .bind(optional(|m| m.wamid.as_deref()))
+        .bind(texts(|m| m.direction))
+        .bind(texts(|m| &m.kind))
+        .bind(
+            chunk
+                .iter()
+                .map(|i| i.message.content_ct.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|i| i.message.raw_ct.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(optional(|m| m.context_wamid.as_deref()))
+        .bind(texts(|m| m.status))
+        .bind(numbers(|m| m.status_rank))
+        .bind(numbers(|m| m.sent_at))
+        .bind(numbers(|m| m.created_at))
+        .bind(
+            chunk
+                .iter()
+                .map(|i| i.touch.key_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            chunk
+                .iter()
+                .map(|i| i.touch.last_inbound_at)
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(conn)
+        .await;
+    match inserted {
+        Ok(ids) => Ok(ids.into_iter().collect()),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(ASSERT_SQLSTATE) => {
+            Err(StoreError::StaleContactKey(String::new()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a group is only new messages of known contacts, small enough for one statement: then
+/// that statement alone is the transaction (no `BEGIN`/`COMMIT` round trips).
+fn messages_only(write: &IngestWrite) -> bool {
+    write.contacts.is_empty()
+        && write.links.is_empty()
+        && write.statuses.is_empty()
+        && write.events.is_empty()
+        && write
+            .messages
+            .iter()
+            .all(|i| i.media.is_none() && i.touch.name_ct.is_none())
+        && message_chunks(&write.messages).len() <= 1
+}
+
+/// Writes one ingest group on PostgreSQL: a group of only messages from known contacts is one
+/// statement (its own transaction: one round trip); any other group is one transaction of
+/// multi-row statements.
 #[allow(
     clippy::too_many_lines,
     reason = "one transaction's statements in the order they must run"
@@ -767,6 +856,15 @@ pub(super) async fn apply_ingest_postgres(
     write: IngestWrite,
 ) -> StoreResult<IngestOutcome> {
     let mut outcome = IngestOutcome::default();
+    if messages_only(&write) {
+        if write.messages.is_empty() {
+            return Ok(outcome);
+        }
+        let inserted = insert_messages_postgres(conn, &write.messages).await?;
+        outcome.messages_inserted = inserted.len() as u64;
+        outcome.duplicates = (write.messages.len() - inserted.len()) as u64;
+        return Ok(outcome);
+    }
     {
         let mut tx = sqlx::Connection::begin(conn).await?;
         // New contacts and their conversations: one statement each, whatever their number. Arrays
@@ -816,70 +914,13 @@ pub(super) async fn apply_ingest_postgres(
         // Each contact's latest name, written once after the messages.
         let mut renamed: HashMap<&str, &Vec<u8>> = HashMap::new();
         for chunk in message_chunks(&write.messages) {
-            // Arrays, one per column: the statement text is the same for every chunk, so it is
-            // parsed and planned once per connection (a `VALUES` list of n rows is a new
-            // statement for every n, and planning 2,000 parameters cost more than the insert).
-            let texts = |f: fn(&NewMessage) -> &str| -> Vec<&str> {
-                chunk.iter().map(|i| f(&i.message)).collect()
-            };
-            let optional = |f: fn(&NewMessage) -> Option<&str>| -> Vec<Option<&str>> {
-                chunk.iter().map(|i| f(&i.message)).collect()
-            };
-            let numbers = |f: fn(&NewMessage) -> i64| -> Vec<i64> {
-                chunk.iter().map(|i| f(&i.message)).collect()
-            };
-            let insert = sqlx::query_scalar::<_, String>(
-                "INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, \
-                 status, status_rank, sent_at, created_at, updated_at) \
-                 SELECT v.id, v.conversation_id, v.contact_id, v.wamid, v.direction, v.kind, v.content_ct, v.raw_ct, v.context_wamid, \
-                 v.status, v.status_rank, v.sent_at, v.created_at, v.created_at \
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[], \
-                 $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[]) \
-                 AS v(id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, status, status_rank, sent_at, created_at) \
-                 ON CONFLICT (wamid) DO NOTHING RETURNING id",
-            )
-            .bind(texts(|m| &m.id))
-            .bind(texts(|m| &m.conversation_id))
-            .bind(texts(|m| &m.contact_id))
-            .bind(optional(|m| m.wamid.as_deref()))
-            .bind(texts(|m| m.direction))
-            .bind(texts(|m| &m.kind))
-            .bind(chunk.iter().map(|i| i.message.content_ct.as_slice()).collect::<Vec<_>>())
-            .bind(chunk.iter().map(|i| i.message.raw_ct.as_deref()).collect::<Vec<_>>())
-            .bind(optional(|m| m.context_wamid.as_deref()))
-            .bind(texts(|m| m.status))
-            .bind(numbers(|m| m.status_rank))
-            .bind(numbers(|m| m.sent_at))
-            .bind(numbers(|m| m.created_at));
-            let inserted: HashSet<String> = insert.fetch_all(&mut *tx).await?.into_iter().collect();
+            let inserted = insert_messages_postgres(&mut tx, chunk).await?;
             let fresh: Vec<&InboundMessageWrite> = chunk
                 .iter()
                 .filter(|i| inserted.contains(&i.message.id))
                 .collect();
             outcome.messages_inserted += fresh.len() as u64;
             outcome.duplicates += (chunk.len() - fresh.len()) as u64;
-            let touches = conversation_touches(&fresh);
-            if !touches.is_empty() {
-                // One statement for every conversation of the chunk. It also proves each contact
-                // still has the data key its messages were sealed with (not shredded meanwhile).
-                let update = sqlx::query(
-                    "UPDATE conversations SET unread_count = conversations.unread_count + v.unread, status = 'open', \
-                     last_activity_at = CASE WHEN conversations.last_activity_at < v.activity THEN v.activity ELSE conversations.last_activity_at END, \
-                     last_inbound_at = CASE WHEN conversations.last_inbound_at IS NULL OR conversations.last_inbound_at < v.inbound \
-                       THEN v.inbound ELSE conversations.last_inbound_at END \
-                     FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) AS v(id, unread, activity, inbound, key_id) \
-                     WHERE conversations.id = v.id \
-                     AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = v.key_id)",
-                )
-                .bind(touches.iter().map(|t| t.conversation_id).collect::<Vec<_>>())
-                .bind(touches.iter().map(|t| t.unread).collect::<Vec<_>>())
-                .bind(touches.iter().map(|t| t.last_activity).collect::<Vec<_>>())
-                .bind(touches.iter().map(|t| t.last_inbound).collect::<Vec<_>>())
-                .bind(touches.iter().map(|t| t.key_id).collect::<Vec<_>>());
-                if update.execute(&mut *tx).await?.rows_affected() != touches.len() as u64 {
-                    return Err(StoreError::StaleContactKey(String::new()));
-                }
-            }
             for item in chunk {
                 if let Some(name_ct) = &item.touch.name_ct {
                     renamed.insert(item.message.contact_id.as_str(), name_ct);

@@ -109,6 +109,60 @@ async fn redelivered_webhooks_change_nothing() {
     app.shutdown().await;
 }
 
+/// One webhook carrying several text messages, each `(wamid, from, name)`.
+fn batch_webhook(messages: &[(&str, &str, &str)]) -> Vec<u8> {
+    let contacts: Vec<Value> = messages
+        .iter()
+        .map(|(_, from, name)| serde_json::json!({"profile": {"name": name}, "wa_id": from}))
+        .collect();
+    let texts: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(n, (wamid, from, _))| serde_json::json!({"from": from, "id": wamid,
+            "timestamp": (1_700_000_000 + n).to_string(), "type": "text", "text": {"body": format!("part {n}")}}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550001234", "phone_number_id": "100000000000001"},
+        "contacts": contacts, "messages": texts}}]}]}))
+    .unwrap()
+}
+
+/// Known contacts only: on PostgreSQL this is the one-statement path, which counts unread
+/// messages per conversation from the rows it actually inserted.
+#[tokio::test]
+async fn a_webhook_of_several_messages_counts_each_new_one_once_per_conversation() {
+    let app = TestApp::spawn().await;
+    let (ana, ben) = ("4915100000011", "4915100000012");
+    for (wamid, from, name) in [("wamid.b-1", ana, "Ana"), ("wamid.b-2", ben, "Ben")] {
+        assert_eq!(
+            app.post_webhook(&batch_webhook(&[(wamid, from, name)])).await,
+            StatusCode::OK
+        );
+    }
+    let batch = batch_webhook(&[
+        ("wamid.b-1", ana, "Ana"),
+        ("wamid.b-3", ana, "Ana"),
+        ("wamid.b-4", ben, "Ben"),
+        ("wamid.b-5", ana, "Ana"),
+    ]);
+    for _ in 0..2 {
+        assert_eq!(app.post_webhook(&batch).await, StatusCode::OK);
+    }
+    assert_eq!(app.app().state.store.count_messages().await.unwrap(), 5);
+    for (name, unread) in [("Ana", 3), ("Ben", 2)] {
+        let conversation = app.conversation_named(name).await;
+        assert_eq!(conversation["unread_count"], unread, "{name}");
+        let texts: Vec<Value> = app
+            .messages(conversation["id"].as_str().unwrap())
+            .await
+            .into_iter()
+            .map(|m| m["text"].clone())
+            .collect();
+        assert_eq!(texts.len(), unread, "{name}: {texts:?}");
+    }
+    app.shutdown().await;
+}
+
 /// Every message id and type in a fixture body (messages and echoes), as Veil should store them.
 fn fixture_messages(body: &Value, ids: &mut HashSet<String>, kinds: &mut BTreeSet<String>) {
     for entry in body["entry"].as_array().into_iter().flatten() {
