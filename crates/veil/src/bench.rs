@@ -66,6 +66,8 @@ pub fn webhook_body(customer: usize, wamid: &str, timestamp: i64) -> String {
 struct TaskResult {
     latencies_us: Vec<u32>,
     acked: Vec<String>,
+    /// When each acknowledgement came, in whole seconds since the load started.
+    acked_second: Vec<u32>,
     errors: u64,
 }
 
@@ -75,6 +77,7 @@ struct Load {
     clock: Arc<dyn Clock>,
     customers: usize,
     interval: Option<Duration>,
+    started: Instant,
     deadline: Instant,
 }
 
@@ -89,6 +92,7 @@ async fn run_connection(load: Load, task: usize) -> anyhow::Result<TaskResult> {
     let mut result = TaskResult {
         latencies_us: Vec::new(),
         acked: Vec::new(),
+        acked_second: Vec::new(),
         errors: 0,
     };
     let mut ticker = load.interval.map(|every| {
@@ -123,6 +127,9 @@ async fn run_connection(load: Load, task: usize) -> anyhow::Result<TaskResult> {
                     .latencies_us
                     .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
                 result.acked.push(wamid);
+                result
+                    .acked_second
+                    .push(u32::try_from(load.started.elapsed().as_secs()).unwrap_or(u32::MAX));
             }
             Ok(response) => {
                 http_body_util::BodyExt::collect(response.into_body()).await?;
@@ -187,34 +194,45 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
         )
     });
     let load_clock = clock.clone();
-    let load_thread =
-        std::thread::spawn(move || -> anyhow::Result<(Vec<u32>, Vec<String>, u64)> {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async move {
-                let mut tasks = tokio::task::JoinSet::new();
-                for task in 0..concurrency {
-                    let load = Load {
-                        addr: addr.clone(),
-                        clock: load_clock.clone(),
-                        customers,
-                        interval,
-                        deadline,
-                    };
-                    tasks.spawn(run_connection(load, task));
-                }
-                let (mut latencies, mut acked, mut errors) = (Vec::new(), Vec::new(), 0);
-                while let Some(joined) = tasks.join_next().await {
-                    let result = joined??;
-                    latencies.extend(result.latencies_us);
-                    acked.extend(result.acked);
-                    errors += result.errors;
-                }
-                Ok((latencies, acked, errors))
-            })
-        });
-    let (mut latencies, acked, errors) = tokio::task::spawn_blocking(move || load_thread.join())
+    let load_thread = std::thread::spawn(move || -> anyhow::Result<TaskResult> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for task in 0..concurrency {
+                let load = Load {
+                    addr: addr.clone(),
+                    clock: load_clock.clone(),
+                    customers,
+                    interval,
+                    started,
+                    deadline,
+                };
+                tasks.spawn(run_connection(load, task));
+            }
+            let mut all = TaskResult {
+                latencies_us: Vec::new(),
+                acked: Vec::new(),
+                acked_second: Vec::new(),
+                errors: 0,
+            };
+            while let Some(joined) = tasks.join_next().await {
+                let result = joined??;
+                all.latencies_us.extend(result.latencies_us);
+                all.acked.extend(result.acked);
+                all.acked_second.extend(result.acked_second);
+                all.errors += result.errors;
+            }
+            Ok(all)
+        })
+    });
+    let TaskResult {
+        latencies_us: mut latencies,
+        acked,
+        acked_second,
+        errors,
+    } = tokio::task::spawn_blocking(move || load_thread.join())
         .await?
         .map_err(|_| anyhow::anyhow!("load thread panicked"))??;
     let elapsed = started.elapsed().as_secs_f64();
@@ -235,6 +253,7 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
         pct(0.99),
         pct(1.0)
     );
+    println!("{}", per_second(&acked_second));
     let stored = app.state.store.count_messages().await?;
     let present = app.state.store.wamids_present(&acked).await?;
     let all_there = usize::try_from(present).ok() == Some(acked.len());
@@ -253,6 +272,31 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
         "acknowledged messages are missing from the database"
     );
     Ok(())
+}
+
+/// Acknowledgements in each whole second of the load: the first seconds create the customers'
+/// contacts, later ones are the steady state. The last, partial second is left out.
+fn per_second(acked_second: &[u32]) -> String {
+    use std::fmt::Write as _;
+    let mut counts: Vec<u64> = Vec::new();
+    for &second in acked_second {
+        let i = usize::try_from(second).unwrap_or(usize::MAX);
+        if i < 1_000 {
+            if counts.len() <= i {
+                counts.resize(i + 1, 0);
+            }
+            if let Some(count) = counts.get_mut(i) {
+                *count += 1;
+            }
+        }
+    }
+    counts.pop();
+    counts
+        .iter()
+        .fold("messages per second:".to_owned(), |mut line, n| {
+            let _ = write!(line, " {n}");
+            line
+        })
 }
 
 /// Starts Veil for a command that works on a database (benchmarks, `veil seed`): on
