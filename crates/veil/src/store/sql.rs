@@ -739,9 +739,10 @@ pub(super) async fn drop_database(admin_url: &str, name: &str) -> StoreResult<()
     Ok(())
 }
 
-/// Inserts one chunk of inbound messages and brings their conversations up to date, in one
-/// statement: the messages (a wamid seen before is skipped), then per conversation the unread
-/// count, last activity and last inbound time aggregated from the rows actually inserted. The
+/// Inserts one chunk of inbound messages and brings their conversations and contacts up to date,
+/// in one statement: the messages (a wamid seen before is skipped), per conversation the unread
+/// count, last activity and last inbound time aggregated from the rows actually inserted, and
+/// each renamed contact's latest name (only under the data key it was sealed with). The
 /// update also proves each contact still has the data key its messages were sealed with; if a
 /// conversation was not updated (key shredded or replaced meanwhile), `veil_assert` raises and
 /// the statement, with its transaction, fails. Arrays, one per column, keep the text fixed, so it
@@ -765,11 +766,37 @@ upd AS (UPDATE conversations SET unread_count = conversations.unread_count + t.u
     last_inbound_at = GREATEST(conversations.last_inbound_at, t.inbound) \
     FROM t WHERE conversations.id = t.id \
     AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = t.key_id) \
-    RETURNING 1) \
+    RETURNING 1), \
+ren AS (UPDATE contacts SET name_ct = r.name FROM unnest($16::text[], $17::bytea[], $18::text[]) AS r(id, name, key_id) \
+    WHERE contacts.id = r.id AND contacts.key_id = r.key_id RETURNING 1) \
 SELECT ins.id FROM ins WHERE veil_assert((SELECT count(*) FROM upd) = (SELECT count(*) FROM t), 'stale contact key')";
 
 /// The SQLSTATE `veil_assert` raises (migration 0008).
 const ASSERT_SQLSTATE: &str = "VE001";
+
+/// Each renamed contact of a chunk once (an `UPDATE … FROM` may not update a row twice), with its
+/// latest name: (contact id, sealed name, key id).
+fn latest_names(chunk: &[InboundMessageWrite]) -> Vec<(&str, &[u8], &str)> {
+    let mut latest: HashMap<&str, usize> = HashMap::new();
+    let mut renamed: Vec<(&str, &[u8], &str)> = Vec::new();
+    for item in chunk {
+        if let Some(name_ct) = &item.touch.name_ct {
+            let entry = (
+                item.message.contact_id.as_str(),
+                name_ct.as_slice(),
+                item.touch.key_id.as_str(),
+            );
+            match latest.get(entry.0).and_then(|&i| renamed.get_mut(i)) {
+                Some(slot) => *slot = entry,
+                None => {
+                    latest.insert(entry.0, renamed.len());
+                    renamed.push(entry);
+                }
+            }
+        }
+    }
+    renamed
+}
 
 /// Runs [`INGEST_MESSAGES_POSTGRES`] for one chunk; returns the ids of the messages inserted.
 async fn insert_messages_postgres(
@@ -783,6 +810,7 @@ async fn insert_messages_postgres(
     };
     let numbers =
         |f: fn(&NewMessage) -> i64| -> Vec<i64> { chunk.iter().map(|i| f(&i.message)).collect() };
+    let renamed = latest_names(chunk);
     let inserted = sqlx::query_scalar::<_, String>(INGEST_MESSAGES_POSTGRES)
         .bind(texts(|m| &m.id))
         .bind(texts(|m| &m.conversation_id))
@@ -819,6 +847,9 @@ async fn insert_messages_postgres(
                 .map(|i| i.touch.last_inbound_at)
                 .collect::<Vec<_>>(),
         )
+        .bind(renamed.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(renamed.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(renamed.iter().map(|r| r.2).collect::<Vec<_>>())
         .fetch_all(conn)
         .await;
     match inserted {
@@ -837,10 +868,7 @@ fn messages_only(write: &IngestWrite) -> bool {
         && write.links.is_empty()
         && write.statuses.is_empty()
         && write.events.is_empty()
-        && write
-            .messages
-            .iter()
-            .all(|i| i.media.is_none() && i.touch.name_ct.is_none())
+        && write.messages.iter().all(|i| i.media.is_none())
         && message_chunks(&write.messages).len() <= 1
 }
 
@@ -867,8 +895,9 @@ pub(super) async fn apply_ingest_postgres(
     }
     {
         let mut tx = sqlx::Connection::begin(conn).await?;
-        // New contacts and their conversations: one statement each, whatever their number. Arrays
-        // keep the statement text fixed (prepared once) and its parameters ten, not ten per row.
+        // New contacts and their conversations: one statement, whatever their number: the
+        // contacts in a CTE, their conversations in the main insert (its foreign-key checks run
+        // at its end and see the contacts). Arrays keep the statement text fixed (prepared once).
         if !write.contacts.is_empty() {
             let column = |f: fn(&NewContact) -> Option<Vec<u8>>| -> Vec<Option<Vec<u8>>> {
                 write.contacts.iter().map(f).collect()
@@ -879,8 +908,11 @@ pub(super) async fn apply_ingest_postgres(
             let numbers =
                 |f: fn(&NewContact) -> i64| -> Vec<i64> { write.contacts.iter().map(f).collect() };
             sqlx::query(
-                "INSERT INTO contacts (id, channel_id, wa_blind, user_blind, master_version, sealed_key, wa_id_ct, user_id_ct, created_at, key_id) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[], $9::bigint[], $10::text[])")
+                "WITH c AS (INSERT INTO contacts (id, channel_id, wa_blind, user_blind, master_version, sealed_key, wa_id_ct, user_id_ct, created_at, key_id) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[], $9::bigint[], $10::text[])) \
+                 INSERT INTO conversations (id, contact_id, channel_id, status, unread_count, last_activity_at, created_at) \
+                 SELECT v.id, v.contact_id, v.channel_id, 'open', 0, v.at, v.at \
+                 FROM unnest($11::text[], $1::text[], $2::text[], $9::bigint[]) AS v(id, contact_id, channel_id, at)")
                 .bind(texts(|c| &c.id))
                 .bind(texts(|c| &c.channel_id))
                 .bind(column(|c| c.wa_blind.clone()))
@@ -891,16 +923,7 @@ pub(super) async fn apply_ingest_postgres(
                 .bind(column(|c| c.user_id_ct.clone()))
                 .bind(numbers(|c| c.created_at))
                 .bind(texts(|c| &c.key_id))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO conversations (id, contact_id, channel_id, status, unread_count, last_activity_at, created_at) \
-                 SELECT v.id, v.contact_id, v.channel_id, 'open', 0, v.at, v.at \
-                 FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, contact_id, channel_id, at)")
                 .bind(texts(|c| &c.conversation_id))
-                .bind(texts(|c| &c.id))
-                .bind(texts(|c| &c.channel_id))
-                .bind(numbers(|c| c.created_at))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -911,8 +934,6 @@ pub(super) async fn apply_ingest_postgres(
                 .bind(&l.wa_blind).bind(&l.wa_id_ct).bind(&l.user_blind).bind(&l.user_id_ct).bind(&l.contact_id)
                 .execute(&mut *tx).await?;
         }
-        // Each contact's latest name, written once after the messages.
-        let mut renamed: HashMap<&str, &Vec<u8>> = HashMap::new();
         for chunk in message_chunks(&write.messages) {
             let inserted = insert_messages_postgres(&mut tx, chunk).await?;
             let fresh: Vec<&InboundMessageWrite> = chunk
@@ -921,28 +942,11 @@ pub(super) async fn apply_ingest_postgres(
                 .collect();
             outcome.messages_inserted += fresh.len() as u64;
             outcome.duplicates += (chunk.len() - fresh.len()) as u64;
-            for item in chunk {
-                if let Some(name_ct) = &item.touch.name_ct {
-                    renamed.insert(item.message.contact_id.as_str(), name_ct);
-                }
-            }
             for item in &fresh {
                 if let Some(media) = &item.media {
                     insert_media!(media, &mut *tx);
                 }
             }
-        }
-        if !renamed.is_empty() {
-            let (ids, names): (Vec<&str>, Vec<&[u8]>) = renamed
-                .into_iter()
-                .map(|(id, name)| (id, name.as_slice()))
-                .unzip();
-            sqlx::query(
-                "UPDATE contacts SET name_ct = v.name FROM unnest($1::text[], $2::bytea[]) AS v(id, name) WHERE contacts.id = v.id")
-                .bind(ids)
-                .bind(names)
-                .execute(&mut *tx)
-                .await?;
         }
         for s in &write.statuses {
             sqlx::query(
@@ -1030,6 +1034,48 @@ mod tests {
             );
         }
         assert!(message_chunks(&[]).is_empty());
+    }
+
+    #[test]
+    fn each_renamed_contact_gets_its_latest_name_once() {
+        use crate::store::{ContactTouch, NewMessage};
+        let item = |contact: &str, name: Option<&str>| InboundMessageWrite {
+            message: NewMessage {
+                id: String::new(),
+                conversation_id: String::new(),
+                contact_id: contact.into(),
+                wamid: None,
+                direction: "in",
+                kind: "text".into(),
+                content_ct: Vec::new(),
+                raw_ct: None,
+                context_wamid: None,
+                status: "received",
+                status_rank: 0,
+                sent_at: 0,
+                created_at: 0,
+            },
+            touch: ContactTouch {
+                key_id: format!("key-{contact}"),
+                name_ct: name.map(|n| n.as_bytes().to_vec()),
+                last_inbound_at: 0,
+            },
+            media: None,
+        };
+        let chunk = [
+            item("a", Some("first")),
+            item("b", None),
+            item("c", Some("only")),
+            item("a", Some("second")),
+            item("a", None),
+        ];
+        assert_eq!(
+            latest_names(&chunk),
+            vec![
+                ("a", b"second".as_slice(), "key-a"),
+                ("c", b"only".as_slice(), "key-c")
+            ]
+        );
     }
 
     #[test]

@@ -135,7 +135,8 @@ async fn a_webhook_of_several_messages_counts_each_new_one_once_per_conversation
     let (ana, ben) = ("4915100000011", "4915100000012");
     for (wamid, from, name) in [("wamid.b-1", ana, "Ana"), ("wamid.b-2", ben, "Ben")] {
         assert_eq!(
-            app.post_webhook(&batch_webhook(&[(wamid, from, name)])).await,
+            app.post_webhook(&batch_webhook(&[(wamid, from, name)]))
+                .await,
             StatusCode::OK
         );
     }
@@ -160,6 +161,33 @@ async fn a_webhook_of_several_messages_counts_each_new_one_once_per_conversation
             .collect();
         assert_eq!(texts.len(), unread, "{name}: {texts:?}");
     }
+    app.shutdown().await;
+}
+
+async fn names(app: &TestApp) -> Vec<Value> {
+    app.conversations()
+        .await
+        .iter()
+        .map(|c| c["contact"]["display_name"].clone())
+        .collect()
+}
+
+/// A customer's new profile name replaces the old one, on the same conversation; a known name is
+/// not written again and stays.
+#[tokio::test]
+async fn a_new_profile_name_replaces_the_old_one() {
+    let app = TestApp::spawn().await;
+    let from = "4915100000021";
+    let first = batch_webhook(&[("wamid.n-1", from, "Old Name")]);
+    assert_eq!(app.post_webhook(&first).await, StatusCode::OK);
+    let id = app.conversation_named("Old Name").await["id"].clone();
+    for (n, wamid) in ["wamid.n-2", "wamid.n-3"].into_iter().enumerate() {
+        let renamed = batch_webhook(&[(wamid, from, "New Name")]);
+        assert_eq!(app.post_webhook(&renamed).await, StatusCode::OK);
+        assert_eq!(names(&app).await, vec![Value::from("New Name")], "{n}");
+    }
+    assert_eq!(app.conversation_named("New Name").await["id"], id);
+    assert_eq!(app.app().state.store.count_messages().await.unwrap(), 3);
     app.shutdown().await;
 }
 
