@@ -673,8 +673,9 @@ pub struct AuditArgs {
 }
 
 /// `veil bench audit`: appends through the group-committing writer from many concurrent callers
-/// into the configured database (use a fresh `--data-dir`), then times inclusion proofs in memory
-/// and from the database, and a full verification.
+/// into the configured database, which must hold no audit entry yet (use a fresh `--data-dir` or
+/// an empty database), then times inclusion proofs in memory and from the database, and a full
+/// verification.
 #[allow(clippy::too_many_lines, reason = "one benchmark, printed in order")]
 pub async fn audit(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
     use crate::audit::{AuditEvent, AuditLog};
@@ -683,6 +684,14 @@ pub async fn audit(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
     crate::cli::ensure_sqlite_dir(&config)?;
     let store = crate::store::open(&config.database_url).await?;
     store.migrate().await?;
+    // The log is append-only: entries written here could never be removed from a real one.
+    let (existing, _) = store.audit_head().await?;
+    anyhow::ensure!(
+        existing == 0,
+        "this audit log already holds {existing} entries, and the benchmark's synthetic entries could \
+         never be removed from it: run `veil bench audit` on an empty data directory (SQLite) or an \
+         empty database (--database-url)"
+    );
     let audit = AuditLog::start(
         store.clone(),
         Arc::new(SystemClock),

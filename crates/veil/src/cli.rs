@@ -222,7 +222,7 @@ pub enum BenchCommand {
     Crypto,
     /// Password hashing (Argon2id, bounded) and second-factor checks.
     Auth,
-    /// Audit appends (group-committed, concurrent callers) and inclusion proofs.
+    /// Audit appends (group-committed, concurrent callers) and inclusion proofs, on an empty log.
     Audit(crate::bench::AuditArgs),
     /// Inbox list and conversation pages over HTTP against a `veil seed` database.
     Pages(crate::bench::PagesArgs),

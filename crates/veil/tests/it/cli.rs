@@ -169,6 +169,34 @@ fn users_are_managed_from_the_command_line() {
     );
 }
 
+/// The benchmark appends synthetic entries to an append-only log: it runs on an empty one only.
+#[test]
+fn bench_audit_refuses_a_log_that_already_has_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let bench = [
+        "--data-dir",
+        data,
+        "bench",
+        "audit",
+        "--entries",
+        "40",
+        "--callers",
+        "4",
+    ];
+    let first = veil(&bench);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("verify: 40 entries"));
+    let again = veil(&bench);
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("already holds 40 entries"), "{stderr}");
+}
+
 #[test]
 fn the_permissions_document_is_generated_from_the_code() {
     let out = veil(&["permissions"]);
