@@ -46,7 +46,7 @@ pub struct RunningApp {
 }
 
 /// Jobs that run on one node at a time, under a lease in `job_leases`.
-const LEADER_JOBS: [&str; 2] = ["assigner", "audit"];
+const LEADER_JOBS: [&str; 3] = ["assigner", "audit", "housekeeping"];
 /// How long a job's lease lasts without renewal: a dead node's jobs move on after this.
 const LEASE_MS: i64 = 10_000;
 
@@ -233,6 +233,7 @@ pub async fn start(
         tasks.push(spawn_assigner(&state, &node, shutdown.subscribe()));
         tasks.push(spawn_policy_refresh(&state, shutdown.subscribe()));
         tasks.push(spawn_audit_workers(&state, &node, shutdown.subscribe()));
+        tasks.push(spawn_housekeeping(&state, &node, shutdown.subscribe()));
         tasks.push(spawn_media_worker(
             &state,
             media.clone(),
@@ -445,6 +446,44 @@ fn spawn_audit_workers(
                 _ = stop.changed() => return,
                 _ = second.tick() => {}
             }
+        }
+    })
+}
+
+/// One housekeeping pass: deletes the pacing buckets whose time has passed (one row per number
+/// and per recipient ever paced would otherwise stay forever). Returns the rows deleted.
+pub async fn housekeeping_once(state: &AppState) -> Result<u64, crate::store::StoreError> {
+    let now_us = state.clock.now_ms().saturating_mul(1000);
+    state.store.prune_pacing(now_us).await
+}
+
+/// Housekeeping on one node at a time: the lease is renewed every 5 s, and a pass runs once a
+/// minute.
+fn spawn_housekeeping(
+    state: &AppState,
+    node: &str,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    const PASS_EVERY_TICKS: u64 = 12;
+    let state = state.clone();
+    let lease = Lease::new("housekeeping", node);
+    tokio::spawn(async move {
+        let mut tick = 0u64;
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = every.tick() => {}
+            }
+            if !lease.held(&state).await {
+                continue;
+            }
+            if tick.is_multiple_of(PASS_EVERY_TICKS)
+                && let Err(err) = housekeeping_once(&state).await
+            {
+                tracing::warn!(error = %err, "housekeeping failed");
+            }
+            tick += 1;
         }
     })
 }

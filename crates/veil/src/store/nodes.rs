@@ -30,6 +30,10 @@ pub trait NodeStore {
     ) -> StoreResult<PaceAnswer>;
     /// Sets one bucket's time (Meta refused a send for its pace: the next one waits a refill).
     async fn set_pace(&self, bucket: &str, tat_us: i64) -> StoreResult<()>;
+    /// Deletes the buckets whose time is at or before `now_us`: such a bucket paces exactly like
+    /// one never used (a send moves its time to now plus one interval either way). Returns how
+    /// many. A bucket being paced meanwhile is locked, and is kept if its new time is later.
+    async fn prune_pacing(&self, now_us: i64) -> StoreResult<u64>;
     /// Sends change signals to every other node (PostgreSQL `NOTIFY`; nothing on SQLite, which
     /// serves one node).
     async fn publish_changes(&self, payloads: &[String]) -> StoreResult<()>;
@@ -123,6 +127,13 @@ impl NodeStore for SqlStore {
             "INSERT INTO pacing (bucket, tat_us) VALUES ($1, $2) ON CONFLICT (bucket) DO UPDATE SET tat_us = excluded.tat_us")
             .bind(bucket).bind(tat_us).execute(pool).await?.rows_affected());
         Ok(())
+    }
+
+    async fn prune_pacing(&self, now_us: i64) -> StoreResult<u64> {
+        Ok(
+            on_pool!(self, pool => sqlx::query("DELETE FROM pacing WHERE tat_us <= $1")
+            .bind(now_us).execute(pool).await?.rows_affected()),
+        )
     }
 
     async fn publish_changes(&self, payloads: &[String]) -> StoreResult<()> {

@@ -112,6 +112,19 @@ async fn pacing_per_number_holds_across_nodes() {
     app.clock.advance_ms(1_000);
     let (a, b) = tokio::join!(node_a.run_once(), node_b.run_once());
     assert_eq!(a.unwrap().sent + b.unwrap().sent, 5);
+    // Housekeeping deletes only buckets whose time has passed. Now that is the two recipients
+    // still waiting (pacing creates a bucket at 0 to lock it, and a refused send stores nothing);
+    // the number's bucket and the ten sent-to recipients' pair buckets are ahead of now (the pair
+    // refill is six seconds).
+    let state = &app.app().state;
+    assert_eq!(veil::app::housekeeping_once(state).await.unwrap(), 2);
+    app.clock.advance_ms(60_000);
+    assert_eq!(veil::app::housekeeping_once(state).await.unwrap(), 11);
+    assert_eq!(veil::app::housekeeping_once(state).await.unwrap(), 0);
+    // A pruned bucket paces like a new one: the last two go at once.
+    let (a, b) = tokio::join!(node_a.run_once(), node_b.run_once());
+    assert_eq!(a.unwrap().sent + b.unwrap().sent, 2);
+    assert_eq!(veil::app::housekeeping_once(state).await.unwrap(), 0);
     app.settle().await;
     app.shutdown().await;
 }
