@@ -290,7 +290,29 @@ impl TestApp {
     }
 }
 
-/// The fixture directory shared beside the repository.
+/// A test that ends without `shutdown` (it returned early, or failed) still drops its scratch
+/// database: `DROP DATABASE … WITH (FORCE)` ends the app's connections. It runs on a thread of
+/// its own because a test's runtime may be gone or busy by now.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.scratch_db.take() else {
+            return;
+        };
+        drop(self.app.take());
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| runtime.block_on(veil::store::drop_database(&admin, &name)))
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(Ok(())))) {
+            eprintln!("scratch database could not be dropped");
+        }
+    }
+}
+
+/// The fixture directory shared beside the repository./// The fixture directory shared beside the repository.
 pub fn fixtures_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/whatsapp")
 }
