@@ -21,8 +21,8 @@ use sqlx::{Postgres, Sqlite, Transaction};
 use super::sqlite_writer::SqliteWriter;
 use super::{
     ChannelRow, ContactKeyRow, ConversationRow, ConversationScope, InboundMessageWrite,
-    IngestOutcome, IngestWrite, KeyOwnerRow, MediaRow, MessageRow, NewContact, NewMedia,
-    NewMessage, NewOutbox, OutboxClaim, SealedKeyRow, Store, StoreError, StoreResult,
+    IngestOutcome, IngestWrite, KeyOwnerRow, MediaRow, MessageRow, NewMedia, NewMessage, NewOutbox,
+    OutboxClaim, SealedKeyRow, Store, StoreError, StoreResult,
 };
 
 #[derive(Debug, Clone)]
@@ -798,58 +798,36 @@ fn latest_names(chunk: &[InboundMessageWrite]) -> Vec<(&str, &[u8], &str)> {
     renamed
 }
 
+/// One bind array: `f` of every row.
+fn column<'a, R, T>(rows: &'a [R], f: impl Fn(&'a R) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
+}
+
 /// Runs [`INGEST_MESSAGES_POSTGRES`] for one chunk; returns the ids of the messages inserted.
 async fn insert_messages_postgres(
     conn: &mut sqlx::PgConnection,
     chunk: &[InboundMessageWrite],
 ) -> StoreResult<HashSet<String>> {
-    let texts =
-        |f: fn(&NewMessage) -> &str| -> Vec<&str> { chunk.iter().map(|i| f(&i.message)).collect() };
-    let optional = |f: fn(&NewMessage) -> Option<&str>| -> Vec<Option<&str>> {
-        chunk.iter().map(|i| f(&i.message)).collect()
-    };
-    let numbers =
-        |f: fn(&NewMessage) -> i64| -> Vec<i64> { chunk.iter().map(|i| f(&i.message)).collect() };
     let renamed = latest_names(chunk);
     let inserted = sqlx::query_scalar::<_, String>(INGEST_MESSAGES_POSTGRES)
-        .bind(texts(|m| &m.id))
-        .bind(texts(|m| &m.conversation_id))
-        .bind(texts(|m| &m.contact_id))
-        .bind(optional(|m| m.wamid.as_deref()))
-        .bind(texts(|m| m.direction))
-        .bind(texts(|m| &m.kind))
-        .bind(
-            chunk
-                .iter()
-                .map(|i| i.message.content_ct.as_slice())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            chunk
-                .iter()
-                .map(|i| i.message.raw_ct.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(optional(|m| m.context_wamid.as_deref()))
-        .bind(texts(|m| m.status))
-        .bind(numbers(|m| m.status_rank))
-        .bind(numbers(|m| m.sent_at))
-        .bind(numbers(|m| m.created_at))
-        .bind(
-            chunk
-                .iter()
-                .map(|i| i.touch.key_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            chunk
-                .iter()
-                .map(|i| i.touch.last_inbound_at)
-                .collect::<Vec<_>>(),
-        )
-        .bind(renamed.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(renamed.iter().map(|r| r.1).collect::<Vec<_>>())
-        .bind(renamed.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(column(chunk, |i| i.message.id.as_str()))
+        .bind(column(chunk, |i| i.message.conversation_id.as_str()))
+        .bind(column(chunk, |i| i.message.contact_id.as_str()))
+        .bind(column(chunk, |i| i.message.wamid.as_deref()))
+        .bind(column(chunk, |i| i.message.direction))
+        .bind(column(chunk, |i| i.message.kind.as_str()))
+        .bind(column(chunk, |i| i.message.content_ct.as_slice()))
+        .bind(column(chunk, |i| i.message.raw_ct.as_deref()))
+        .bind(column(chunk, |i| i.message.context_wamid.as_deref()))
+        .bind(column(chunk, |i| i.message.status))
+        .bind(column(chunk, |i| i.message.status_rank))
+        .bind(column(chunk, |i| i.message.sent_at))
+        .bind(column(chunk, |i| i.message.created_at))
+        .bind(column(chunk, |i| i.touch.key_id.as_str()))
+        .bind(column(chunk, |i| i.touch.last_inbound_at))
+        .bind(column(&renamed, |r| r.0))
+        .bind(column(&renamed, |r| r.1))
+        .bind(column(&renamed, |r| r.2))
         .fetch_all(conn)
         .await;
     match inserted {
@@ -861,15 +839,14 @@ async fn insert_messages_postgres(
     }
 }
 
-/// Whether a group is only new messages of known contacts, small enough for one statement: then
-/// that statement alone is the transaction (no `BEGIN`/`COMMIT` round trips).
+/// Whether a group is only new messages of known contacts: then, if its messages fit one
+/// chunk, that chunk's statement alone is the transaction (no `BEGIN`/`COMMIT` round trips).
 fn messages_only(write: &IngestWrite) -> bool {
     write.contacts.is_empty()
         && write.links.is_empty()
         && write.statuses.is_empty()
         && write.events.is_empty()
         && write.messages.iter().all(|i| i.media.is_none())
-        && message_chunks(&write.messages).len() <= 1
 }
 
 /// Writes one ingest group on PostgreSQL: a group of only messages from known contacts is one
@@ -884,13 +861,13 @@ pub(super) async fn apply_ingest_postgres(
     write: IngestWrite,
 ) -> StoreResult<IngestOutcome> {
     let mut outcome = IngestOutcome::default();
-    if messages_only(&write) {
-        if write.messages.is_empty() {
-            return Ok(outcome);
+    let chunks = message_chunks(&write.messages);
+    if messages_only(&write) && chunks.len() <= 1 {
+        if let Some(chunk) = chunks.first() {
+            let inserted = insert_messages_postgres(conn, chunk).await?;
+            outcome.messages_inserted = inserted.len() as u64;
+            outcome.duplicates = (chunk.len() - inserted.len()) as u64;
         }
-        let inserted = insert_messages_postgres(conn, &write.messages).await?;
-        outcome.messages_inserted = inserted.len() as u64;
-        outcome.duplicates = (write.messages.len() - inserted.len()) as u64;
         return Ok(outcome);
     }
     {
@@ -899,31 +876,24 @@ pub(super) async fn apply_ingest_postgres(
         // contacts in a CTE, their conversations in the main insert (its foreign-key checks run
         // at its end and see the contacts). Arrays keep the statement text fixed (prepared once).
         if !write.contacts.is_empty() {
-            let column = |f: fn(&NewContact) -> Option<Vec<u8>>| -> Vec<Option<Vec<u8>>> {
-                write.contacts.iter().map(f).collect()
-            };
-            let texts = |f: fn(&NewContact) -> &str| -> Vec<&str> {
-                write.contacts.iter().map(f).collect()
-            };
-            let numbers =
-                |f: fn(&NewContact) -> i64| -> Vec<i64> { write.contacts.iter().map(f).collect() };
+            let c = &write.contacts;
             sqlx::query(
                 "WITH c AS (INSERT INTO contacts (id, channel_id, wa_blind, user_blind, master_version, sealed_key, wa_id_ct, user_id_ct, created_at, key_id) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bigint[], $6::bytea[], $7::bytea[], $8::bytea[], $9::bigint[], $10::text[])) \
                  INSERT INTO conversations (id, contact_id, channel_id, status, unread_count, last_activity_at, created_at) \
                  SELECT v.id, v.contact_id, v.channel_id, 'open', 0, v.at, v.at \
                  FROM unnest($11::text[], $1::text[], $2::text[], $9::bigint[]) AS v(id, contact_id, channel_id, at)")
-                .bind(texts(|c| &c.id))
-                .bind(texts(|c| &c.channel_id))
-                .bind(column(|c| c.wa_blind.clone()))
-                .bind(column(|c| c.user_blind.clone()))
-                .bind(numbers(|c| c.key.master_version))
-                .bind(column(|c| Some(c.key.sealed_key.clone())))
-                .bind(column(|c| c.wa_id_ct.clone()))
-                .bind(column(|c| c.user_id_ct.clone()))
-                .bind(numbers(|c| c.created_at))
-                .bind(texts(|c| &c.key_id))
-                .bind(texts(|c| &c.conversation_id))
+                .bind(column(c, |c| c.id.as_str()))
+                .bind(column(c, |c| c.channel_id.as_str()))
+                .bind(column(c, |c| c.wa_blind.as_deref()))
+                .bind(column(c, |c| c.user_blind.as_deref()))
+                .bind(column(c, |c| c.key.master_version))
+                .bind(column(c, |c| c.key.sealed_key.as_slice()))
+                .bind(column(c, |c| c.wa_id_ct.as_deref()))
+                .bind(column(c, |c| c.user_id_ct.as_deref()))
+                .bind(column(c, |c| c.created_at))
+                .bind(column(c, |c| c.key_id.as_str()))
+                .bind(column(c, |c| c.conversation_id.as_str()))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -934,7 +904,7 @@ pub(super) async fn apply_ingest_postgres(
                 .bind(&l.wa_blind).bind(&l.wa_id_ct).bind(&l.user_blind).bind(&l.user_id_ct).bind(&l.contact_id)
                 .execute(&mut *tx).await?;
         }
-        for chunk in message_chunks(&write.messages) {
+        for chunk in chunks {
             let inserted = insert_messages_postgres(&mut tx, chunk).await?;
             let fresh: Vec<&InboundMessageWrite> = chunk
                 .iter()

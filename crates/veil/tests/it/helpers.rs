@@ -247,6 +247,15 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no conversation for {name}"))
     }
 
+    /// The `text` of each message of a conversation, oldest first (null where not readable).
+    pub async fn message_texts(&self, conversation_id: &str) -> Vec<Value> {
+        self.messages(conversation_id)
+            .await
+            .into_iter()
+            .map(|m| m["text"].clone())
+            .collect()
+    }
+
     pub async fn messages(&self, conversation_id: &str) -> Vec<Value> {
         let (status, body) = self
             .get(&format!(
@@ -312,7 +321,7 @@ impl Drop for TestApp {
     }
 }
 
-/// The fixture directory shared beside the repository./// The fixture directory shared beside the repository.
+/// The fixture directory shared beside the repository.
 pub fn fixtures_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/whatsapp")
 }

@@ -154,11 +154,8 @@ async fn a_webhook_of_several_messages_counts_each_new_one_once_per_conversation
         let conversation = app.conversation_named(name).await;
         assert_eq!(conversation["unread_count"], unread, "{name}");
         let texts: Vec<Value> = app
-            .messages(conversation["id"].as_str().unwrap())
-            .await
-            .into_iter()
-            .map(|m| m["text"].clone())
-            .collect();
+            .message_texts(conversation["id"].as_str().unwrap())
+            .await;
         assert_eq!(texts.len(), unread, "{name}: {texts:?}");
     }
     app.shutdown().await;
@@ -335,12 +332,7 @@ async fn username_only_customers_and_batches_are_stored_in_full() {
         Value::Null,
         "no number was given"
     );
-    let texts: Vec<Value> = app
-        .messages(bsuid_only["id"].as_str().unwrap())
-        .await
-        .into_iter()
-        .map(|m| m["text"].clone())
-        .collect();
+    let texts: Vec<Value> = app.message_texts(bsuid_only["id"].as_str().unwrap()).await;
     assert_eq!(texts, vec![Value::from("this is a text message")]);
     for name in [
         "batch.derived_two_entries_two_messages--derived-pywa.json",
