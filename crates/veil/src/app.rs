@@ -128,7 +128,8 @@ pub async fn start(
         store.clone(),
         clock.clone(),
         &crate::cli::audit_setup(&config),
-    )?;
+    )
+    .await?;
     audit.record(config_start_event(&config)).await?;
     let identity = Identity::new(
         store.clone(),

@@ -657,7 +657,8 @@ mod tests {
             panic!()
         };
         assert_eq!(m.customer.wa_id.as_deref(), Some("4915000000042"));
-        assert!(m.content.text.as_deref().unwrap().ends_with("Grüße"));
+        let content = crate::whatsapp::webhook::content_of(&m.object);
+        assert!(content.text.as_deref().unwrap().ends_with("Grüße"));
     }
 }
 
@@ -696,7 +697,8 @@ pub async fn audit(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
         store.clone(),
         Arc::new(SystemClock),
         &crate::cli::audit_setup(&config),
-    )?;
+    )
+    .await?;
     let per_caller = args.entries.div_ceil(args.callers.max(1));
     let started = Instant::now();
     let mut callers = tokio::task::JoinSet::new();

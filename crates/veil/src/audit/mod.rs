@@ -164,6 +164,30 @@ pub fn canonical(row: &AuditRow) -> Vec<u8> {
     .unwrap_or_default()
 }
 
+/// The setting that holds the log's name (the signed-note origin of its checkpoints).
+const LOG_NAME_SETTING: &str = "audit.origin";
+
+/// The log's name: the one stored with the log; for a log without one, the name its newest
+/// checkpoint was signed under (logs from before the name was stored), else `configured`. It is
+/// stored on first use, so a later change of `server.public_url` or `audit.origin` does not rename
+/// a log whose checkpoints already carry the name.
+async fn log_name(store: &dyn Store, configured: &str, now: i64) -> Result<String, AuditError> {
+    if let Some(name) = store.setting(LOG_NAME_SETTING).await? {
+        return Ok(name);
+    }
+    let signed = store
+        .latest_checkpoint()
+        .await?
+        .and_then(|row| row.note.lines().next().map(str::to_owned))
+        .filter(|name| !name.is_empty());
+    let name = signed.unwrap_or_else(|| configured.to_owned());
+    // Another node may store its name first: the stored one wins.
+    store
+        .swap_setting(LOG_NAME_SETTING, None, &name, now)
+        .await?;
+    Ok(store.setting(LOG_NAME_SETTING).await?.unwrap_or(name))
+}
+
 struct Job {
     events: Vec<AuditEvent>,
     done: oneshot::Sender<Result<i64, AuditError>>,
@@ -212,18 +236,20 @@ pub struct AuditSetup {
 }
 
 impl AuditLog {
-    /// Loads (or on first use creates) the signing key and starts the writer task.
-    pub fn start(
+    /// Loads (or on first use creates) the signing key, reads the log's name (fixed when the log
+    /// was created) and starts the writer task.
+    pub async fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         setup: &AuditSetup,
     ) -> Result<Self, AuditError> {
         let signer = load_or_create_key(&setup.key_file)?;
+        let origin = log_name(store.as_ref(), &setup.origin, clock.now_ms()).await?;
         let inner = Arc::new(Inner {
             store,
             clock,
             signer,
-            origin: setup.origin.clone(),
+            origin,
             checkpoint_file: setup.checkpoint_file.clone(),
             stats: GroupStats::default(),
         });

@@ -530,7 +530,9 @@ async fn random_byte_flips_in_the_sqlite_file_are_detected() {
                 .audit_range(0, 10_000)
                 .await
                 .is_ok_and(|rows| rows == live);
-            let log = AuditLog::start(store, app.clock.clone(), &setup).unwrap();
+            let log = AuditLog::start(store, app.clock.clone(), &setup)
+                .await
+                .unwrap();
             let verdict = log.verify(None).await.map(|r| r.ok());
             if unchanged {
                 assert!(

@@ -363,6 +363,18 @@ async fn demo_runs_serves_traffic_stops_cleanly_and_reuses_its_data() {
         .unwrap();
     assert_eq!(me["principal"]["role"], "owner");
     assert!(stop(&mut child).success(), "SIGTERM stops the demo cleanly");
+    // The README's verification, from a bare data dir (none of the demo's settings), passes on
+    // the untouched log, and still does after a second demo on another port (another URL).
+    let verify = || {
+        let out = veil(&["--data-dir", &data, "audit", "verify"]);
+        assert!(
+            out.status.success(),
+            "audit verify on the demo's log: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    verify();
     // Second start: same data, same token.
     std::fs::remove_file(dir.path().join("demo.json")).ok();
     std::fs::write(
@@ -404,6 +416,7 @@ async fn demo_runs_serves_traffic_stops_cleanly_and_reuses_its_data() {
         .unwrap();
     assert!(body["conversations"].as_array().unwrap().len() >= conversations.len());
     assert!(stop(&mut child).success());
+    verify();
 }
 
 #[test]
