@@ -201,8 +201,12 @@ pub async fn guard(
         return next.run(request).await;
     }
     let headers = request.headers();
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = network::client_ip(peer.ip(), forwarded, &state.config.trusted_proxies);
+    let forwarded = forwarded_for(headers);
+    let ip = network::client_ip(
+        peer.ip(),
+        forwarded.as_deref(),
+        &state.config.trusted_proxies,
+    );
     let seen = Seen {
         client: Client::new(
             ip,
@@ -378,3 +382,36 @@ from_extension!(Principal);
 from_extension!(SignIn);
 from_extension!(Csrf);
 from_extension!(ClientOf);
+
+/// Every `X-Forwarded-For` line, in order, as one list (RFC 9110 §5.3: several lines of a list
+/// header are one list). A line that is not text becomes a hop that parses as no address, so the
+/// chain stops there.
+fn forwarded_for(headers: &axum::http::HeaderMap) -> Option<String> {
+    let lines: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("?"))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn forwarded_for_lines_are_one_list_in_order() {
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(forwarded_for(&headers), None);
+        headers.append("x-forwarded-for", "203.0.113.9, 10.0.0.2".parse().unwrap());
+        headers.append("x-forwarded-for", "198.51.100.7".parse().unwrap());
+        let list = forwarded_for(&headers).unwrap();
+        assert_eq!(list, "203.0.113.9, 10.0.0.2,198.51.100.7");
+        // Behind one trusted proxy, the client is the right-most hop of the whole list: an
+        // attacker's own first line cannot hide the address the proxy appended last.
+        let trusted = ["127.0.0.1/32".parse().unwrap()];
+        let ip = network::client_ip("127.0.0.1".parse().unwrap(), Some(&list), &trusted);
+        assert_eq!(ip, "198.51.100.7".parse::<std::net::IpAddr>().unwrap());
+    }
+}

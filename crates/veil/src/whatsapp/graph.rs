@@ -60,7 +60,9 @@ pub enum MediaError {
 pub struct GraphClient {
     http: reqwest::Client,
     base: String,
-    host: String,
+    /// The Graph API's origin (scheme, host, port), the one place besides Meta's CDN that media
+    /// may come from.
+    origin: Option<reqwest::Url>,
     token: SecretString,
     phone_number_id: String,
 }
@@ -77,14 +79,11 @@ impl GraphClient {
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let host = reqwest::Url::parse(base)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
+        let origin = reqwest::Url::parse(base).ok();
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
-            host,
+            origin,
             token,
             phone_number_id: phone_number_id.to_owned(),
         })
@@ -204,9 +203,8 @@ impl GraphClient {
     pub async fn download(&self, url: &str, max_bytes: usize) -> Result<Vec<u8>, MediaError> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|_| MediaError::Fatal("media url is not a URL".into()))?;
-        let host = parsed.host_str().unwrap_or_default();
-        if host != self.host && !MEDIA_HOSTS.contains(&host) {
-            return Err(MediaError::Fatal("media url host is not Meta's".into()));
+        if !self.may_download_from(&parsed) {
+            return Err(MediaError::Fatal("media url is not Meta's".into()));
         }
         let mut response = self
             .http
@@ -234,6 +232,24 @@ impl GraphClient {
             bytes.extend_from_slice(&chunk);
         }
         Ok(bytes)
+    }
+
+    /// Media comes over `https` on the default port from Meta's CDN or the Graph API host, or
+    /// from the configured Graph API origin itself (which the configuration allows to be plain
+    /// `http` only on the loopback, for the simulator). No credentials in the URL.
+    fn may_download_from(&self, url: &reqwest::Url) -> bool {
+        if !url.username().is_empty() || url.password().is_some() {
+            return false;
+        }
+        let Some(origin) = &self.origin else {
+            return false;
+        };
+        let same_origin = url.scheme() == origin.scheme()
+            && url.host_str() == origin.host_str()
+            && url.port_or_known_default() == origin.port_or_known_default();
+        let host = url.host_str().unwrap_or_default();
+        let meta_host = Some(host) == origin.host_str() || MEDIA_HOSTS.contains(&host);
+        same_origin || (url.scheme() == "https" && url.port().is_none() && meta_host)
     }
 
     async fn json_or_error(
@@ -287,6 +303,37 @@ pub fn classify_error(http_status: u16, body: Option<&Value>) -> SendOutcome {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn media_comes_over_https_on_the_default_port_from_meta_or_the_graph_origin() {
+        let client = |base: &str| {
+            GraphClient::new(base, SecretString::from("t"), "1", Duration::from_secs(1)).unwrap()
+        };
+        let meta = client("https://graph.facebook.com/v23.0");
+        let ok =
+            |c: &GraphClient, url: &str| c.may_download_from(&reqwest::Url::parse(url).unwrap());
+        assert!(ok(
+            &meta,
+            "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1"
+        ));
+        assert!(ok(&meta, "https://graph.facebook.com/v23.0/media/1"));
+        assert!(!ok(&meta, "http://lookaside.fbsbx.com/x"), "plain http");
+        assert!(
+            !ok(&meta, "https://lookaside.fbsbx.com:8443/x"),
+            "another port"
+        );
+        assert!(
+            !ok(&meta, "https://user:pw@lookaside.fbsbx.com/x"),
+            "credentials"
+        );
+        assert!(!ok(&meta, "https://lookaside.fbsbx.com.evil.example/x"));
+        assert!(!ok(&meta, "ftp://lookaside.fbsbx.com/x"));
+        // The simulator on the loopback: its own origin only.
+        let sim = client("http://127.0.0.1:4010/v23.0");
+        assert!(ok(&sim, "http://127.0.0.1:4010/media/1"));
+        assert!(!ok(&sim, "http://127.0.0.1:4011/media/1"));
+        assert!(!ok(&sim, "http://lookaside.fbsbx.com/x"));
+    }
 
     fn check(status: u16, code: Option<i64>, expected: &SendOutcome) {
         let body = code.map(|c| json!({"error": {"code": c, "message": "(#x) t"}}));
