@@ -8,6 +8,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Outside tools the tests call, installed when missing with the system's package manager (as
+# root; otherwise it says what to install): oathtool (the TOTP interop test) and Debian's
+# chromium (the browser tests; skip them with VEIL_SKIP_BROWSER=1).
+need=()
+command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
+if [ "${VEIL_SKIP_BROWSER:-}" != "1" ] && [ ! -x /usr/bin/chromium ]; then need+=(chromium); fi
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing ${need[*]} (apt-get) =="
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing: ${need[*]}; install them (Debian: sudo apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+fi
+command -v oathtool >/dev/null || { echo "oathtool is required for the TOTP interop test" >&2; exit 1; }
+
 echo "== unit and integration tests (SQLite) =="
 cargo test --workspace --all-targets
 
