@@ -212,6 +212,8 @@ pub enum GuardCommand {
     Scan(crate::guard_cli::ScanArgs),
     /// Generate the labelled corpus; print precision, recall and speed. Fails below the bars.
     Eval(crate::guard_cli::EvalArgs),
+    /// Re-screen every stored message under the policy in force (masks values stored before).
+    Rescreen,
 }
 
 #[derive(Debug, Subcommand)]
@@ -314,6 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Guard { action } => match action {
             GuardCommand::Scan(args) => crate::guard_cli::scan(&cli.global, &args),
             GuardCommand::Eval(args) => crate::guard_cli::eval(&args),
+            GuardCommand::Rescreen => crate::guard_cli::rescreen(&cli.global).await,
         },
         Command::Bench { action } => match action {
             BenchCommand::Ingest(args) => crate::bench::ingest(&cli.global, args).await,
@@ -427,7 +430,7 @@ async fn audit(global: &Global, action: AuditCommand) -> anyhow::Result<()> {
     ensure_sqlite_dir(&config)?;
     let store = crate::store::open(&config.database_url).await?;
     store.migrate().await?;
-    let audit = AuditLog::start(store, Arc::new(SystemClock), &audit_setup(&config))?;
+    let audit = AuditLog::start(store, Arc::new(SystemClock), &audit_setup(&config)).await?;
     match action {
         AuditCommand::Verify { against } => {
             let against = match against {
@@ -496,7 +499,8 @@ async fn keys(global: &Global, action: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Init => {}
         KeysCommand::Rotate => {
             let audit =
-                AuditLog::start(store.clone(), Arc::new(SystemClock), &audit_setup(&config))?;
+                AuditLog::start(store.clone(), Arc::new(SystemClock), &audit_setup(&config))
+                    .await?;
             audit
                 .record(crate::audit::AuditEvent::system(
                     "cli",
@@ -541,7 +545,7 @@ async fn open_identity(global: &Global) -> anyhow::Result<Identity> {
         .await
         .map_err(|e| anyhow::anyhow!("{e} (create one with `veil keys init`)"))?;
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
-    let audit = AuditLog::start(store.clone(), clock.clone(), &audit_setup(&config))?;
+    let audit = AuditLog::start(store.clone(), clock.clone(), &audit_setup(&config)).await?;
     Ok(Identity::new(store, keys, clock, Arc::new(config), audit)?)
 }
 

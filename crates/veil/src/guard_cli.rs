@@ -271,3 +271,36 @@ fn speed(scanner: &Scanner, samples: &[corpus::Sample], seconds: Duration) {
         worst.1
     );
 }
+
+/// `veil guard rescreen`: every stored message under the policy in force, audited.
+pub async fn rescreen(global: &Global) -> anyhow::Result<()> {
+    let config = load_config(global, None, Require::StorageOnly)?;
+    crate::cli::ensure_sqlite_dir(&config)?;
+    let store = crate::store::open(&config.database_url).await?;
+    store.migrate().await?;
+    let keys = crate::keys::Keys::load(&config.key_file, store.as_ref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} (create one with `veil keys init`)"))?;
+    let guard = crate::guard::Guard::new(scanner(&config.guard));
+    crate::screen::load_policy(store.as_ref(), &guard).await?;
+    let audit = crate::audit::AuditLog::start(
+        store.clone(),
+        std::sync::Arc::new(crate::clock::SystemClock),
+        &crate::cli::audit_setup(&config),
+    )
+    .await?;
+    // The entry comes first: a re-screen that cannot be recorded does not run.
+    audit
+        .record(crate::audit::AuditEvent::system(
+            "cli",
+            "guard.rescreen",
+            "messages",
+        ))
+        .await?;
+    let report = crate::screen::rescreen(store.as_ref(), &keys, &guard).await?;
+    println!(
+        "re-screened {} messages: {} changed, {} of erased contacts skipped",
+        report.messages, report.changed, report.erased
+    );
+    Ok(())
+}

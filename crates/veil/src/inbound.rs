@@ -630,7 +630,7 @@ impl Writer {
             .contact(&message.customer, blinds, &channel_id, now, write)
             .await?;
         let id = Uuid::now_v7().to_string();
-        let screened = crate::screen::inbound(&self.deps.guard, &message.content, &message.raw);
+        let screened = crate::screen::inbound(&self.deps.guard, message);
         let content = serde_json::to_vec(&screened.content).map_err(|_| IngestError::Encode)?;
         let sealed = |column: &str, bytes: &[u8]| {
             contact
@@ -651,10 +651,13 @@ impl Writer {
         let touch = ContactTouch {
             key_id: contact.key_id.clone(),
             name_ct: match (&message.profile_name, message.echo) {
-                (Some(name), false) if renamed(name) => Some(contact.key.seal(
-                    &Aad::field("contacts", "name", &contact.id),
-                    name.as_bytes(),
-                )?),
+                (Some(name), false) if renamed(name) => {
+                    let name = crate::screen::name(&self.deps.guard, name);
+                    Some(contact.key.seal(
+                        &Aad::field("contacts", "name", &contact.id),
+                        name.as_bytes(),
+                    )?)
+                }
                 _ => None,
             },
             last_inbound_at: if message.echo { 0 } else { sent_at },
@@ -678,10 +681,7 @@ impl Writer {
         write.messages.push(InboundMessageWrite {
             message: NewMessage {
                 content_ct: sealed("content", &content)?,
-                raw_ct: Some(sealed(
-                    "raw",
-                    screened.raw.as_deref().unwrap_or(&message.raw),
-                )?),
+                raw_ct: Some(sealed("raw", &screened.raw)?),
                 id,
                 conversation_id: contact.conversation_id.clone(),
                 contact_id: contact.id.clone(),

@@ -68,6 +68,63 @@ pub fn mask_number(digits: &str) -> String {
     format!("+{head}{}{tail}", "•".repeat(chars.len() - 4))
 }
 
+/// Phone numbers written out in text (an optional `+`, then digits with spaces, dots, dashes or
+/// brackets between them; 7 to 15 digits in all) masked like `mask_number`.
+pub fn mask_numbers_in(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        let after_word = i > 0 && chars.get(i - 1).is_some_and(|p| p.is_alphanumeric());
+        let starts =
+            c.is_ascii_digit() || (c == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        if !starts || after_word {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        // The run: digits and separators, ending at its last digit.
+        let mut end = i + 1;
+        let mut last_digit = if c.is_ascii_digit() { i + 1 } else { i };
+        while let Some(&d) = chars.get(end) {
+            if d.is_ascii_digit() {
+                last_digit = end + 1;
+            } else if !matches!(d, ' ' | '-' | '.' | '(' | ')' | '\u{a0}') {
+                break;
+            }
+            end += 1;
+        }
+        let run = chars.get(i..last_digit).unwrap_or_default();
+        let digits: String = run.iter().filter(|d| d.is_ascii_digit()).collect();
+        if (7..=15).contains(&digits.len()) {
+            out.push_str(&mask_number(&digits));
+        } else {
+            out.extend(run);
+        }
+        i = last_digit.max(i + 1);
+    }
+    out
+}
+
+/// A `system` message (a customer changed their number) names full numbers in its body and
+/// detail: masked for callers who may not reveal numbers.
+fn mask_system_numbers(content: &mut Content) {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => *s = mask_numbers_in(s),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(map) => map.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    if let Some(text) = &mut content.text {
+        *text = mask_numbers_in(text);
+    }
+    if let Some(system) = content.detail.as_mut().and_then(|d| d.get_mut("system")) {
+        walk(system);
+    }
+}
+
 /// Read access to conversations.
 #[derive(Debug, Clone)]
 pub struct Inbox {
@@ -211,7 +268,8 @@ impl Inbox {
             .map(|s| format!("+{}", *s)))
     }
 
-    /// A page of messages, oldest first, ending before `before` (or at the newest).
+    /// A page of messages, oldest first, ending before `before` (or at the newest). Numbers in
+    /// `system` messages are masked unless `full_numbers` (the caller may reveal numbers).
     pub async fn messages(
         &self,
         conversation_id: &str,
@@ -219,6 +277,7 @@ impl Inbox {
         limit: i64,
         before: Option<i64>,
         before_id: Option<&str>,
+        full_numbers: bool,
     ) -> Result<Vec<MessageView>, InboxError> {
         let conversation = self.row(conversation_id, scope).await?;
         let key = self.key_of(&conversation);
@@ -234,7 +293,11 @@ impl Inbox {
                     let plain = key
                         .open(&Aad::field("messages", "content", &row.id), &row.content_ct)
                         .ok()?;
-                    serde_json::from_slice::<Content>(&plain).ok()
+                    let mut content = serde_json::from_slice::<Content>(&plain).ok()?;
+                    if row.kind == "system" && !full_numbers {
+                        mask_system_numbers(&mut content);
+                    }
+                    Some(content)
                 });
                 MessageView { row, content }
             })
@@ -296,6 +359,18 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_in_text_are_masked() {
+        assert_eq!(
+            mask_numbers_in("User A changed from +49 151 2345-6789 to 4915199998888."),
+            "User A changed from +49•••••••••89 to +49•••••••••88."
+        );
+        assert_eq!(
+            mask_numbers_in("order 12345, room A12345678"),
+            "order 12345, room A12345678"
+        );
+    }
 
     #[test]
     fn numbers_are_masked_to_prefix_and_last_two() {

@@ -373,16 +373,20 @@ pub struct Verdict {
     pub text: Vec<policy::Decided>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub caption: Vec<policy::Decided>,
+    /// Findings in the message's other strings (file name, detail, referral, contact cards, …);
+    /// their offsets are into those strings, not the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other: Vec<policy::Decided>,
 }
 
 impl Verdict {
     pub fn is_empty(&self) -> bool {
-        self.text.is_empty() && self.caption.is_empty()
+        self.text.is_empty() && self.caption.is_empty() && self.other.is_empty()
     }
 
     /// Every decided finding, text first.
     pub fn all(&self) -> impl Iterator<Item = &policy::Decided> {
-        self.text.iter().chain(&self.caption)
+        self.text.iter().chain(&self.caption).chain(&self.other)
     }
 }
 

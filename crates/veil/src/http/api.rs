@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::identity::Principal;
+use crate::identity::{Permission, Principal};
 use crate::inbox::{ConversationView, MessageView};
 use crate::outbound::{OutboundRequest, SendAt};
 use crate::store::ConversationScope;
@@ -185,6 +185,7 @@ pub async fn list_messages(
             page.limit.unwrap_or(100),
             page.before,
             page.before_id.as_deref(),
+            principal.can(Permission::ContactRevealPhone),
         )
         .await?;
     state

@@ -570,6 +570,7 @@ async fn thread_view(
             i64::try_from(THREAD_PAGE).unwrap_or(200),
             before.map(|(at, _)| at),
             before.map(|(_, id)| id),
+            principal.can(Permission::ContactRevealPhone),
         )
         .await?;
     // The page's time span: notes are shown where they fall within it.

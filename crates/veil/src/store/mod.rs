@@ -102,6 +102,10 @@ pub trait Store:
     async fn mark_conversation_read(&self, id: &str) -> StoreResult<()>;
     async fn media_for_message(&self, message_id: &str) -> StoreResult<Option<MediaRow>>;
     async fn count_messages(&self) -> StoreResult<i64>;
+    /// Messages that kept Meta's payload (inbound and echoes), by id after `after`.
+    async fn sealed_messages(&self, after: &str, limit: i64) -> StoreResult<Vec<SealedMessageRow>>;
+    /// Replaces a message's sealed content and payload (both sealed with the contact's key).
+    async fn reseal_message(&self, id: &str, content_ct: &[u8], raw_ct: &[u8]) -> StoreResult<()>;
     /// How many non-message webhook changes are kept for `field`.
     async fn count_events(&self, field: &str) -> StoreResult<i64>;
     /// How many raw status events are kept for `wamid`.

@@ -188,6 +188,15 @@ pub struct MessageRow {
     pub media_state: Option<String>,
 }
 
+/// A stored message's sealed payloads, for re-screening (`veil guard rescreen`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SealedMessageRow {
+    pub id: String,
+    pub contact_id: String,
+    pub content_ct: Vec<u8>,
+    pub raw_ct: Option<Vec<u8>>,
+}
+
 /// An outbox row to create with its message.
 #[derive(Debug, Clone)]
 pub struct NewOutbox {

@@ -22,7 +22,7 @@ use super::sqlite_writer::SqliteWriter;
 use super::{
     ChannelRow, ContactKeyRow, ConversationRow, ConversationScope, InboundMessageWrite,
     IngestOutcome, IngestWrite, KeyOwnerRow, MediaRow, MessageRow, NewMedia, NewMessage, NewOutbox,
-    OutboxClaim, SealedKeyRow, Store, StoreError, StoreResult,
+    OutboxClaim, SealedKeyRow, SealedMessageRow, Store, StoreError, StoreResult,
 };
 
 #[derive(Debug, Clone)]
@@ -420,6 +420,20 @@ impl Store for SqlStore {
 
     async fn count_messages(&self) -> StoreResult<i64> {
         on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT COUNT(*) FROM messages").fetch_one(pool).await?))
+    }
+
+    async fn sealed_messages(&self, after: &str, limit: i64) -> StoreResult<Vec<SealedMessageRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT id, contact_id, content_ct, raw_ct FROM messages \
+             WHERE id > $1 AND raw_ct IS NOT NULL ORDER BY id LIMIT $2")
+            .bind(after).bind(limit).fetch_all(pool).await?))
+    }
+
+    async fn reseal_message(&self, id: &str, content_ct: &[u8], raw_ct: &[u8]) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE messages SET content_ct = $1, raw_ct = $2 WHERE id = $3")
+            .bind(content_ct).bind(raw_ct).bind(id).execute(pool).await?.rows_affected());
+        Ok(())
     }
 
     async fn count_events(&self, field: &str) -> StoreResult<i64> {

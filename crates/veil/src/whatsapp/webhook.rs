@@ -67,12 +67,13 @@ pub struct InboundMessage {
     pub wamid: String,
     pub timestamp_s: Option<i64>,
     pub kind: String,
-    pub content: Content,
     pub context_wamid: Option<String>,
     pub media: Option<MediaRef>,
     /// True for `smb_message_echoes`: sent by the business, not the customer.
     pub echo: bool,
-    pub raw: Vec<u8>,
+    /// The message object as Meta sent it, unscreened: never stored or shown as it is. Its stored
+    /// form (content and raw payload) is built from the screened object by `screen::inbound`.
+    pub object: Value,
 }
 
 /// One status item.
@@ -266,18 +267,16 @@ fn parse_message(
     phone_number_id: Option<String>,
     display: Option<String>,
 ) -> InboundMessage {
-    let raw = serde_json::to_vec(message).unwrap_or_default();
     let wamid = message
         .get("id")
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty() && id.len() <= 256)
-        .map_or_else(|| synthetic_id(&raw), str::to_owned);
-    let declared = message
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown");
+        .map_or_else(
+            || synthetic_id(&serde_json::to_vec(message).unwrap_or_default()),
+            str::to_owned,
+        );
+    let declared = declared_type(message);
     let (customer, profile_name) = customer_of(message, contacts, echo);
-    let (kind, content, media) = content_of(declared, message);
     InboundMessage {
         phone_number_id,
         display_phone_number: display,
@@ -285,16 +284,15 @@ fn parse_message(
         profile_name,
         wamid,
         timestamp_s: timestamp(message.get("timestamp")),
-        kind,
-        content,
+        kind: kind_of(declared).to_owned(),
+        media: media_of(declared, message),
         context_wamid: message
             .get("context")
             .and_then(|c| c.get("id"))
             .and_then(Value::as_str)
             .map(str::to_owned),
-        media,
         echo,
-        raw,
+        object: message.clone(),
     }
 }
 
@@ -333,54 +331,83 @@ const KNOWN_KINDS: [&str; 17] = [
     "unsupported",
 ];
 
-fn content_of(declared: &str, message: &Value) -> (String, Content, Option<MediaRef>) {
-    let kind = if KNOWN_KINDS.contains(&declared) {
+fn declared_type(message: &Value) -> &str {
+    message
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+}
+
+/// The kind Veil stores for a declared type: unknown types are `unsupported`.
+fn kind_of(declared: &str) -> &str {
+    if KNOWN_KINDS.contains(&declared) {
         declared
     } else {
         "unsupported"
+    }
+}
+
+fn media_of(declared: &str, message: &Value) -> Option<MediaRef> {
+    if !MEDIA_KINDS.contains(&declared) {
+        return None;
+    }
+    let object = message.get(declared)?;
+    let text = |key: &str| object.get(key).and_then(Value::as_str).map(str::to_owned);
+    Some(MediaRef {
+        id: text("id")?,
+        mime: text("mime_type"),
+        sha256: text("sha256"),
+    })
+}
+
+/// Where a message's display text and caption are (JSON pointers into the message object).
+pub fn text_sources(message: &Value) -> (Option<String>, Option<String>) {
+    let declared = declared_type(message);
+    let text = match kind_of(declared) {
+        "text" | "system" => Some(format!("/{declared}/body")),
+        "button" => Some("/button/text".to_owned()),
+        "reaction" => Some("/reaction/emoji".to_owned()),
+        "location" => Some("/location/name".to_owned()),
+        "interactive" => ["button_reply", "list_reply"]
+            .into_iter()
+            .find(|reply| message.pointer(&format!("/interactive/{reply}")).is_some())
+            .map(|reply| format!("/interactive/{reply}/title")),
+        _ => None,
     };
-    let object = message.get(declared).cloned();
-    let mut content = Content {
-        errors: message.get("errors").cloned(),
-        ..Content::default()
-    };
-    let mut media = None;
-    let text_of = |o: &Option<Value>, key: &str| {
-        o.as_ref()
-            .and_then(|v| v.get(key))
+    let caption = MEDIA_KINDS
+        .contains(&declared)
+        .then(|| format!("/{declared}/caption"));
+    (text, caption)
+}
+
+/// The display content of a message object: text, caption, file name, and the type-specific
+/// object (with referral and context) as detail. Pure: the ingest writer applies it to the
+/// screened object only, so the stored content is made from screened strings alone.
+pub fn content_of(message: &Value) -> Content {
+    let declared = declared_type(message);
+    let kind = kind_of(declared);
+    let at = |pointer: Option<String>| {
+        pointer
+            .and_then(|p| message.pointer(&p))
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    match kind {
-        "text" => content.text = text_of(&object, "body"),
-        k if MEDIA_KINDS.contains(&k) => {
-            content.caption = text_of(&object, "caption");
-            content.filename = text_of(&object, "filename");
-            media = text_of(&object, "id").map(|id| MediaRef {
-                id,
-                mime: text_of(&object, "mime_type"),
-                sha256: text_of(&object, "sha256"),
-            });
-        }
-        "button" => content.text = text_of(&object, "text"),
-        "system" => content.text = text_of(&object, "body"),
-        "reaction" => content.text = text_of(&object, "emoji"),
-        "interactive" => {
-            let reply = object
-                .as_ref()
-                .and_then(|o| o.get("button_reply").or_else(|| o.get("list_reply")));
-            content.text = reply
-                .and_then(|r| r.get("title"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-        }
-        "location" => content.text = text_of(&object, "name"),
-        _ => {}
-    }
+    let (text, caption) = text_sources(message);
+    let object = message.get(declared);
+    let mut content = Content {
+        errors: message.get("errors").cloned(),
+        text: at(text),
+        caption: at(caption),
+        filename: MEDIA_KINDS
+            .contains(&declared)
+            .then(|| at(Some(format!("/{declared}/filename"))))
+            .flatten(),
+        ..Content::default()
+    };
     // Keep the type-specific object (and referral / forwarded markers) for display; it is sealed.
     let mut detail = Map::new();
     if let Some(object) = object {
-        detail.insert(declared.to_owned(), object);
+        detail.insert(declared.to_owned(), object.clone());
     }
     if let Some(referral) = message.get("referral") {
         detail.insert("referral".into(), referral.clone());
@@ -392,7 +419,7 @@ fn content_of(declared: &str, message: &Value) -> (String, Content, Option<Media
         detail.insert("declared_type".into(), Value::String(declared.to_owned()));
     }
     content.detail = (!detail.is_empty()).then_some(Value::Object(detail));
-    (kind.to_owned(), content, media)
+    content
 }
 
 fn parse_status(status: &Value) -> StatusUpdate {
@@ -467,7 +494,7 @@ mod tests {
         };
         assert_eq!(m.customer.wa_id.as_deref(), Some("4915112345678"));
         assert_eq!(m.profile_name.as_deref(), Some("Ana"));
-        assert_eq!(m.content.text.as_deref(), Some("Hallo"));
+        assert_eq!(content_of(&m.object).text.as_deref(), Some("Hallo"));
         assert_eq!(m.timestamp_s, Some(1_700_000_000));
         assert_eq!(m.phone_number_id.as_deref(), Some("1"));
     }
@@ -481,7 +508,7 @@ mod tests {
         };
         assert_eq!(m.kind, "unsupported");
         assert_eq!(
-            m.content.detail.as_ref().unwrap()["declared_type"],
+            content_of(&m.object).detail.as_ref().unwrap()["declared_type"],
             "hologram"
         );
     }

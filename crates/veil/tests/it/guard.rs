@@ -406,3 +406,279 @@ async fn with_clamd_configured_files_are_scanned_there_and_wait_while_it_is_down
     assert_eq!(states, ["quarantined", "stored"]);
     app.shutdown().await;
 }
+
+/// Keys the test leaves alone: Meta's ids, routing numbers, times, types and hashes.
+const META_KEYS: [&str; 18] = [
+    "id",
+    "from",
+    "to",
+    "from_user_id",
+    "to_user_id",
+    "timestamp",
+    "type",
+    "mime_type",
+    "sha256",
+    "message_id",
+    "catalog_id",
+    "product_retailer_id",
+    "currency",
+    "source_id",
+    "source_type",
+    "ctwa_clid",
+    "media_type",
+    "errors",
+];
+const IBAN: &str = "DE89 3704 0044 0532 0130 00";
+const CPF: &str = "111.444.777-35";
+
+/// Appends a card number, an IBAN and a CPF to every string of `value` but Meta's own fields.
+fn plant(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => {
+            *s = format!("{s} card {CARD} iban {IBAN} cpf {CPF}");
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(plant),
+        serde_json::Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if !META_KEYS.contains(&key.as_str()) {
+                    plant(item);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The planted values, whole, in `text` (separators removed, so a re-spaced copy counts too).
+fn whole_values_in(text: &str) -> Vec<&'static str> {
+    let compact: String = text
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '\u{a0}'))
+        .collect();
+    [
+        ("4111111111111111", "card"),
+        ("DE89370400440532013000", "iban"),
+        ("11144477735", "cpf"),
+    ]
+    .into_iter()
+    .filter(|(digits, _)| compact.contains(digits))
+    .map(|(_, name)| name)
+    .collect()
+}
+
+#[tokio::test]
+async fn no_planted_value_survives_in_any_field_of_any_message_kind() {
+    use std::collections::BTreeSet;
+    let app = TestApp::spawn().await;
+    let state = &app.app().state;
+    let mut policy = veil::guard::policy::Policy::default();
+    for kind in ["iban", "br_cpf"] {
+        policy.overrides.insert(
+            kind.to_owned(),
+            veil::guard::policy::Rule {
+                inbound: veil::guard::policy::Action::Mask,
+                outbound: veil::guard::policy::Action::Warn,
+            },
+        );
+    }
+    veil::screen::save_policy(state.store.as_ref(), &state.guard, policy, 0)
+        .await
+        .unwrap();
+    let mut files: Vec<_> = std::fs::read_dir(crate::helpers::fixtures_dir().join("webhooks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap() != "index.json")
+        .collect();
+    files.sort();
+    let mut kinds = BTreeSet::new();
+    for (n, path) in files.iter().enumerate() {
+        let mut body: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let mut planted = false;
+        for entry in body["entry"].as_array_mut().into_iter().flatten() {
+            for change in entry["changes"].as_array_mut().into_iter().flatten() {
+                let value = &mut change["value"];
+                for contact in value["contacts"].as_array_mut().into_iter().flatten() {
+                    plant(&mut contact["profile"]);
+                }
+                for list in ["messages", "message_echoes"] {
+                    for (m, message) in value[list].as_array_mut().into_iter().flatten().enumerate()
+                    {
+                        kinds.insert(message["type"].as_str().unwrap_or("none").to_owned());
+                        plant(message);
+                        message["id"] = serde_json::Value::from(format!("wamid.planted.{n}.{m}"));
+                        planted = true;
+                    }
+                }
+            }
+        }
+        if planted {
+            assert_eq!(
+                app.post_webhook(&serde_json::to_vec(&body).unwrap()).await,
+                StatusCode::OK,
+                "{}",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        kinds.len() >= 14,
+        "every fixture kind was planted: {kinds:?}"
+    );
+    // Every API answer, every field.
+    let owner = app.add_user(Role::Owner).await;
+    let browser = app.sign_in(&owner).await;
+    let conversations = app.conversations().await;
+    assert!(!conversations.is_empty());
+    let (_, list) = app.get("/api/v1/conversations?limit=500").await;
+    assert_eq!(
+        whole_values_in(&list.to_string()),
+        Vec::<&str>::new(),
+        "{list}"
+    );
+    for conversation in &conversations {
+        let id = conversation["id"].as_str().unwrap();
+        let (_, body) = app
+            .get(&format!("/api/v1/conversations/{id}/messages?limit=500"))
+            .await;
+        assert_eq!(
+            whole_values_in(&body.to_string()),
+            Vec::<&str>::new(),
+            "{body}"
+        );
+        // The page an owner sees.
+        let (status, html) = page(&app, &browser, &format!("/inbox/c/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(whole_values_in(&html), Vec::<&str>::new(), "page of {id}");
+    }
+    // Every stored row, decrypted with the keys: content and the payload kept for reprocessing.
+    let keys = veil::keys::Keys::load(&app.config.key_file, state.store.as_ref())
+        .await
+        .unwrap();
+    let rows = state.store.sealed_messages("", 100_000).await.unwrap();
+    assert!(rows.len() >= 70, "{} stored payloads", rows.len());
+    for row in rows {
+        let key = keys
+            .contact_key(state.store.as_ref(), &row.contact_id)
+            .await
+            .unwrap();
+        let content = key
+            .open(
+                &veil_crypto::Aad::field("messages", "content", &row.id),
+                &row.content_ct,
+            )
+            .unwrap();
+        let raw = key
+            .open(
+                &veil_crypto::Aad::field("messages", "raw", &row.id),
+                row.raw_ct.as_ref().unwrap(),
+            )
+            .unwrap();
+        for plain in [&content[..], &raw[..]] {
+            let text = String::from_utf8_lossy(plain);
+            assert_eq!(whole_values_in(&text), Vec::<&str>::new(), "{text}");
+        }
+    }
+    app.shutdown().await;
+}
+
+/// One signed webhook with one message object from `from`.
+fn one_message(from: &str, message: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{
+        "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001","phone_number_id":"1"},
+        "contacts":[{"profile":{"name":"Nora"},"wa_id":from}],"messages":[message]}}]}]}))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn numbers_in_a_changed_number_notice_are_masked_for_those_who_may_not_reveal_them() {
+    let app = TestApp::spawn().await;
+    let system = serde_json::json!({"from":"4915100000401","id":"wamid.sys.1","timestamp":"1700000000","type":"system",
+        "system":{"body":"Nora changed from +49 151 0000 0401 to +49 151 0000 0402","wa_id":"4915100000402","type":"user_changed_number"}});
+    assert_eq!(
+        app.post_webhook(&one_message("4915100000401", &system))
+            .await,
+        StatusCode::OK
+    );
+    let id = app.conversation_named("Nora").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A token with every permission (reveal included) sees the numbers.
+    let full = app.messages(&id).await;
+    assert!(
+        full[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("+49 151 0000 0402")
+    );
+    // A token that may read but not reveal sees neither number, in the text or the detail.
+    let (_, token) = app
+        .post_json(
+            "/api/v1/tokens",
+            &serde_json::json!({"name":"reader","scopes":["conversation.read.all"]}),
+        )
+        .await;
+    let masked: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/v1/conversations/{id}/messages")))
+        .bearer_auth(token["secret"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let message = masked["messages"][0].to_string();
+    assert!(
+        !message.contains("0000 0401") && !message.contains("0000 0402"),
+        "{message}"
+    );
+    assert!(!message.contains("4915100000402"), "{message}");
+    assert!(message.contains("+49•••••••••02"), "{message}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn rescreen_masks_what_was_stored_before_the_policy_asked_for_it() {
+    let app = TestApp::spawn().await;
+    let state = &app.app().state;
+    app.customer_writes("4915100000501", "Olga", "text", &format!("iban {IBAN}"))
+        .await;
+    let id = app.conversation_named("Olga").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.messages(&id).await[0]["text"], format!("iban {IBAN}"));
+    let mut policy = veil::guard::policy::Policy::default();
+    policy.overrides.insert(
+        "iban".to_owned(),
+        veil::guard::policy::Rule {
+            inbound: veil::guard::policy::Action::Mask,
+            outbound: veil::guard::policy::Action::Warn,
+        },
+    );
+    veil::screen::save_policy(state.store.as_ref(), &state.guard, policy, 0)
+        .await
+        .unwrap();
+    let keys = veil::keys::Keys::load(&app.config.key_file, state.store.as_ref())
+        .await
+        .unwrap();
+    let report = veil::screen::rescreen(state.store.as_ref(), &keys, &state.guard)
+        .await
+        .unwrap();
+    assert_eq!((report.messages, report.changed), (1, 1));
+    let message = app.messages(&id).await[0].clone();
+    assert_eq!(
+        whole_values_in(&message.to_string()),
+        vec!["iban"][..0].to_vec(),
+        "{message}"
+    );
+    assert_eq!(message["guard"]["text"][0]["kind"], "iban");
+    // A second pass finds nothing left to change.
+    let again = veil::screen::rescreen(state.store.as_ref(), &keys, &state.guard)
+        .await
+        .unwrap();
+    assert_eq!(again.changed, 0);
+    app.shutdown().await;
+}
