@@ -638,11 +638,7 @@ impl Writer {
                 .seal(&Aad::field("messages", column, &id), bytes)
                 .map_err(IngestError::from_crypto)
         };
-        // Meta's timestamp, but never in the future of our clock.
-        let sent_at = message
-            .timestamp_s
-            .and_then(|s| s.checked_mul(1000))
-            .map_or(now, |ms| ms.min(now));
+        let sent_at = plausible_time(message.timestamp_s, now);
         // The name is written only when it differs from the one last written for this contact.
         let renamed = |name: &str| {
             let hash = name_hash(name);
@@ -716,13 +712,25 @@ impl Writer {
             error_code: status.error_code,
             error_title: status.error_title.clone(),
             recipient_blind: blinds.wa.or(blinds.user),
-            occurred_at: status
-                .timestamp_s
-                .and_then(|s| s.checked_mul(1000))
-                .unwrap_or(now),
+            occurred_at: plausible_time(status.timestamp_s, now),
             received_at: now,
             our_message_id: status.our_message_id.clone(),
         })
+    }
+}
+
+/// How far back Meta's time of a message may lie: Meta redelivers a webhook for up to 7 days.
+const MAX_DELIVERY_DELAY_MS: i64 = 7 * 86_400_000;
+
+/// Meta's time of a message or status (Unix seconds) when it can be real: not in the future of
+/// our clock (a small skew is the receive time) and not older than Meta keeps redelivering;
+/// otherwise the receive time. What Meta sent stays in the raw payload for the record; only
+/// this time orders messages and opens the 24-hour window.
+fn plausible_time(meta_s: Option<i64>, now: i64) -> i64 {
+    match meta_s.and_then(|s| s.checked_mul(1000)) {
+        Some(ms) if ms > now => now,
+        Some(ms) if ms >= now.saturating_sub(MAX_DELIVERY_DELAY_MS) => ms,
+        _ => now,
     }
 }
 
@@ -743,5 +751,26 @@ impl IngestError {
 impl From<veil_crypto::CryptoError> for IngestError {
     fn from(e: veil_crypto::CryptoError) -> Self {
         Self::from_crypto(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_that_cannot_be_real_give_way_to_the_receive_time() {
+        let now = 1_800_000_000_000;
+        assert_eq!(plausible_time(Some(1_799_999_990), now), 1_799_999_990_000);
+        assert_eq!(plausible_time(Some(-5), now), now, "negative");
+        assert_eq!(plausible_time(Some(0), now), now, "1970");
+        assert_eq!(plausible_time(Some(9_999_999_999), now), now, "far future");
+        assert_eq!(plausible_time(Some(i64::MAX), now), now, "overflow");
+        assert_eq!(plausible_time(None, now), now);
+        assert_eq!(
+            plausible_time(Some(now / 1000 - 8 * 86_400), now),
+            now,
+            "older than Meta redelivers"
+        );
     }
 }

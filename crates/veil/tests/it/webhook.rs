@@ -448,3 +448,28 @@ async fn a_failed_status_carries_its_code_and_title() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn timestamps_that_cannot_be_real_neither_order_messages_nor_close_the_window() {
+    let app = TestApp::spawn().await;
+    let now = veil::clock::Clock::now_ms(app.clock.as_ref());
+    for (n, ts) in ["-86400", "99999999999", "0"].iter().enumerate() {
+        let body = serde_json::json!({"entry":[{"changes":[{"field":"messages","value":{
+            "metadata":{"phone_number_id":"1"},
+            "contacts":[{"profile":{"name":"Tess"},"wa_id":"4915100000601"}],
+            "messages":[{"from":"4915100000601","id":format!("wamid.ts.{n}"),"timestamp":ts,"type":"text","text":{"body":format!("m{n}")}}]}}]}]});
+        assert_eq!(
+            app.post_webhook(&serde_json::to_vec(&body).unwrap()).await,
+            StatusCode::OK
+        );
+    }
+    let conversation = app.conversation_named("Tess").await;
+    assert_eq!(conversation["window"]["open"], true, "{conversation}");
+    let messages = app.messages(conversation["id"].as_str().unwrap()).await;
+    let texts: Vec<&str> = messages.iter().filter_map(|m| m["text"].as_str()).collect();
+    assert_eq!(texts, ["m0", "m1", "m2"], "arrival order");
+    for m in &messages {
+        assert_eq!(m["timestamp"], now, "{m}");
+    }
+    app.shutdown().await;
+}
