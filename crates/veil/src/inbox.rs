@@ -173,7 +173,7 @@ impl Inbox {
         &self,
         scope: &ConversationScope,
         limit: i64,
-        before: Option<i64>,
+        before: Option<(i64, &str)>,
     ) -> Result<Vec<ConversationView>, InboxError> {
         let now = self.clock.now_ms();
         let rows = self

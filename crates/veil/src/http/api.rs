@@ -22,9 +22,18 @@ use crate::store::ConversationScope;
 pub struct Page {
     limit: Option<i64>,
     before: Option<i64>,
-    /// With `before`: the id of the oldest message already seen, so that messages committed in
-    /// the same millisecond are neither skipped nor repeated.
+    /// With `before`: the id of the last item already seen (a message, a conversation), so that
+    /// items of the same millisecond are neither skipped nor repeated. Without it, `before` is
+    /// a bare time: only items strictly older.
     before_id: Option<String>,
+}
+
+impl Page {
+    /// The cursor: time and id (an empty id: strictly before the time).
+    fn cursor(&self) -> Option<(i64, &str)> {
+        self.before
+            .map(|at| (at, self.before_id.as_deref().unwrap_or("")))
+    }
 }
 
 #[derive(Serialize)]
@@ -157,15 +166,21 @@ pub async fn list_conversations(
     State(state): State<AppState>,
     Query(page): Query<Page>,
 ) -> Result<Response, AppError> {
+    let limit = page.limit.unwrap_or(50).clamp(1, 200);
     let views = state
         .inbox
-        .conversations(&scope(&principal)?, page.limit.unwrap_or(50), page.before)
+        .conversations(&scope(&principal)?, limit, page.cursor())
         .await?;
     state
         .audited(&principal, "inbox.list", "conversations".into())
         .await?;
+    // The next page's cursor, when this one is full.
+    let next = views
+        .last()
+        .filter(|_| views.len() >= usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|v| serde_json::json!({"before": v.last_activity_at, "before_id": v.id}));
     let body: Vec<ConversationJson> = views.into_iter().map(Into::into).collect();
-    Ok(Json(serde_json::json!({"conversations": body})).into_response())
+    Ok(Json(serde_json::json!({"conversations": body, "next": next})).into_response())
 }
 
 /// `GET /api/v1/conversations/{id}/messages`: oldest first within the page.
@@ -191,10 +206,18 @@ pub async fn list_messages(
     state
         .audited(&principal, VIEW_ACTION, format!("conversation:{id}"))
         .await?;
+    // The cursor of the older page, when this one is full (messages are oldest first).
+    let limit = usize::try_from(page.limit.unwrap_or(100).clamp(1, 500)).unwrap_or(500);
+    let next = messages
+        .first()
+        .filter(|_| messages.len() >= limit)
+        .map(|m| serde_json::json!({"before": m.row.created_at, "before_id": m.row.id}));
     let body: Vec<MessageJson> = messages.into_iter().map(Into::into).collect();
-    Ok(Json(
-        serde_json::json!({"conversation": ConversationJson::from(conversation), "messages": body}),
-    )
+    Ok(Json(serde_json::json!({
+        "conversation": ConversationJson::from(conversation),
+        "messages": body,
+        "next": next,
+    }))
     .into_response())
 }
 

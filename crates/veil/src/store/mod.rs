@@ -81,11 +81,13 @@ pub trait Store:
     async fn apply_ingest(&self, write: IngestWrite) -> StoreResult<IngestOutcome>;
 
     // Inbox reads.
+    /// Newest activity first, after the cursor `before` (activity time and conversation id: a
+    /// page boundary inside a run of equal times neither skips nor repeats a conversation).
     async fn list_conversations(
         &self,
         scope: &ConversationScope,
         limit: i64,
-        before: Option<i64>,
+        before: Option<(i64, &str)>,
     ) -> StoreResult<Vec<ConversationRow>>;
     async fn conversation(
         &self,

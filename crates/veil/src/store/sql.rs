@@ -367,13 +367,15 @@ impl Store for SqlStore {
         &self,
         scope: &ConversationScope,
         limit: i64,
-        before: Option<i64>,
+        before: Option<(i64, &str)>,
     ) -> StoreResult<Vec<ConversationRow>> {
         let (all, user) = scope_binds(scope);
+        // No cursor: everything up to the largest time, any id.
+        let (at, id) = before.unwrap_or((i64::MAX, "\u{10ffff}"));
         on_pool!(self, pool => Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{CONVERSATION_SELECT} WHERE v.last_activity_at < $1 AND {} \
+            "{CONVERSATION_SELECT} WHERE (v.last_activity_at < $1 OR (v.last_activity_at = $1 AND v.id < $5)) AND {} \
              ORDER BY v.last_activity_at DESC, v.id DESC LIMIT $2", scope_filter(3, 4))))
-            .bind(before.unwrap_or(i64::MAX)).bind(limit).bind(all).bind(user).fetch_all(pool).await?))
+            .bind(at).bind(limit).bind(all).bind(user).bind(id).fetch_all(pool).await?))
     }
 
     async fn conversation(

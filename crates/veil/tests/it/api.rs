@@ -148,3 +148,85 @@ async fn healthz_answers() {
     assert_eq!(response.status(), StatusCode::OK);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn paging_conversations_with_equal_times_skips_and_repeats_none() {
+    let app = TestApp::spawn().await;
+    // One webhook, seven new customers: seven conversations with the same activity time.
+    let messages: Vec<serde_json::Value> = (0..7)
+        .map(|n| {
+            serde_json::json!({"from": format!("49151000007{n:02}"), "id": format!("wamid.tie.{n}"),
+            "timestamp": "1700000000", "type": "text", "text": {"body": "hi"}})
+        })
+        .collect();
+    let contacts: Vec<serde_json::Value> = (0..7)
+        .map(|n| serde_json::json!({"profile": {"name": format!("Tie {n}")}, "wa_id": format!("49151000007{n:02}")}))
+        .collect();
+    let body = serde_json::json!({"entry":[{"changes":[{"field":"messages","value":{
+        "metadata":{"phone_number_id":"1"},"contacts":contacts,"messages":messages}}]}]});
+    assert_eq!(
+        app.post_webhook(&serde_json::to_vec(&body).unwrap()).await,
+        StatusCode::OK
+    );
+    for limit in [1, 2, 3] {
+        let mut seen = Vec::new();
+        let mut path = format!("/api/v1/conversations?limit={limit}");
+        for _ in 0..20 {
+            let (_, page) = app.get(&path).await;
+            for c in page["conversations"].as_array().unwrap() {
+                seen.push(c["id"].as_str().unwrap().to_owned());
+            }
+            let next = &page["next"];
+            if next.is_null() {
+                break;
+            }
+            path = format!(
+                "/api/v1/conversations?limit={limit}&before={}&before_id={}",
+                next["before"],
+                next["before_id"].as_str().unwrap()
+            );
+        }
+        let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(
+            (seen.len(), distinct.len()),
+            (7, 7),
+            "limit {limit}: {seen:?}"
+        );
+    }
+    // Messages of one millisecond page the same way.
+    let more: Vec<serde_json::Value> = (0..5)
+        .map(|n| {
+            serde_json::json!({"from": "4915100000700", "id": format!("wamid.tie.m{n}"),
+            "timestamp": "1700000000", "type": "text", "text": {"body": format!("m{n}")}})
+        })
+        .collect();
+    let body = serde_json::json!({"entry":[{"changes":[{"field":"messages","value":{
+        "metadata":{"phone_number_id":"1"},"messages":more}}]}]});
+    app.post_webhook(&serde_json::to_vec(&body).unwrap()).await;
+    let owner = app
+        .conversations()
+        .await
+        .into_iter()
+        .find(|c| c["contact"]["display_name"] == "Tie 0")
+        .unwrap();
+    let cid = owner["id"].as_str().unwrap();
+    let mut seen = Vec::new();
+    let mut path = format!("/api/v1/conversations/{cid}/messages?limit=2");
+    for _ in 0..20 {
+        let (_, page) = app.get(&path).await;
+        for m in page["messages"].as_array().unwrap() {
+            seen.push(m["id"].as_str().unwrap().to_owned());
+        }
+        if page["next"].is_null() {
+            break;
+        }
+        path = format!(
+            "/api/v1/conversations/{cid}/messages?limit=2&before={}&before_id={}",
+            page["next"]["before"],
+            page["next"]["before_id"].as_str().unwrap()
+        );
+    }
+    let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!((seen.len(), distinct.len()), (6, 6), "{seen:?}");
+    app.shutdown().await;
+}
