@@ -51,12 +51,20 @@ impl SearchQuery {
     }
 }
 
-/// What was asked, for the audit entry of a search or export (ids and actions only).
-pub fn describe(f: &AuditFilter) -> String {
+/// What was asked, for the audit entry of a search or export: what a person typed (actor,
+/// action, target: it may be a phone number or a name) only as a keyed digest, so the
+/// append-only log never holds it; the times as they are. Whoever holds the key file can check
+/// whether a given value was searched for by computing its digest (blind index, domain
+/// `audit-search`, first 8 bytes in hex).
+pub fn describe(keys: &crate::keys::Keys, f: &AuditFilter) -> String {
+    let digest = |name: &str, v: &String| {
+        let d = keys.blind("audit-search", v);
+        format!("{name}#{}", hex::encode(d.get(..8).unwrap_or(&d)))
+    };
     [
-        f.actor.as_ref().map(|v| format!("actor={v}")),
-        f.action.as_ref().map(|v| format!("action={v}")),
-        f.target.as_ref().map(|v| format!("target={v}")),
+        f.actor.as_ref().map(|v| digest("actor", v)),
+        f.action.as_ref().map(|v| digest("action", v)),
+        f.target.as_ref().map(|v| digest("target", v)),
         f.from.map(|v| format!("from={v}")),
         f.to.map(|v| format!("to={v}")),
     ]
@@ -87,7 +95,7 @@ pub async fn search(
         .audit
         .record(
             crate::audit::AuditEvent::by(&principal, "audit.search", "audit_log")
-                .reason(&describe(&q.filter())),
+                .reason(&describe(&state.inbox.keys, &q.filter())),
         )
         .await?;
     let next = rows.last().map(|r| r.seq);
@@ -140,7 +148,7 @@ pub async fn export(
             crate::audit::AuditEvent::by(&principal, "audit.export", "audit_log").reason(&format!(
                 "{} entries {}",
                 rows.len(),
-                describe(&q.filter())
+                describe(&state.inbox.keys, &q.filter())
             )),
         )
         .await?;

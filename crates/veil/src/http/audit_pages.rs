@@ -201,7 +201,10 @@ pub async fn page(
     let rows = state.store.search_audit(&filter, PAGE).await?;
     state
         .audit
-        .record(AuditEvent::by(&principal, "audit.search", "audit_log").reason(&describe(&filter)))
+        .record(
+            AuditEvent::by(&principal, "audit.search", "audit_log")
+                .reason(&describe(&state.inbox.keys, &filter)),
+        )
         .await?;
     let names = actor_names(&state).await?;
     let days = [("from", q.from.clone()), ("to", q.to.clone())];
