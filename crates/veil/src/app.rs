@@ -453,9 +453,28 @@ fn spawn_audit_workers(
 
 /// One housekeeping pass: deletes the pacing buckets whose time has passed (one row per number
 /// and per recipient ever paced would otherwise stay forever). Returns the rows deleted.
-pub async fn housekeeping_once(state: &AppState) -> Result<u64, crate::store::StoreError> {
+pub async fn housekeeping_once(
+    state: &AppState,
+) -> Result<Housekeeping, crate::identity::AuthError> {
     let now_us = state.clock.now_ms().saturating_mul(1000);
-    state.store.prune_pacing(now_us).await
+    let pacing = state.store.prune_pacing(now_us).await?;
+    let (throttles, sessions) = state.identity.sweep().await?;
+    Ok(Housekeeping {
+        pacing,
+        throttles,
+        sessions,
+    })
+}
+
+/// What one housekeeping pass deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Housekeeping {
+    /// Pacing buckets whose time had passed.
+    pub pacing: u64,
+    /// Throttle counters of unknown e-mails and forgotten client addresses.
+    pub throttles: u64,
+    /// Sessions past their idle or absolute lifetime.
+    pub sessions: u64,
 }
 
 /// Housekeeping on one node at a time: the lease is renewed every 5 s, and a pass runs once a

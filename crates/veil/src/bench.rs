@@ -345,7 +345,7 @@ async fn bench_session(state: &crate::http::AppState, email: &str) -> anyhow::Re
     let secret = TotpSecret::generate();
     identity.enroll_directly(&user.id, &secret).await?;
     let client = crate::identity::Client::new([127, 0, 0, 1].into(), Some("veil bench"));
-    let pending = identity.login(email, &password, &client).await?;
+    let pending = identity.login(email, &password, &client, None).await?;
     let (session, user) = identity
         .session(pending.secret.expose_text(), &client)
         .await?;

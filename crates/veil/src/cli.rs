@@ -609,6 +609,13 @@ async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `veil user …` does to one user.
+enum UserOp {
+    Change(UserChange, &'static str),
+    Unlock,
+    Logout,
+}
+
 async fn user(global: &Global, action: UserCommand) -> anyhow::Result<()> {
     let identity = open_identity(global).await?;
     let (email, change, done) = match action {
@@ -621,25 +628,21 @@ async fn user(global: &Global, action: UserCommand) -> anyhow::Result<()> {
             return add_user(&identity, &email, &role, name, &language).await;
         }
         UserCommand::List => return list_users(&identity).await,
-        UserCommand::Unlock { email } => {
-            identity.unlock(&email).await?;
-            println!("unlocked");
-            return Ok(());
-        }
-        UserCommand::Logout { email } => (email, None, "sessions ended"),
+        UserCommand::Unlock { email } => (email, UserOp::Unlock, "unlocked"),
+        UserCommand::Logout { email } => (email, UserOp::Logout, "sessions ended"),
         UserCommand::Disable { email } => (
             email,
-            Some(UserChange::Status(STATUS_DISABLED.into())),
+            UserOp::Change(UserChange::Status(STATUS_DISABLED.into()), "user.disable"),
             "disabled; every session ended",
         ),
         UserCommand::Enable { email } => (
             email,
-            Some(UserChange::Status(STATUS_ACTIVE.into())),
+            UserOp::Change(UserChange::Status(STATUS_ACTIVE.into()), "user.enable"),
             "enabled",
         ),
         UserCommand::Reset2fa { email } => (
             email,
-            Some(UserChange::ResetSecondFactor),
+            UserOp::Change(UserChange::ResetSecondFactor, "user.reset_2fa"),
             "second factor reset; they enroll again at their next sign-in",
         ),
     };
@@ -648,12 +651,16 @@ async fn user(global: &Global, action: UserCommand) -> anyhow::Result<()> {
         .user_by_email(&crate::identity::normalise_email(&email))
         .await?
         .ok_or_else(|| anyhow::anyhow!("no user with that e-mail"))?;
+    // Every change is recorded (as `cli`) before it is done.
     match change {
-        Some(change) => {
-            identity.change_user(None, &user.id, &change).await?;
+        UserOp::Change(change, action) => {
+            identity
+                .administer_user(None, &user.id, &change, action)
+                .await?;
         }
-        None => {
-            identity.store().delete_sessions_of(&user.id, None).await?;
+        UserOp::Unlock => identity.unlock(None, &user.id).await?,
+        UserOp::Logout => {
+            identity.logout_user(None, &user.id).await?;
         }
     }
     println!("{done}");

@@ -25,6 +25,7 @@ pub mod inbound;
 pub mod inbox;
 pub mod keys;
 pub mod live;
+pub mod mail;
 pub mod media;
 pub mod outbound;
 pub mod screen;

@@ -8,13 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lettre::message::header::ContentType;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport as _, Message, Tokio1Executor};
 use secrecy::ExposeSecret as _;
 
 use crate::clock::Clock;
-use crate::config::{AlertsConfig, SmtpSecurity};
+use crate::config::AlertsConfig;
 use crate::store::{AlertRow, Store, StoreError};
 
 const MAX_ATTEMPTS: i64 = 10;
@@ -107,39 +104,20 @@ impl Deliverer {
 
     async fn email(&self, alert: &AlertRow) -> Result<(), String> {
         let c = &self.config;
-        let message = Message::builder()
-            .from(c.smtp_from.parse().map_err(|e| format!("smtp_from: {e}"))?)
-            .to(c.email_to.parse().map_err(|e| format!("email_to: {e}"))?)
-            .subject(format!("Veil alert: {}", alert.rule))
-            .header(ContentType::TEXT_PLAIN)
-            .body(self.text(alert))
-            .map_err(|e| e.to_string())?;
-        let builder = match c.smtp_security {
-            SmtpSecurity::None => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&c.smtp_host)
+        crate::mail::send(
+            c,
+            &c.email_to,
+            &format!("Veil alert: {}", alert.rule),
+            self.text(alert),
+        )
+        .await
+        .map_err(|e| {
+            if e.starts_with("the recipient") {
+                "email_to is not an address".to_owned()
+            } else {
+                e
             }
-            SmtpSecurity::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&c.smtp_host)
-                    .map_err(|e| e.to_string())?
-            }
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&c.smtp_host)
-                .map_err(|e| e.to_string())?,
-        };
-        let mut builder = builder
-            .port(c.smtp_port)
-            .timeout(Some(Duration::from_secs(10)));
-        if !c.smtp_username.is_empty() {
-            builder = builder.credentials(Credentials::new(
-                c.smtp_username.clone(),
-                c.smtp_password.expose_secret().to_owned(),
-            ));
-        }
-        builder
-            .build()
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        })
     }
 
     async fn webhook(&self, alert: &AlertRow, now: i64) -> Result<(), String> {

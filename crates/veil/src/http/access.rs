@@ -80,8 +80,37 @@ pub fn clear_cookie(tls: bool) -> HeaderValue {
     HeaderValue::from_str(&cookie.to_string()).unwrap_or(HeaderValue::from_static(""))
 }
 
+/// The device cookie's name (see `Identity::device_cookie`).
+fn device_cookie_name(tls: bool) -> &'static str {
+    if tls {
+        "__Host-veil_device"
+    } else {
+        "veil_device"
+    }
+}
+
+/// The `Set-Cookie` value that marks this browser as one its user signed in with.
+pub fn device_cookie(tls: bool, value: &str) -> HeaderValue {
+    let cookie = cookie::Cookie::build((device_cookie_name(tls), value.to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .secure(tls)
+        .max_age(cookie::time::Duration::days(crate::identity::DEVICE_DAYS))
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The device cookie the browser sent, if any.
+pub fn device_of(headers: &HeaderMap, tls: bool) -> Option<String> {
+    cookie_value(headers, device_cookie_name(tls))
+}
+
 fn session_secret(headers: &HeaderMap, tls: bool) -> Option<String> {
-    let name = cookie_name(tls);
+    cookie_value(headers, cookie_name(tls))
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -705,7 +705,7 @@ pub async fn invite(
         Ok(link) => {
             let extra = Extra {
                 error: None,
-                setup_link: Some(link.to_string()),
+                setup_link: link.map(|l| l.to_string()),
             };
             show(
                 &state,
@@ -736,7 +736,7 @@ async fn change_user(
     }
     state
         .identity
-        .administer_user(principal, id, &change, action)
+        .administer_user(Some(principal), id, &change, action)
         .await?;
     Ok(())
 }
@@ -807,7 +807,7 @@ pub async fn logout_user(
 ) -> Result<Response, AppError> {
     let outcome = state
         .identity
-        .logout_user(&principal, &id)
+        .logout_user(Some(&principal), &id)
         .await
         .map(|_| ())
         .map_err(AppError::from);

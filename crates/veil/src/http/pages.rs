@@ -116,6 +116,17 @@ fn with_cookie(state: &AppState, token: &SessionToken, response: impl IntoRespon
     response
 }
 
+/// A completed sign-in: the session cookie and a fresh device cookie for this browser.
+fn signed_in(state: &AppState, token: &SessionToken, response: impl IntoResponse) -> Response {
+    let mut response = with_cookie(state, token, response);
+    let device = state.identity.device_cookie(&token.row.user_id);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        crate::http::access::device_cookie(state.config.tls(), &device),
+    );
+    response
+}
+
 /// The status of a failed sign-in or account step (internal failures are logged here, once).
 fn failure_status(e: &AuthError) -> StatusCode {
     match e {
@@ -192,7 +203,12 @@ pub async fn login(
 ) -> Response {
     match state
         .identity
-        .login(&form.email, &form.password, &client)
+        .login(
+            &form.email,
+            &form.password,
+            &client,
+            crate::http::access::device_of(&headers, state.config.tls()).as_deref(),
+        )
         .await
     {
         Ok(token) => {
@@ -258,7 +274,7 @@ pub async fn second_factor(
         .await
     {
         Ok(ok) => match ok.recovery_codes_left {
-            None => with_cookie(&state, &ok.session, Redirect::to("/")),
+            None => signed_in(&state, &ok.session, Redirect::to("/")),
             Some(left) => {
                 let page = NoticePage {
                     l,
@@ -267,7 +283,7 @@ pub async fn second_factor(
                     message: l.tr("recovery-used", &[("count", Arg::Count(left))]),
                     next: "/",
                 };
-                with_cookie(&state, &ok.session, html(StatusCode::OK, &page))
+                signed_in(&state, &ok.session, html(StatusCode::OK, &page))
             }
         },
         Err(e) => {
@@ -341,7 +357,7 @@ pub async fn enroll(
                 error: None,
                 codes: codes.iter().map(|c| c.as_str()).collect(),
             };
-            with_cookie(&state, &token, html(StatusCode::OK, &page))
+            signed_in(&state, &token, html(StatusCode::OK, &page))
         }
         Err(e) => {
             let (status, text) = failure(l, &e);
@@ -565,6 +581,8 @@ pub async fn end_session(
 #[derive(Deserialize)]
 pub struct PasswordForm {
     current: SecretString,
+    /// The second factor: a code or a recovery code.
+    code: String,
     new: SecretString,
 }
 
@@ -577,7 +595,7 @@ pub async fn change_password(
 ) -> Response {
     match state
         .identity
-        .change_password(&principal, &form.current, &form.new)
+        .change_password(&principal, &form.current, &form.code, &form.new)
         .await
     {
         Ok(token) => with_cookie(&state, &token, Redirect::to("/account")),

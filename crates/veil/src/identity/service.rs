@@ -127,6 +127,8 @@ pub struct Identity {
 }
 
 const MINUTE: i64 = 60_000;
+/// How long a device cookie vouches for a browser.
+pub const DEVICE_DAYS: i64 = 90;
 /// Sign-in refused because of too many attempts.
 const LOGIN_LOCKED: &str = "login.locked";
 /// A half-finished login (password done, code not yet) lives this long.
@@ -228,36 +230,82 @@ impl Identity {
         )
     }
 
-    /// Checks throttles, most restrictive first.
-    async fn throttled(&self, checks: &[(&str, Policy)]) -> AuthResult<()> {
+    /// Reserves one attempt on every key, atomically per key, before the attempt is checked:
+    /// the attempt counts as a failure from here on (a success clears or refunds it), so a burst
+    /// of concurrent guesses cannot all pass the check before the first failure is written. Of
+    /// attempts that read the same counter, one wins the compare-and-set; the others read again
+    /// and meet the wait. Refused attempts change no counter, so they do not lengthen the wait.
+    /// Returns the wait in seconds when refused.
+    async fn reserve(&self, checks: &[(&str, Policy)]) -> AuthResult<()> {
+        // Rounds of compare-and-set lost to other attempts before this one gives up (refused).
+        const ROUNDS: usize = 64;
         let keys: Vec<String> = checks.iter().map(|(k, _)| (*k).to_owned()).collect();
-        let counters = self.store.throttle_counters(&keys).await?;
-        let now_s = self.now() / 1000;
-        let mut wait = 0;
-        let mut stale = Vec::new();
-        for (key, policy) in checks {
-            let counter = counters.iter().find(|(k, _, _)| k == key).map_or(
-                Counter::default(),
-                |(_, failures, last)| Counter {
-                    failures: *failures,
-                    last_failure_at: *last / 1000,
-                },
-            );
-            if policy.is_stale(counter, now_s) {
-                stale.push((*key).to_owned());
+        for _ in 0..ROUNDS {
+            let counters = self.store.throttle_counters(&keys).await?;
+            let now = self.now();
+            let now_s = now / 1000;
+            let mut wait = 0;
+            let mut seen = Vec::with_capacity(checks.len());
+            for (key, policy) in checks {
+                let row = counters
+                    .iter()
+                    .find(|(k, _, _)| k == key)
+                    .map(|(_, failures, last)| (*failures, *last));
+                let counter = row.map_or(Counter::default(), |(failures, last)| Counter {
+                    failures,
+                    last_failure_at: last / 1000,
+                });
+                match policy.verdict(counter, now_s) {
+                    Verdict::Allowed => {}
+                    Verdict::Wait(secs) => wait = wait.max(secs),
+                    // Indistinguishable from a long wait, so a stopped account reveals nothing.
+                    Verdict::Stopped => wait = wait.max(policy.max_wait_secs),
+                }
+                // A forgotten counter starts again: reserve as if it were new.
+                let stale = policy.is_stale(counter, now_s);
+                seen.push((*key, row, stale));
             }
-            match policy.verdict(counter, now_s) {
-                Verdict::Allowed => {}
-                Verdict::Wait(secs) => wait = wait.max(secs),
-                // Indistinguishable from a long wait, so a stopped account reveals nothing.
-                Verdict::Stopped => wait = wait.max(policy.max_wait_secs),
+            if wait > 0 {
+                return Err(AuthError::Throttled(wait));
+            }
+            let mut won = Vec::with_capacity(seen.len());
+            let mut lost = false;
+            for (key, row, stale) in seen {
+                if stale {
+                    self.store.throttle_clear(&[key.to_owned()]).await?;
+                }
+                let seen_row = if stale { None } else { row };
+                if self.store.throttle_reserve(key, seen_row, now).await? {
+                    won.push(key);
+                } else {
+                    lost = true;
+                    break;
+                }
+            }
+            if !lost {
+                return Ok(());
+            }
+            for key in won {
+                self.store.throttle_refund(key).await?;
             }
         }
-        if !stale.is_empty() {
-            self.store.throttle_clear(&stale).await?;
-        }
-        if wait > 0 {
-            return Err(AuthError::Throttled(wait));
+        Err(AuthError::Throttled(1))
+    }
+
+    /// Records a throttled refusal of `key`: the first refusal since the key last allowed an
+    /// attempt is an audit entry, and then every tenfold count (10, 100, …) one more with the
+    /// count, so that a flood of refused guesses costs the log a handful of entries.
+    async fn refused(&self, key: &str, event: AuditEvent) -> AuthResult<()> {
+        let count = self.store.throttle_refused(key).await?;
+        let tenfold = count > 1
+            && count
+                .to_string()
+                .trim_start_matches('1')
+                .bytes()
+                .all(|b| b == b'0');
+        if count == 1 || tenfold {
+            let reason = format!("{} (refused {count} times)", event.reason);
+            self.audit.record(event.reason(&reason)).await?;
         }
         Ok(())
     }
@@ -332,16 +380,27 @@ impl Identity {
 
     /// First factor. Unknown users, disabled users, users outside their network and wrong
     /// passwords all get the same answer after the same work.
+    ///
+    /// `device` is the browser's device cookie (`device_cookie`), given to a browser after a
+    /// complete sign-in. A browser whose cookie is good for this account is throttled on its
+    /// own counter, so that strangers guessing the password (who share the account's counter)
+    /// cannot keep the user out of their own browser; the account's hard stop still holds for
+    /// everyone (OWASP's device cookies).
     pub async fn login(
         &self,
         email: &str,
         password: &SecretString,
         client: &Client,
+        device: Option<&str>,
     ) -> AuthResult<SessionToken> {
         let email = normalise_email(email);
         let account = self.account_key(&email);
         let ip_key = network::throttle_key(client.ip);
         let user = self.store.user_by_email(&email).await?;
+        let trusted = user
+            .as_ref()
+            .zip(device)
+            .and_then(|(u, cookie)| self.trusted_device(cookie, &u.id));
         // The audit target: the account if it exists, else the keyed digest of the e-mail.
         let target = user
             .as_ref()
@@ -351,12 +410,21 @@ impl Identity {
                 .outcome(Outcome::Denied)
                 .reason(reason)
         };
-        if let Err(err) = self
-            .throttled(&[(&account, throttle::ACCOUNT), (&ip_key, throttle::CLIENT)])
-            .await
-        {
-            self.audit
-                .record(refused(LOGIN_LOCKED, "too many attempts"))
+        let checks = match &trusted {
+            Some(device_key) => {
+                self.hard_stopped(&account).await?;
+                [
+                    (device_key.as_str(), throttle::ACCOUNT),
+                    (&ip_key, throttle::CLIENT),
+                ]
+            }
+            None => [
+                (account.as_str(), throttle::ACCOUNT),
+                (&ip_key, throttle::CLIENT),
+            ],
+        };
+        if let Err(err) = self.reserve(&checks).await {
+            self.refused(&account, refused(LOGIN_LOCKED, "too many attempts"))
                 .await?;
             return Err(err);
         }
@@ -369,16 +437,52 @@ impl Identity {
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let verified = self.hashing.verify(password, stored).await?;
         let Some(user) = usable.filter(|_| verified) else {
-            self.store
-                .throttle_fail(&[account, ip_key], self.now())
-                .await?;
+            // The attempt was counted when it was reserved.
             self.audit
                 .record(refused(alerts::LOGIN_FAILED, "password"))
                 .await?;
             return Err(AuthError::InvalidCredentials);
         };
-        self.store.throttle_clear(&[account]).await?;
+        // A success ends the counter it was throttled on: a trusted browser's own, so that
+        // strangers' failures keep counting against them on the account's.
+        self.store
+            .throttle_clear(&[trusted.unwrap_or(account)])
+            .await?;
+        self.store.throttle_refund(&ip_key).await?;
         self.after_password(user, client).await
+    }
+
+    /// Refuses (as a long wait) when `key` has reached the account hard stop.
+    async fn hard_stopped(&self, key: &str) -> AuthResult<()> {
+        let counters = self.store.throttle_counters(&[key.to_owned()]).await?;
+        let failures = counters.first().map_or(0, |(_, f, _)| *f);
+        match throttle::ACCOUNT.hard_stop {
+            Some(stop) if failures >= stop => {
+                Err(AuthError::Throttled(throttle::ACCOUNT.max_wait_secs))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A device cookie for `user_id`, issued now: `user id . issued ms . MAC` (the MAC is the
+    /// installation's keyed blind index of the rest, so nothing is stored).
+    pub fn device_cookie(&self, user_id: &str) -> String {
+        let body = format!("{user_id}.{}", self.now());
+        let mac = hex::encode(self.keys.blind("device-cookie", &body));
+        format!("{body}.{mac}")
+    }
+
+    /// The throttle key of a good device cookie of `user_id` (at most `DEVICE_DAYS` old).
+    fn trusted_device(&self, cookie: &str, user_id: &str) -> Option<String> {
+        use subtle::ConstantTimeEq as _;
+        let (body, mac) = cookie.rsplit_once('.')?;
+        let (owner, issued) = body.rsplit_once('.')?;
+        let issued: i64 = issued.parse().ok()?;
+        let age = self.now() - issued;
+        let expected = hex::encode(self.keys.blind("device-cookie", body));
+        let good: bool = expected.as_bytes().ct_eq(mac.as_bytes()).into();
+        (good && owner == user_id && (0..DEVICE_DAYS * 24 * 60 * MINUTE).contains(&age))
+            .then(|| format!("dev:{}", mac.get(..32).unwrap_or(mac)))
     }
 
     /// Resolves a session cookie: the session and its user, if the session is still valid.
@@ -514,7 +618,14 @@ impl Identity {
         client: &Client,
     ) -> AuthResult<Option<i64>> {
         let key = format!("2fa:{}", user.id);
-        self.throttled(&[(&key, throttle::SECOND_FACTOR)]).await?;
+        let who = format!("user:{}", user.id);
+        if let Err(err) = self.reserve(&[(&key, throttle::SECOND_FACTOR)]).await {
+            let event = AuditEvent::from_client("anonymous", client, LOGIN_LOCKED, who)
+                .outcome(Outcome::Denied)
+                .reason("second factor: too many attempts");
+            self.refused(&key, event).await?;
+            return Err(err);
+        }
         let now = self.now();
         let outcome = if totp::looks_like_recovery_code(code) {
             if self
@@ -538,15 +649,13 @@ impl Identity {
             Some(used_recovery) => {
                 self.store.throttle_clear(&[key]).await?;
                 if used_recovery.is_some() {
-                    let who = format!("user:{}", user.id);
                     self.record_raw(&who, "recovery_code.used", &who, client)
                         .await?;
                 }
                 Ok(used_recovery)
             }
             None => {
-                self.store.throttle_fail(&[key], now).await?;
-                let who = format!("user:{}", user.id);
+                // The attempt was counted when it was reserved.
                 self.audit
                     .record(
                         AuditEvent::from_client("anonymous", client, alerts::LOGIN_FAILED, who)
@@ -633,11 +742,10 @@ impl Identity {
             return Err(AuthError::NoSession);
         }
         let key = format!("2fa:{}", user.id);
-        self.throttled(&[(&key, throttle::SECOND_FACTOR)]).await?;
+        self.reserve(&[(&key, throttle::SECOND_FACTOR)]).await?;
         let pending = self.totp_of(user, user.totp_pending_ct.as_ref(), "totp_pending")?;
         let now = self.now();
         let Some(step) = pending.check(code, now / 1000) else {
-            self.store.throttle_fail(&[key], now).await?;
             return Err(AuthError::InvalidCode);
         };
         let sealed = self
@@ -676,15 +784,15 @@ impl Identity {
             return Err(AuthError::Forbidden);
         };
         let account = self.account_key(&user.email);
-        self.throttled(&[(&account, throttle::ACCOUNT)]).await?;
+        self.reserve(&[(&account, throttle::ACCOUNT)]).await?;
         if !self
             .hashing
             .verify(password, user.password_hash.as_deref())
             .await?
         {
-            self.store.throttle_fail(&[account], self.now()).await?;
             return Err(AuthError::InvalidCredentials);
         }
+        self.store.throttle_clear(&[account]).await?;
         self.check_second_factor(user, code, &principal.client)
             .await?;
         self.rotate(session, user, STAGE_FULL, &principal.client)
@@ -747,25 +855,50 @@ impl Identity {
         }
     }
 
-    /// Changes the caller's password: every session ends; the caller gets a new one.
+    /// Changes the caller's password: the current password (throttled like a sign-in, on the
+    /// account) and the second factor first, the entry before the change; every session ends
+    /// and the caller gets a new one. The new session keeps the old one's authentication time:
+    /// a password change is not a re-authentication (a stolen cookie cannot use it to pass the
+    /// re-authentication checks of sensitive actions).
     pub async fn change_password(
         &self,
         principal: &Principal,
         current: &SecretString,
+        code: &str,
         new: &SecretString,
     ) -> AuthResult<SessionToken> {
         let (Some(user), Some(session)) = (principal.user(), principal.session()) else {
             return Err(AuthError::Forbidden);
         };
+        let account = self.account_key(&user.email);
+        let who = format!("user:{}", user.id);
+        if let Err(err) = self.reserve(&[(&account, throttle::ACCOUNT)]).await {
+            let event = AuditEvent::by(principal, LOGIN_LOCKED, &who)
+                .outcome(Outcome::Denied)
+                .reason("password change: too many attempts");
+            self.refused(&account, event).await?;
+            return Err(err);
+        }
         if !self
             .hashing
             .verify(current, user.password_hash.as_deref())
             .await?
         {
+            self.audit
+                .record(
+                    AuditEvent::by(principal, "user.password_change", &who)
+                        .outcome(Outcome::Denied)
+                        .reason("password"),
+                )
+                .await?;
             return Err(AuthError::InvalidCredentials);
         }
+        self.store.throttle_clear(&[account]).await?;
+        self.check_second_factor(user, code, &principal.client)
+            .await?;
         check_new_password(new.expose_secret(), &[&user.email, &user.display_name])?;
         let hash = self.hashing.hash(new).await?;
+        self.record(principal, "user.password_change", &who).await?;
         self.store
             .change_user(&user.id, &UserChange::Password(hash), self.now())
             .await?;
@@ -774,13 +907,13 @@ impl Identity {
             .user_by_id(&user.id)
             .await?
             .ok_or(AuthError::NotFound)?;
-        self.insert_new_session(
-            &fresh,
-            STAGE_FULL,
-            Some(session.created_at),
-            &principal.client,
-        )
-        .await
+        let mut token = self.new_session(&fresh, STAGE_FULL, &principal.client)?;
+        token.row.created_at = session.created_at;
+        token.row.authenticated_at = session.authenticated_at;
+        self.store
+            .insert_session(&token.row, &token.secret.hash().0)
+            .await?;
+        Ok(token)
     }
 
     /// Creates a user and a one-time setup link. `by` is `None` for the command line (the
@@ -793,18 +926,26 @@ impl Identity {
         role: Role,
         language: &str,
     ) -> AuthResult<NewUser> {
-        if let Some(by) = by {
-            // A token (no role) with `user.manage` may provision non-administrative users only.
-            let may = by.role().map_or_else(
-                || {
-                    by.can(super::Permission::UserManage)
-                        && !matches!(role, Role::Owner | Role::Admin)
-                },
-                |r| r.may_manage(role),
-            );
-            if !may {
-                return Err(AuthError::Forbidden);
-            }
+        let id = uuid::Uuid::now_v7().to_string();
+        if by.is_none() {
+            self.record_first(None, "user.create", &format!("user:{id}"))
+                .await?;
+        }
+        self.create_user_with_id(by, &id, email, display_name, role, language)
+            .await
+    }
+
+    async fn create_user_with_id(
+        &self,
+        by: Option<&Principal>,
+        id: &str,
+        email: &str,
+        display_name: &str,
+        role: Role,
+        language: &str,
+    ) -> AuthResult<NewUser> {
+        if by.is_some_and(|by| !may_manage(by, role)) {
+            return Err(AuthError::Forbidden);
         }
         let email = normalise_email(email);
         if email.len() > 254 || !email.contains('@') || email.chars().any(char::is_whitespace) {
@@ -826,7 +967,7 @@ impl Identity {
         }
         let now = self.now();
         let user = UserRow {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: id.to_owned(),
             email,
             display_name: display_name.to_owned(),
             role: role.as_str().to_owned(),
@@ -847,8 +988,11 @@ impl Identity {
         Ok(NewUser { user, setup_secret })
     }
 
-    /// An administrator's invitation: creates the user, records it, and returns the user with
-    /// the one-time setup link (`public_url/setup/…`), to be shown once.
+    /// An invitation: creates the user, records it, and returns the user with the one-time
+    /// setup link (`public_url/setup/…`), to be shown once to the person who invited. A setup
+    /// link is a credential of the new user: a token never receives one. For a token the link
+    /// goes by e-mail to the invitee (the SMTP server of `[alerts]`), and without mail
+    /// delivery a token cannot invite.
     pub async fn invite_user(
         &self,
         by: &Principal,
@@ -856,18 +1000,48 @@ impl Identity {
         display_name: &str,
         role: Role,
         language: &str,
-    ) -> AuthResult<(UserRow, Zeroizing<String>)> {
-        let created = self
-            .create_user(Some(by), email, display_name, role, language)
+    ) -> AuthResult<(UserRow, Option<Zeroizing<String>>)> {
+        if !may_manage(by, role) {
+            return Err(AuthError::Forbidden);
+        }
+        let by_token = by.role().is_none();
+        if by_token && !crate::mail::configured(&self.config.alerts) {
+            return Err(AuthError::Invalid(
+                "an API token cannot invite without mail delivery ([alerts] smtp_host, smtp_from): \
+                 the setup link goes to the invitee, never to the token"
+                    .into(),
+            ));
+        }
+        // Recorded before the user exists (the id is chosen here), so an invitation whose entry
+        // cannot be written leaves no user behind.
+        let id = uuid::Uuid::now_v7().to_string();
+        self.record(by, "user.create", &format!("user:{id}"))
             .await?;
-        self.record(by, "user.create", &format!("user:{}", created.user.id))
+        let created = self
+            .create_user_with_id(Some(by), &id, email, display_name, role, language)
             .await?;
         let link = Zeroizing::new(format!(
             "{}/setup/{}",
             self.config.public_url,
             created.setup_secret.expose_text()
         ));
-        Ok((created.user, link))
+        if by_token {
+            let body = format!(
+                "You have been invited to Veil, the WhatsApp inbox.\n\nSet your password and second factor here (the link works once, for {} hours):\n{}\n",
+                self.config.auth.setup_link_hours,
+                link.as_str()
+            );
+            crate::mail::send(
+                &self.config.alerts,
+                &created.user.email,
+                "Your Veil account",
+                body,
+            )
+            .await
+            .map_err(|_| AuthError::Internal("the invitation could not be mailed"))?;
+            return Ok((created.user, None));
+        }
+        Ok((created.user, Some(link)))
     }
 
     async fn new_setup_link(&self, user_id: &str) -> AuthResult<OpaqueSecret> {
@@ -944,79 +1118,177 @@ impl Identity {
         Ok(codes)
     }
 
-    /// An administrative change to another user (`by` None: the command line).
-    pub async fn change_user(
+    /// A change to a user by `by` (`None`: the command line), recorded as `action` before it is
+    /// done: a change whose entry cannot be written does not happen. A principal must outrank
+    /// the user (and the new role). Disabling or demoting a user revokes the API tokens they
+    /// created that now exceed what they may do.
+    pub async fn administer_user(
         &self,
         by: Option<&Principal>,
         user_id: &str,
         change: &UserChange,
+        action: &str,
     ) -> AuthResult<UserRow> {
-        let target = self
+        let target = self.managed_user(by, user_id).await?;
+        let allowed = match change {
+            UserChange::Role(r) => {
+                let Some(new) = Role::parse(r) else {
+                    return Err(AuthError::Invalid("unknown role".into()));
+                };
+                by.is_none_or(|by| by.role().is_some_and(|own| own.may_manage(new)))
+            }
+            UserChange::Status(s) => s == STATUS_ACTIVE || s == STATUS_DISABLED,
+            UserChange::Password(_) => by.is_none(),
+            UserChange::ResetSecondFactor => true,
+        };
+        // Roles and status change only by a person (or the operator): never by a token.
+        if !allowed || by.is_some_and(|by| by.role().is_none()) {
+            return Err(AuthError::Forbidden);
+        }
+        self.record_first(by, action, &format!("user:{user_id}"))
+            .await?;
+        self.store.change_user(user_id, change, self.now()).await?;
+        let changed = self
             .store
             .user_by_id(user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
-        let target_role = Role::parse(&target.role).ok_or(AuthError::NotFound)?;
-        if let Some(by) = by {
-            let Some(role) = by.role() else {
-                return Err(AuthError::Forbidden);
-            };
-            let new_role_ok = match change {
-                UserChange::Role(r) => Role::parse(r).is_some_and(|r| role.may_manage(r)),
-                UserChange::Status(s) => s == STATUS_ACTIVE || s == STATUS_DISABLED,
-                UserChange::Password(_) => false,
-                UserChange::ResetSecondFactor => true,
-            };
-            if !role.may_manage(target_role) || !new_role_ok {
-                return Err(AuthError::Forbidden);
-            }
+        if changed.role != target.role || changed.status != target.status {
+            self.revoke_tokens_beyond(&changed).await?;
         }
-        if let UserChange::Role(r) = change
-            && Role::parse(r).is_none()
-        {
-            return Err(AuthError::Invalid("unknown role".into()));
-        }
-        self.store.change_user(user_id, change, self.now()).await?;
-        self.store
-            .user_by_id(user_id)
-            .await?
-            .ok_or(AuthError::NotFound)
+        Ok(changed)
     }
 
-    /// An administrator's change to another user, recorded in the access log as `action`.
-    pub async fn administer_user(
-        &self,
-        by: &Principal,
-        user_id: &str,
-        change: &UserChange,
-        action: &str,
-    ) -> AuthResult<UserRow> {
-        let user = self.change_user(Some(by), user_id, change).await?;
-        self.record(by, action, &format!("user:{user_id}")).await?;
-        Ok(user)
+    /// Revokes the tokens `user` created (and the tokens those created) whose scopes exceed what
+    /// the user may do now (a disabled user: every one). Each revocation is recorded.
+    async fn revoke_tokens_beyond(&self, user: &UserRow) -> AuthResult<()> {
+        let allowed = if user.status == STATUS_ACTIVE {
+            Role::parse(&user.role).map_or(Permissions::default(), Role::permissions)
+        } else {
+            Permissions::default()
+        };
+        let tokens = self.store.list_api_tokens().await?;
+        let mut creators = vec![format!("user:{}", user.id)];
+        let mut revoked = Vec::new();
+        while let Some(creator) = creators.pop() {
+            for t in &tokens {
+                let scopes = Permissions::parse_names(&t.scopes).unwrap_or_default();
+                if t.revoked_at.is_none()
+                    && t.created_by.as_deref() == Some(creator.as_str())
+                    && !revoked.contains(&t.id)
+                    && !scopes.is_subset_of(allowed)
+                {
+                    revoked.push(t.id.clone());
+                    creators.push(format!("token:{}", t.id));
+                }
+            }
+        }
+        for id in revoked {
+            self.audit
+                .record(
+                    AuditEvent::system("system", "token.revoke", format!("token:{id}"))
+                        .reason(&format!("creator user:{} lost the permissions", user.id)),
+                )
+                .await?;
+            self.store.revoke_api_token(&id, self.now()).await?;
+        }
+        Ok(())
     }
 
     /// Ends every session of a user (admin "log out this user"), recorded.
-    pub async fn logout_user(&self, by: &Principal, user_id: &str) -> AuthResult<u64> {
+    pub async fn logout_user(&self, by: Option<&Principal>, user_id: &str) -> AuthResult<u64> {
+        self.managed_user(by, user_id).await?;
+        self.record_first(by, "user.logout", &format!("user:{user_id}"))
+            .await?;
+        Ok(self.store.delete_sessions_of(user_id, None).await?)
+    }
+
+    /// A user's sessions (where from, which browser), for those who may manage the user; the
+    /// read is recorded before it is returned.
+    pub async fn sessions_of_user(
+        &self,
+        by: &Principal,
+        user_id: &str,
+    ) -> AuthResult<Vec<SessionRow>> {
+        self.managed_user(Some(by), user_id).await?;
+        let sessions = self.store.sessions_of(user_id).await?;
+        self.record(by, "user.sessions", &format!("user:{user_id}"))
+            .await?;
+        Ok(sessions)
+    }
+
+    /// Lifts the throttles and hard stops of an account: password and second factor. `by` is
+    /// `None` for the command line; a principal must outrank the user. The entry is written
+    /// first: an unlock that cannot be recorded does not happen.
+    pub async fn unlock(&self, by: Option<&Principal>, user_id: &str) -> AuthResult<()> {
+        let target = self.managed_user(by, user_id).await?;
+        self.record_first(by, "user.unlock", &format!("user:{user_id}"))
+            .await?;
+        let key = self.account_key(&normalise_email(&target.email));
+        self.store
+            .throttle_clear(&[key, format!("2fa:{user_id}")])
+            .await?;
+        Ok(())
+    }
+
+    /// Housekeeping: deletes throttle counters that protect nothing any more (e-mails of no
+    /// account and client addresses, a day after their last failure; counters of real accounts
+    /// stay until a success or an unlock) and sessions past their idle or absolute lifetime.
+    /// Returns (counters, sessions) deleted.
+    pub async fn sweep(&self) -> AuthResult<(u64, u64)> {
+        const DAY_MS: i64 = 86_400_000;
+        let now = self.now();
+        let accounts: Vec<String> = self
+            .store
+            .list_users()
+            .await?
+            .iter()
+            .map(|u| self.account_key(&u.email))
+            .collect();
+        let mut counters = self
+            .store
+            .throttle_sweep("acct:", now - DAY_MS, &accounts)
+            .await?;
+        counters += self.store.throttle_sweep("ip:", now - DAY_MS, &[]).await?;
+        let policy = self.policy();
+        let idle = i64::try_from(policy.session_idle_minutes).unwrap_or(30) * MINUTE;
+        let absolute = i64::try_from(policy.session_absolute_hours).unwrap_or(12) * 60 * MINUTE;
+        let sessions = self
+            .store
+            .delete_expired_sessions(now - idle, now - absolute)
+            .await?;
+        Ok((counters, sessions))
+    }
+
+    /// The user `user_id`, when `by` (`None`: the command line) may manage them: a user of their
+    /// own rank or below; a token, users whose role's permissions are all within its scopes.
+    async fn managed_user(&self, by: Option<&Principal>, user_id: &str) -> AuthResult<UserRow> {
         let target = self
             .store
             .user_by_id(user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
-        let target_role = Role::parse(&target.role).ok_or(AuthError::NotFound)?;
-        if !by.role().is_some_and(|r| r.may_manage(target_role)) {
+        let role = Role::parse(&target.role).ok_or(AuthError::NotFound)?;
+        if let Some(by) = by
+            && !may_manage(by, role)
+        {
             return Err(AuthError::Forbidden);
         }
-        let ended = self.store.delete_sessions_of(user_id, None).await?;
-        self.record(by, "user.logout", &format!("user:{user_id}"))
-            .await?;
-        Ok(ended)
+        Ok(target)
     }
 
-    /// Lifts the login throttle and the hard stop of an account.
-    pub async fn unlock(&self, email: &str) -> AuthResult<()> {
-        let key = self.account_key(&normalise_email(email));
-        self.store.throttle_clear(&[key]).await?;
+    /// Records an action before it is done, by `by` or (`None`) the command line.
+    async fn record_first(
+        &self,
+        by: Option<&Principal>,
+        action: &str,
+        target: &str,
+    ) -> AuthResult<()> {
+        let event = match by {
+            Some(by) => AuditEvent::by(by, action, target),
+            None => AuditEvent::system("cli", action, target),
+        };
+        self.audit.record(event).await?;
         Ok(())
     }
 
@@ -1102,6 +1374,18 @@ impl Identity {
             Ok(())
         } else {
             Err(AuthError::ReauthRequired)
+        }
+    }
+}
+
+/// Whether `by` may act on a user of `role`: a user of the same rank or below; a token (which
+/// has no rank), only users whose role grants nothing beyond the token's scopes, so that a
+/// token can never hand out more than it holds.
+fn may_manage(by: &Principal, role: Role) -> bool {
+    match by.role() {
+        Some(own) => own.may_manage(role),
+        None => {
+            by.can(super::Permission::UserManage) && role.permissions().is_subset_of(by.permissions)
         }
     }
 }

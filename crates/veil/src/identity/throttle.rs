@@ -36,12 +36,13 @@ pub const CLIENT: Policy = Policy {
     forget_after_secs: Some(24 * 3600),
 };
 
-/// Second-factor codes per user: three tries, then wait out the 30-second step, growing.
+/// Second-factor codes per user: three tries, then wait out the 30-second step, growing; after
+/// 20 wrong codes in a row (hours of waiting) nothing is accepted until an administrator unlocks.
 pub const SECOND_FACTOR: Policy = Policy {
     free: 3,
     base_wait_secs: 30,
     max_wait_secs: 15 * 60,
-    hard_stop: None,
+    hard_stop: Some(20),
     forget_after_secs: Some(3600),
 };
 
@@ -92,7 +93,9 @@ impl Policy {
 impl Policy {
     /// Whether the counter has been forgotten (it is cleared before the next attempt counts).
     pub fn is_stale(&self, counter: Counter, now: i64) -> bool {
+        // A hard stop is never forgotten.
         counter.failures > 0
+            && self.hard_stop.is_none_or(|stop| counter.failures < stop)
             && self
                 .forget_after_secs
                 .is_some_and(|after| now - counter.last_failure_at >= after)
@@ -118,6 +121,12 @@ mod tests {
         assert_eq!(ACCOUNT.verdict(at(100), 1_000_000), Verdict::Stopped);
         assert_eq!(CLIENT.verdict(at(1000), 1_000_000), Verdict::Allowed);
         assert_eq!(SECOND_FACTOR.verdict(at(3), 1010), Verdict::Wait(20));
+        assert_eq!(SECOND_FACTOR.verdict(at(19), 1000 + 3600), Verdict::Allowed);
+        assert_eq!(
+            SECOND_FACTOR.verdict(at(20), 1000 + 86_400),
+            Verdict::Stopped,
+            "a stopped second factor is not forgotten"
+        );
     }
 
     #[test]
@@ -128,7 +137,12 @@ mod tests {
         };
         assert!(CLIENT.is_stale(old, 24 * 3600));
         assert!(!CLIENT.is_stale(old, 24 * 3600 - 1));
-        assert!(SECOND_FACTOR.is_stale(old, 3600));
+        let few = Counter {
+            failures: 10,
+            last_failure_at: 0,
+        };
+        assert!(SECOND_FACTOR.is_stale(few, 3600));
+        assert!(!SECOND_FACTOR.is_stale(old, 3600), "past its hard stop");
         let stopped = Counter {
             failures: 100,
             last_failure_at: 0,

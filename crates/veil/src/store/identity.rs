@@ -116,10 +116,31 @@ pub trait IdentityStore: Send + Sync {
     /// Replaces all of a user's recovery codes; one transaction.
     async fn replace_recovery_codes(&self, user_id: &str, hashes: &[Vec<u8>]) -> StoreResult<()>;
 
-    /// Failure counters for `keys` (missing keys have none).
+    /// Failure counters for `keys` (missing keys have none): key, failures, last failure.
     async fn throttle_counters(&self, keys: &[String]) -> StoreResult<Vec<(String, i64, i64)>>;
-    async fn throttle_fail(&self, keys: &[String], now: i64) -> StoreResult<()>;
+    /// Counts an attempt on `key` only if its counter still is `seen` (`None`: no row), i.e. a
+    /// compare-and-set: of concurrent attempts that read the same counter, one wins. `false`:
+    /// another attempt came first; read again.
+    async fn throttle_reserve(
+        &self,
+        key: &str,
+        seen: Option<(i64, i64)>,
+        now: i64,
+    ) -> StoreResult<bool>;
+    /// Gives back one counted attempt (a success on a key whose successes do not clear it).
+    async fn throttle_refund(&self, key: &str) -> StoreResult<()>;
+    /// Counts a refused (throttled) attempt on `key`; returns the refusals since it last allowed one.
+    async fn throttle_refused(&self, key: &str) -> StoreResult<i64>;
     async fn throttle_clear(&self, keys: &[String]) -> StoreResult<()>;
+    /// Deletes counters of keys starting with `prefix` whose last failure is before `before`,
+    /// except `keep`; returns how many.
+    async fn throttle_sweep(&self, prefix: &str, before: i64, keep: &[String]) -> StoreResult<u64>;
+    /// Deletes sessions idle since before `idle_before` or created before `created_before`.
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> StoreResult<u64>;
 
     async fn insert_session(&self, session: &SessionRow, id_hash: &[u8]) -> StoreResult<()>;
     /// Replaces a session by a new one (new id) in one transaction.

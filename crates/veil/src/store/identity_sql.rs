@@ -164,17 +164,60 @@ impl IdentityStore for SqlStore {
         Ok(out)
     }
 
-    async fn throttle_fail(&self, keys: &[String], now: i64) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            for key in keys {
-                sqlx::query("INSERT INTO login_throttle (key, failures, last_failure_at) VALUES ($1, 1, $2) \
-                     ON CONFLICT (key) DO UPDATE SET failures = login_throttle.failures + 1, last_failure_at = $2")
-                    .bind(key).bind(now).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
+    async fn throttle_reserve(
+        &self,
+        key: &str,
+        seen: Option<(i64, i64)>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_pool!(self, pool => Ok(match seen {
+            None => sqlx::query(
+                "INSERT INTO login_throttle (key, failures, last_failure_at, refused) VALUES ($1, 1, $2, 0) \
+                 ON CONFLICT (key) DO NOTHING")
+                .bind(key).bind(now).execute(pool).await?.rows_affected() == 1,
+            Some((failures, last)) => sqlx::query(
+                "UPDATE login_throttle SET failures = failures + 1, last_failure_at = $1, refused = 0 \
+                 WHERE key = $2 AND failures = $3 AND last_failure_at = $4")
+                .bind(now).bind(key).bind(failures).bind(last).execute(pool).await?.rows_affected() == 1,
+        }))
+    }
+
+    async fn throttle_refund(&self, key: &str) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE login_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+            .bind(key).execute(pool).await?.rows_affected());
         Ok(())
+    }
+
+    async fn throttle_refused(&self, key: &str) -> StoreResult<i64> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar::<_, i64>(
+            "UPDATE login_throttle SET refused = refused + 1 WHERE key = $1 RETURNING refused")
+            .bind(key).fetch_optional(pool).await?.unwrap_or(1)))
+    }
+
+    async fn throttle_sweep(&self, prefix: &str, before: i64, keep: &[String]) -> StoreResult<u64> {
+        // Candidates first (few: the sweep runs every minute), then each checked against `keep`.
+        let old: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT key FROM login_throttle WHERE last_failure_at < $1 AND substr(key, 1, $2) = $3 LIMIT 10000")
+            .bind(before).bind(i64::try_from(prefix.len()).unwrap_or(0)).bind(prefix).fetch_all(pool).await?);
+        let gone: Vec<String> = old.into_iter().filter(|k| !keep.contains(k)).collect();
+        let mut deleted = 0;
+        for key in &gone {
+            deleted += on_pool!(self, pool => sqlx::query(
+                "DELETE FROM login_throttle WHERE key = $1 AND last_failure_at < $2")
+                .bind(key).bind(before).execute(pool).await?.rows_affected());
+        }
+        Ok(deleted)
+    }
+
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: i64,
+        created_before: i64,
+    ) -> StoreResult<u64> {
+        on_pool!(self, pool => Ok(sqlx::query(
+            "DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2")
+            .bind(idle_before).bind(created_before).execute(pool).await?.rows_affected()))
     }
 
     async fn throttle_clear(&self, keys: &[String]) -> StoreResult<()> {

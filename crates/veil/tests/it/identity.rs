@@ -255,7 +255,12 @@ async fn wrong_passwords_are_throttled_then_stopped_without_telling_who_exists()
         StatusCode::TOO_MANY_REQUESTS,
         "stopped until an admin resets it"
     );
-    app.app().state.identity.unlock(&user.email).await.unwrap();
+    app.app()
+        .state
+        .identity
+        .unlock(None, &user.id)
+        .await
+        .unwrap();
     let ok = app.post_login(&browser, &user.email, &user.password).await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
 }
@@ -380,12 +385,14 @@ async fn sessions_expire_and_end_on_revocation_disable_and_password_change() {
     // A password change ends the other sessions and renews this one.
     let other = app.sign_in(&user).await;
     let new_password = "brass compass under northern skies";
+    app.clock.advance_ms(30_000);
     let r = one
         .client
         .post(app.url("/account/password"))
         .form(&[
             ("csrf", one.csrf.as_str()),
             ("current", user.password.as_str()),
+            ("code", app.code(&user).as_str()),
             ("new", new_password),
         ])
         .send()
@@ -539,7 +546,7 @@ async fn sensitive_actions_need_a_recent_password_and_code() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    // A provisioning token may add agents, never administrators.
+    // A token may only create users whose role grants nothing beyond the token's scopes.
     let (_, secret) = app
         .app()
         .state
@@ -552,10 +559,7 @@ async fn sensitive_actions_need_a_recent_password_and_code() {
         )
         .await
         .unwrap();
-    for (role, expected) in [
-        ("admin", StatusCode::FORBIDDEN),
-        ("agent", StatusCode::CREATED),
-    ] {
+    for role in ["admin", "supervisor", "agent"] {
         let r = app
             .client
             .post(app.url("/api/v1/users"))
@@ -566,8 +570,67 @@ async fn sensitive_actions_need_a_recent_password_and_code() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), expected, "{role}");
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{role}");
     }
+}
+
+#[tokio::test]
+async fn tokens_invite_within_their_scopes_and_never_see_a_setup_link() {
+    let (smtp_port, mut mails) = crate::helpers::smtp_sink().await;
+    let app = TestApp::spawn_with(|config, _| {
+        let a = &mut config.alerts;
+        a.smtp_from = "veil@example.com".into();
+        a.smtp_host = "127.0.0.1".into();
+        a.smtp_port = smtp_port;
+        a.smtp_security = veil::config::SmtpSecurity::None;
+    })
+    .await;
+    let identity = &app.app().state.identity;
+    let agent_scopes = Role::Agent.permissions();
+    let with_manage = veil::identity::Permissions::parse_names(&format!(
+        "{} user.manage",
+        agent_scopes.to_names()
+    ))
+    .unwrap();
+    let (_, secret) = identity
+        .create_token(None, "hr", with_manage, None)
+        .await
+        .unwrap();
+    let invite = |role: &'static str| {
+        let (client, url, secret) = (
+            app.client.clone(),
+            app.url("/api/v1/users"),
+            secret.expose_text().to_owned(),
+        );
+        async move {
+            let r = client
+                .post(url)
+                .bearer_auth(secret)
+                .json(&json!({"email": format!("{role}-t@test.veil"), "display_name": "T", "role": role}))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status(),
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    // A supervisor can do more than the token: refused, nothing created.
+    assert_eq!(invite("supervisor").await.0, StatusCode::FORBIDDEN);
+    // An agent is within its scopes: created, the link mailed to the invitee, not returned.
+    let (status, body) = invite("agent").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["setup_link"], serde_json::Value::Null, "{body}");
+    let mail = tokio::time::timeout(std::time::Duration::from_secs(10), mails.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        mail.contains("agent-t@test.veil") && mail.contains("/setup/"),
+        "{mail}"
+    );
+    app.shutdown().await;
 }
 
 #[tokio::test]
@@ -794,4 +857,83 @@ async fn recovery_codes_can_be_renewed_after_reauthentication() {
     assert!(r.text().await.unwrap().contains("9 remain"));
     let log = app.app().state.store.access_log(10).await.unwrap();
     assert!(log.iter().any(|e| e.action == "recovery_codes.regenerate"));
+}
+
+#[tokio::test]
+async fn tokens_die_with_their_creators_permissions_and_ranks_bind_unlock_and_sessions() {
+    let app = TestApp::spawn().await;
+    let owner = app.add_user(Role::Owner).await;
+    let admin = app.add_user(Role::Admin).await;
+    let a = app.sign_in(&admin).await;
+    let create = |scopes: serde_json::Value| {
+        let (client, url, csrf) = (a.client.clone(), app.url("/api/v1/tokens"), a.csrf.clone());
+        async move {
+            let r = client
+                .post(url)
+                .header("x-csrf-token", csrf)
+                .json(&json!({"name": "t", "scopes": scopes}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body = r.text().await.unwrap();
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let r: serde_json::Value = serde_json::from_str(&body).unwrap();
+            r["secret"].as_str().unwrap().to_owned()
+        }
+    };
+    let wide = create(json!(["user.manage", "conversation.read.all"])).await;
+    let narrow = create(json!(["conversation.reply"])).await;
+    // An admin may not look at or unlock an owner.
+    let r = a
+        .client
+        .get(app.url(&format!("/api/v1/users/{}/sessions", owner.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = a
+        .client
+        .post(app.url(&format!("/api/v1/users/{}/unlock", owner.id)))
+        .header("x-csrf-token", &a.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // The owner demotes the admin to agent: the token beyond an agent's permissions is revoked.
+    let o = app.sign_in(&owner).await;
+    let r = o
+        .client
+        .post(app.url(&format!("/api/v1/users/{}/role", admin.id)))
+        .header("x-csrf-token", &o.csrf)
+        .json(&json!({"role": "agent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let status = |secret: String| {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/me"));
+        async move {
+            client
+                .get(url)
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status(wide.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(narrow.clone()).await, StatusCode::OK);
+    // Disabled, the creator's last token goes too.
+    let r = o
+        .client
+        .post(app.url(&format!("/api/v1/users/{}/disable", admin.id)))
+        .header("x-csrf-token", &o.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(status(narrow).await, StatusCode::UNAUTHORIZED);
+    app.shutdown().await;
 }

@@ -22,4 +22,5 @@ mod identity;
 mod nodes;
 mod outbound;
 mod privacy;
+mod throttle;
 mod webhook;

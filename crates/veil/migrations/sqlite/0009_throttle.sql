@@ -1,0 +1,4 @@
+-- Throttled refusals since the key last allowed an attempt: the audit log gets one entry per
+-- order of magnitude of them, not one per refusal.
+ALTER TABLE login_throttle ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX login_throttle_last ON login_throttle (last_failure_at);
