@@ -200,17 +200,16 @@ pub async fn start(
     });
     let (shutdown, mut stop) = watch::channel(false);
     let router = crate::http::router::router(state.clone());
+    let limits = crate::http::server::EdgeLimits {
+        max_connections: state.config.max_connections,
+        header_timeout: Duration::from_secs(state.config.header_timeout_secs),
+    };
     let server = tokio::spawn(async move {
         let graceful = async move {
             let _ = stop.changed().await;
         };
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(err) = axum::serve(listener, service)
-            .with_graceful_shutdown(graceful)
-            .await
-        {
-            tracing::error!(error = %err, "server stopped");
-        }
+        crate::http::server::serve(listener, router, limits, graceful, Duration::from_secs(10))
+            .await;
     });
     let mut tasks = vec![server];
     if let Some(outgoing) = outgoing {

@@ -32,6 +32,10 @@ pub struct Config {
     pub public_url: String,
     /// Peers whose `X-Forwarded-For` is believed (reverse proxies). Empty: nobody's.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (slowloris), in seconds.
+    pub header_timeout_secs: u64,
     pub auth: AuthConfig,
     /// Networks each role (and `token` for API tokens) may connect from. A role without an entry
     /// may connect from anywhere.
@@ -309,6 +313,8 @@ struct RawServer {
     listen: Option<String>,
     public_url: Option<String>,
     trusted_proxies: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -688,6 +694,20 @@ fn finish(
         "server.trusted_proxies",
         &raw.server.trusted_proxies.unwrap_or_default(),
     )?;
+    let max_connections = raw.server.max_connections.unwrap_or(4096);
+    if !(1..=1_000_000).contains(&max_connections) {
+        return Err(err(
+            "server.max_connections",
+            "must be between 1 and 1000000",
+        ));
+    }
+    let header_timeout_secs = raw.server.header_timeout_secs.unwrap_or(10);
+    if !(1..=600).contains(&header_timeout_secs) {
+        return Err(err(
+            "server.header_timeout_secs",
+            "must be between 1 and 600",
+        ));
+    }
     let mut ip_allowlist = std::collections::BTreeMap::new();
     for (role, items) in &raw.access.ip_allowlist {
         let key = format!("access.ip_allowlist.{role}");
@@ -757,6 +777,8 @@ fn finish(
         guard,
         public_url,
         trusted_proxies,
+        max_connections,
+        header_timeout_secs,
         auth,
         ip_allowlist,
         listen,

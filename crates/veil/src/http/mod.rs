@@ -13,6 +13,7 @@ pub mod pages;
 pub mod render;
 pub mod router;
 pub mod routes;
+pub mod server;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@ mod api;
 mod audit;
 mod authz;
 mod cli;
+mod edge;
 mod guard;
 mod helpers;
 mod identity;
