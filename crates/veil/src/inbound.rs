@@ -715,6 +715,10 @@ impl Writer {
             occurred_at: plausible_time(status.timestamp_s, now),
             received_at: now,
             our_message_id: status.our_message_id.clone(),
+            digest: self
+                .deps
+                .keys
+                .blind("status", &String::from_utf8_lossy(&status.raw)),
         })
     }
 }

@@ -109,6 +109,8 @@ pub struct NewStatus {
     pub received_at: i64,
     /// Our message id echoed back in `biz_opaque_callback_data`, if it was one of ours.
     pub our_message_id: Option<String>,
+    /// Keyed digest of the raw status event: a replayed one is stored once.
+    pub digest: Vec<u8>,
 }
 
 /// A non-message webhook change (`account_update`, template status, …), kept sealed.

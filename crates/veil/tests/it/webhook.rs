@@ -420,8 +420,8 @@ async fn statuses_only_move_forward_and_every_raw_event_is_kept() {
         .unwrap();
     assert_eq!(
         events,
-        2 + 4,
-        "sent and delivered from the simulator, four posted by hand"
+        2 + 3,
+        "sent and delivered from the simulator, four posted by hand of which one a replay"
     );
     app.shutdown().await;
 }
@@ -471,5 +471,24 @@ async fn timestamps_that_cannot_be_real_neither_order_messages_nor_close_the_win
     for m in &messages {
         assert_eq!(m["timestamp"], now, "{m}");
     }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_replayed_status_webhook_adds_no_rows() {
+    let app = TestApp::spawn().await;
+    let body =
+        std::fs::read(fixtures_dir().join("webhooks/status.failed_errors_131053--netflie.json"))
+            .unwrap();
+    let value: Value = serde_json::from_slice(&body).unwrap();
+    let wamid = value["entry"][0]["changes"][0]["value"]["statuses"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        assert_eq!(app.post_webhook(&body).await, StatusCode::OK);
+    }
+    let store = &app.app().state.store;
+    assert_eq!(store.count_status_events(&wamid).await.unwrap(), 1);
     app.shutdown().await;
 }

@@ -2,3 +2,7 @@
 -- order of magnitude of them, not one per refusal.
 ALTER TABLE login_throttle ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX login_throttle_last ON login_throttle (last_failure_at);
+
+-- Keyed digest of a raw status event: a replayed status webhook adds no row.
+ALTER TABLE status_events ADD COLUMN digest BLOB;
+CREATE UNIQUE INDEX status_events_digest ON status_events (digest);
