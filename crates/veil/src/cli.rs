@@ -595,7 +595,7 @@ async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { id } => {
-            let revoked = identity.store().revoke_api_token(&id, now).await?;
+            let revoked = identity.revoke_token(None, &id).await?;
             println!(
                 "{}",
                 if revoked {

@@ -113,7 +113,6 @@ impl Desk {
             }
         }
         self.team_exists(team).await?;
-        self.store.assign_conversation(id, assignee, team).await?;
         self.identity
             .record(
                 principal,
@@ -121,6 +120,7 @@ impl Desk {
                 &format!("conversation:{id}"),
             )
             .await?;
+        self.store.assign_conversation(id, assignee, team).await?;
         self.live.publish(LiveKind::Conversation, Some(id));
         Ok(())
     }
@@ -136,6 +136,13 @@ impl Desk {
             return Err(DeskError::Invalid("unknown status"));
         }
         self.contact_of(principal, id).await?;
+        self.identity
+            .record(
+                principal,
+                &format!("conversation.{status}"),
+                &format!("conversation:{id}"),
+            )
+            .await?;
         self.store.set_conversation_status(id, status).await?;
         self.live.publish(LiveKind::Conversation, Some(id));
         Ok(())
@@ -156,6 +163,13 @@ impl Desk {
         {
             return Err(DeskError::Invalid("no such label"));
         }
+        self.identity
+            .record(
+                principal,
+                "conversation.labels",
+                &format!("conversation:{id}"),
+            )
+            .await?;
         for label in &labels {
             self.store
                 .set_label(id, &label.id, on.contains(&label.id))
@@ -175,6 +189,13 @@ impl Desk {
     ) -> Result<(), DeskError> {
         let name = clean(name, 64)?;
         self.contact_of(principal, id).await?;
+        self.identity
+            .record(
+                principal,
+                "conversation.labels",
+                &format!("conversation:{id}"),
+            )
+            .await?;
         let label = self.create_label(&name).await?;
         self.store.set_label(id, &label.id, true).await?;
         self.live.publish(LiveKind::Conversation, Some(id));
@@ -214,6 +235,9 @@ impl Desk {
         let body_ct = key
             .seal(&Aad::field("notes", "body", &note_id), body.as_bytes())
             .map_err(KeyError::from)?;
+        self.identity
+            .record(principal, "note.create", &format!("conversation:{id}"))
+            .await?;
         self.store
             .insert_note(&NoteRow {
                 id: note_id,
@@ -294,10 +318,10 @@ impl Desk {
         body: &str,
     ) -> Result<(), DeskError> {
         Self::may_manage(principal, Permission::InboxManage)?;
-        self.create_canned_reply(shortcut, body).await?;
         self.identity
             .record(principal, "canned_reply.create", "canned_replies")
             .await?;
+        self.create_canned_reply(shortcut, body).await?;
         Ok(())
     }
 
@@ -307,9 +331,6 @@ impl Desk {
         id: &str,
     ) -> Result<(), DeskError> {
         Self::may_manage(principal, Permission::InboxManage)?;
-        if !self.store.delete_canned_reply(id).await? {
-            return Err(DeskError::NotFound);
-        }
         self.identity
             .record(
                 principal,
@@ -317,6 +338,9 @@ impl Desk {
                 &format!("canned_reply:{id}"),
             )
             .await?;
+        if !self.store.delete_canned_reply(id).await? {
+            return Err(DeskError::NotFound);
+        }
         Ok(())
     }
 
@@ -327,22 +351,22 @@ impl Desk {
         name: &str,
     ) -> Result<(), DeskError> {
         Self::may_manage(principal, Permission::InboxManage)?;
-        let label = self.create_label(name).await?;
         self.identity
-            .record(principal, "label.create", &format!("label:{}", label.id))
+            .record(principal, "label.create", "labels")
             .await?;
+        self.create_label(name).await?;
         Ok(())
     }
 
     /// Deletes a label and takes it off every conversation.
     pub async fn delete_label(&self, principal: &Principal, id: &str) -> Result<(), DeskError> {
         Self::may_manage(principal, Permission::InboxManage)?;
-        if !self.store.delete_label(id).await? {
-            return Err(DeskError::NotFound);
-        }
         self.identity
             .record(principal, "label.delete", &format!("label:{id}"))
             .await?;
+        if !self.store.delete_label(id).await? {
+            return Err(DeskError::NotFound);
+        }
         self.live.publish(LiveKind::Conversation, None);
         Ok(())
     }
@@ -362,12 +386,12 @@ impl Desk {
             return Err(DeskError::Invalid("a name of at most 100 characters"));
         }
         self.team_exists(team).await?;
-        if !self.store.set_channel(id, name, team).await? {
-            return Err(DeskError::NotFound);
-        }
         self.identity
             .record(principal, "channel.update", &format!("channel:{id}"))
             .await?;
+        if !self.store.set_channel(id, name, team).await? {
+            return Err(DeskError::NotFound);
+        }
         Ok(())
     }
 }

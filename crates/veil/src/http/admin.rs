@@ -442,10 +442,6 @@ pub async fn create_token(
         .identity
         .create_token(Some(&principal), &body.name, scopes, expires_at)
         .await?;
-    state
-        .identity
-        .record(&principal, "token.create", &format!("token:{}", row.id))
-        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"token": TokenJson::from(row), "secret": secret.expose_text()})),
@@ -459,17 +455,9 @@ pub async fn revoke_token(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    if !state
-        .store
-        .revoke_api_token(&id, state.clock.now_ms())
-        .await?
-    {
+    if !state.identity.revoke_token(Some(&principal), &id).await? {
         return Err(AppError::NotFound);
     }
-    state
-        .identity
-        .record(&principal, "token.revoke", &format!("token:{id}"))
-        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1041,10 +1041,6 @@ pub async fn save_policies(
             }
         }
         state.identity.set_policy(&principal, policy).await?;
-        state
-            .identity
-            .record(&principal, "policy.update", "access_policy")
-            .await?;
         Ok(())
     }
     .await;

@@ -227,7 +227,15 @@ pub async fn mark_read(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    state.inbox.mark_read(&id, &scope(&principal)?).await?;
+    let scope = scope(&principal)?;
+    state
+        .audited(
+            &principal,
+            "conversation.read",
+            format!("conversation:{id}"),
+        )
+        .await?;
+    state.inbox.mark_read(&id, &scope).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -326,9 +334,17 @@ pub async fn cancel_scheduled(
     State(state): State<AppState>,
     Path((id, message_id)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
+    let scope = scope(&principal)?;
+    state
+        .audited(
+            &principal,
+            "message.cancel",
+            format!("message:{message_id}"),
+        )
+        .await?;
     if state
         .outbox
-        .cancel_scheduled(&id, &scope(&principal)?, &message_id)
+        .cancel_scheduled(&id, &scope, &message_id)
         .await?
     {
         state

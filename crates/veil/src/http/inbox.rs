@@ -988,7 +988,7 @@ pub async fn conversation(
     Query(query): Query<InboxQuery>,
 ) -> Result<Response, AppError> {
     let l = page_lang(&principal, &headers);
-    let page = inbox_view(&state, &principal, l, &csrf, &query, Some((&id, None))).await?;
+    // Recorded before the page is built: opening it also marks the conversation read.
     state
         .audited(
             &principal,
@@ -996,6 +996,7 @@ pub async fn conversation(
             format!("conversation:{id}"),
         )
         .await?;
+    let page = inbox_view(&state, &principal, l, &csrf, &query, Some((&id, None))).await?;
     Ok(render(StatusCode::OK, &page))
 }
 
@@ -1285,6 +1286,13 @@ pub async fn cancel_scheduled(
     Path((id, message_id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
     let scope = scope_of(&principal)?;
+    state
+        .audited(
+            &principal,
+            "message.cancel",
+            format!("message:{message_id}"),
+        )
+        .await?;
     if state
         .outbox
         .cancel_scheduled(&id, &scope, &message_id)

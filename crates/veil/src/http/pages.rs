@@ -133,6 +133,8 @@ fn failure_status(e: &AuthError) -> StatusCode {
         AuthError::Throttled(_) | AuthError::Busy => StatusCode::TOO_MANY_REQUESTS,
         AuthError::Password(_) => StatusCode::UNPROCESSABLE_ENTITY,
         AuthError::NetworkDenied | AuthError::Forbidden => StatusCode::FORBIDDEN,
+        // The entry could not be written, so nothing was done.
+        AuthError::Audit => StatusCode::SERVICE_UNAVAILABLE,
         AuthError::Store(_) | AuthError::Keys(_) | AuthError::Internal(_) => {
             tracing::error!(error = %e, "sign-in step failed");
             StatusCode::INTERNAL_SERVER_ERROR
@@ -367,7 +369,10 @@ pub async fn enroll(
 }
 
 pub async fn logout(State(state): State<AppState>, sign_in: SignIn) -> Response {
-    let _ = state.identity.logout(&sign_in.session).await;
+    // A sign-out that cannot be recorded does not happen: the session stays, and the page says so.
+    if let Err(e) = state.identity.logout(&sign_in.session).await {
+        return failure_status(&e).into_response();
+    }
     let mut response = Redirect::to("/login").into_response();
     response
         .headers_mut()
@@ -549,6 +554,13 @@ pub async fn set_language(
     };
     if !crate::i18n::is_choice(&form.language) {
         return StatusCode::BAD_REQUEST.into_response();
+    }
+    if let Err(e) = state
+        .identity
+        .record(&principal, "user.language", &format!("user:{}", user.id))
+        .await
+    {
+        return failure_status(&e).into_response();
     }
     match state
         .store

@@ -57,6 +57,10 @@ pub async fn serve(
                 Err(err) => {
                     // Out of descriptors and the like: back off a moment rather than spin.
                     tracing::warn!(error = %err, "accept failed");
+                    #[allow(
+                        clippy::disallowed_methods,
+                        reason = "a pause of the accept loop after an OS error, not a timer of Veil's logic"
+                    )]
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -204,6 +204,7 @@ impl Identity {
             ));
         }
         let text = serde_json::to_string(&policy).map_err(|_| AuthError::Internal("policy"))?;
+        self.record(by, "policy.update", "access_policy").await?;
         self.store
             .put_setting(super::policy::SETTING, &text, self.now())
             .await?;
@@ -449,6 +450,9 @@ impl Identity {
             .throttle_clear(&[trusted.unwrap_or(account)])
             .await?;
         self.store.throttle_refund(&ip_key).await?;
+        // The first factor passed: recorded before the half-signed-in session exists.
+        self.record_raw(&target, "login.password", &target, client)
+            .await?;
         self.after_password(user, client).await
     }
 
@@ -680,7 +684,7 @@ impl Identity {
             return Err(AuthError::NoSession);
         }
         let recovery_codes_left = self.check_second_factor(user, code, client).await?;
-        let session = self.rotate(session, user, STAGE_FULL, client).await?;
+        // Recorded before the session becomes full: a sign-in that cannot be recorded fails.
         self.audit
             .record(AuditEvent::from_client(
                 &format!("user:{}", user.id),
@@ -689,6 +693,7 @@ impl Identity {
                 format!("user:{}", user.id),
             ))
             .await?;
+        let session = self.rotate(session, user, STAGE_FULL, client).await?;
         Ok(SecondFactorOk {
             session,
             recovery_codes_left,
@@ -757,11 +762,6 @@ impl Identity {
             )
             .map_err(|_| AuthError::Internal("sealing"))?;
         let (codes, hashes) = totp::new_recovery_codes();
-        self.store
-            .confirm_totp(&user.id, &sealed, step, &hashes, now)
-            .await?;
-        self.store.throttle_clear(&[key]).await?;
-        let session = self.rotate(session, user, STAGE_FULL, client).await?;
         let who = format!("user:{}", user.id);
         self.audit
             .append(vec![
@@ -769,6 +769,11 @@ impl Identity {
                 AuditEvent::from_client(&who, client, alerts::LOGIN_OK, who.clone()),
             ])
             .await?;
+        self.store
+            .confirm_totp(&user.id, &sealed, step, &hashes, now)
+            .await?;
+        self.store.throttle_clear(&[key]).await?;
+        let session = self.rotate(session, user, STAGE_FULL, client).await?;
         Ok((session, codes))
     }
 
@@ -795,6 +800,8 @@ impl Identity {
         self.store.throttle_clear(&[account]).await?;
         self.check_second_factor(user, code, &principal.client)
             .await?;
+        self.record(principal, "session.reauth", &format!("user:{}", user.id))
+            .await?;
         self.rotate(session, user, STAGE_FULL, &principal.client)
             .await
     }
@@ -809,47 +816,47 @@ impl Identity {
             return Err(AuthError::Forbidden);
         }
         let (codes, hashes) = totp::new_recovery_codes();
-        self.store.replace_recovery_codes(&user.id, &hashes).await?;
         let who = format!("user:{}", user.id);
         self.record(principal, "recovery_codes.regenerate", &who)
             .await?;
+        self.store.replace_recovery_codes(&user.id, &hashes).await?;
         Ok(codes)
     }
 
     pub async fn logout(&self, session: &SessionRow) -> AuthResult<()> {
-        self.store
-            .delete_session(&session.user_id, &session.id)
-            .await?;
         let who = format!("user:{}", session.user_id);
         let mut event =
             AuditEvent::system(&who, "session.logout", format!("session:{}", session.id));
         event.ip.clone_from(&session.ip);
         self.audit.record(event).await?;
+        self.store
+            .delete_session(&session.user_id, &session.id)
+            .await?;
         Ok(())
     }
 
     /// Ends the caller's other sessions; returns how many.
     pub async fn logout_others(&self, principal: &Principal) -> AuthResult<u64> {
         let session = principal.session().ok_or(AuthError::Forbidden)?;
-        let ended = self
-            .store
-            .delete_sessions_of(&session.user_id, Some(&session.id))
-            .await?;
         self.record(
             principal,
             "session.revoke_others",
             &format!("user:{}", session.user_id),
         )
         .await?;
-        Ok(ended)
+        Ok(self
+            .store
+            .delete_sessions_of(&session.user_id, Some(&session.id))
+            .await?)
     }
 
     /// Ends one of the caller's own sessions.
     pub async fn end_own_session(&self, principal: &Principal, id: &str) -> AuthResult<()> {
         let user = principal.user().ok_or(AuthError::Forbidden)?;
+        self.record(principal, "session.revoke", &format!("session:{id}"))
+            .await?;
         if self.store.delete_session(&user.id, id).await? {
-            self.record(principal, "session.revoke", &format!("session:{id}"))
-                .await
+            Ok(())
         } else {
             Err(AuthError::NotFound)
         }
@@ -1076,6 +1083,8 @@ impl Identity {
         let user = self.setup_link_user(secret).await?;
         check_new_password(password.expose_secret(), &[&user.email, &user.display_name])?;
         let hash = self.hashing.hash(password).await?;
+        let who = format!("user:{}", user.id);
+        self.record_raw(&who, "user.setup", &who, client).await?;
         self.store
             .complete_setup(&TokenHash::of(secret).0, &hash, self.now())
             .await?
@@ -1231,6 +1240,13 @@ impl Identity {
         Ok(())
     }
 
+    /// Revokes an API token, recorded first; `false` when there is no such active token.
+    pub async fn revoke_token(&self, by: Option<&Principal>, id: &str) -> AuthResult<bool> {
+        self.record_first(by, "token.revoke", &format!("token:{id}"))
+            .await?;
+        Ok(self.store.revoke_api_token(id, self.now()).await?)
+    }
+
     /// Housekeeping: deletes throttle counters that protect nothing any more (e-mails of no
     /// account and client addresses, a day after their last failure; counters of real accounts
     /// stay until a success or an unlock) and sessions past their idle or absolute lifetime.
@@ -1321,8 +1337,11 @@ impl Identity {
             return Err(AuthError::Invalid("expiry must be in the future".into()));
         }
         let secret = OpaqueSecret::generate().map_err(|_| AuthError::Internal("randomness"))?;
+        let id = uuid::Uuid::now_v7().to_string();
+        self.record_first(by, "token.create", &format!("token:{id}"))
+            .await?;
         let row = ApiTokenRow {
-            id: uuid::Uuid::now_v7().to_string(),
+            id,
             name: name.to_owned(),
             scopes: scopes.to_names(),
             created_at: now,

@@ -44,11 +44,11 @@ impl Identity {
             name: name.to_owned(),
             created_at: self.now(),
         };
+        self.record(by, "team.create", &format!("team:{}", team.id))
+            .await?;
         if !self.store().insert_team(&team).await? {
             return Err(AuthError::Invalid("a team with this name exists".into()));
         }
-        self.record(by, "team.create", &format!("team:{}", team.id))
-            .await?;
         Ok(team)
     }
 
@@ -65,9 +65,9 @@ impl Identity {
             .user_by_id(user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
-        self.store().add_team_member(team_id, user_id).await?;
         self.record(by, "team.add_member", &format!("team:{team_id}"))
-            .await
+            .await?;
+        Ok(self.store().add_team_member(team_id, user_id).await?)
     }
 
     /// Removes a user from a team.
@@ -78,11 +78,12 @@ impl Identity {
         user_id: &str,
     ) -> AuthResult<()> {
         Self::may_manage_teams(by)?;
+        self.record(by, "team.remove_member", &format!("team:{team_id}"))
+            .await?;
         if !self.store().remove_team_member(team_id, user_id).await? {
             return Err(AuthError::NotFound);
         }
-        self.record(by, "team.remove_member", &format!("team:{team_id}"))
-            .await
+        Ok(())
     }
 
     /// Turns auto-assignment on or off and sets the capacity per member.
@@ -99,6 +100,8 @@ impl Identity {
                 "capacity must be 1 to {MAX_CAPACITY}"
             )));
         }
+        self.record(by, "team.routing", &format!("team:{team_id}"))
+            .await?;
         if !self
             .store()
             .set_team_routing(team_id, auto_assign, capacity)
@@ -106,7 +109,6 @@ impl Identity {
         {
             return Err(AuthError::NotFound);
         }
-        self.record(by, "team.routing", &format!("team:{team_id}"))
-            .await
+        Ok(())
     }
 }

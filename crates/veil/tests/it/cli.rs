@@ -155,6 +155,80 @@ fn users_are_managed_from_the_command_line() {
     let list =
         String::from_utf8_lossy(&veil(&["--data-dir", data, "user", "list"]).stdout).into_owned();
     assert!(list.contains("ana@example.com  agent  disabled"), "{list}");
+    // Every change was recorded, by `cli`.
+    let db = rusqlite::Connection::open(dir.path().join("veil.db")).unwrap();
+    let actions: Vec<String> = db
+        .prepare("SELECT action FROM audit_log WHERE actor = 'cli' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for action in [
+        "user.create",
+        "user.disable",
+        "user.reset_2fa",
+        "user.unlock",
+        "user.logout",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+    // With the audit store refusing appends, no command changes anything.
+    db.execute_batch(
+        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'down'); END;",
+    )
+    .unwrap();
+    let users = |db: &rusqlite::Connection| -> Vec<String> {
+        db.prepare("SELECT email || status || role || session_epoch FROM users ORDER BY email")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let tokens = |db: &rusqlite::Connection| -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let (users_before, tokens_before) = (users(&db), tokens(&db));
+    for args in [
+        vec!["user", "enable", "--email", "ana@example.com"],
+        vec![
+            "user",
+            "add",
+            "--email",
+            "bo@example.com",
+            "--role",
+            "agent",
+        ],
+        vec!["user", "unlock", "--email", "ana@example.com"],
+        vec!["user", "logout", "--email", "ana@example.com"],
+        vec![
+            "token",
+            "create",
+            "--name",
+            "t",
+            "--scope",
+            "conversation.read.all",
+        ],
+    ] {
+        let mut all = vec!["--data-dir", data];
+        all.extend(args.iter());
+        assert!(
+            !veil(&all).status.success(),
+            "{args:?} succeeded without its entry"
+        );
+    }
+    assert_eq!(users(&db), users_before);
+    assert_eq!(tokens(&db), tokens_before);
+    db.execute_batch("DROP TRIGGER audit_down;").unwrap();
     assert!(
         !veil(&[
             "--data-dir",

@@ -17,6 +17,7 @@ mod audit;
 mod authz;
 mod cli;
 mod edge;
+mod failclosed;
 mod guard;
 mod helpers;
 mod identity;
