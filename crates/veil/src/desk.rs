@@ -82,6 +82,19 @@ fn clean(text: &str, max: usize) -> Result<String, DeskError> {
 }
 
 impl Desk {
+    /// Records `action` on conversation `id` before it is done.
+    async fn record_on(
+        &self,
+        principal: &Principal,
+        action: &str,
+        id: &str,
+    ) -> Result<(), DeskError> {
+        self.identity
+            .record(principal, action, &format!("conversation:{id}"))
+            .await?;
+        Ok(())
+    }
+
     /// The conversation's contact id, if the caller's scope covers it.
     async fn contact_of(&self, principal: &Principal, id: &str) -> Result<String, DeskError> {
         let scope = scope_of(principal)?;
@@ -113,13 +126,7 @@ impl Desk {
             }
         }
         self.team_exists(team).await?;
-        self.identity
-            .record(
-                principal,
-                "conversation.assign",
-                &format!("conversation:{id}"),
-            )
-            .await?;
+        self.record_on(principal, "conversation.assign", id).await?;
         self.store.assign_conversation(id, assignee, team).await?;
         self.live.publish(LiveKind::Conversation, Some(id));
         Ok(())
@@ -136,12 +143,7 @@ impl Desk {
             return Err(DeskError::Invalid("unknown status"));
         }
         self.contact_of(principal, id).await?;
-        self.identity
-            .record(
-                principal,
-                &format!("conversation.{status}"),
-                &format!("conversation:{id}"),
-            )
+        self.record_on(principal, &format!("conversation.{status}"), id)
             .await?;
         self.store.set_conversation_status(id, status).await?;
         self.live.publish(LiveKind::Conversation, Some(id));
@@ -163,13 +165,7 @@ impl Desk {
         {
             return Err(DeskError::Invalid("no such label"));
         }
-        self.identity
-            .record(
-                principal,
-                "conversation.labels",
-                &format!("conversation:{id}"),
-            )
-            .await?;
+        self.record_on(principal, "conversation.labels", id).await?;
         for label in &labels {
             self.store
                 .set_label(id, &label.id, on.contains(&label.id))
@@ -189,13 +185,7 @@ impl Desk {
     ) -> Result<(), DeskError> {
         let name = clean(name, 64)?;
         self.contact_of(principal, id).await?;
-        self.identity
-            .record(
-                principal,
-                "conversation.labels",
-                &format!("conversation:{id}"),
-            )
-            .await?;
+        self.record_on(principal, "conversation.labels", id).await?;
         let label = self.create_label(&name).await?;
         self.store.set_label(id, &label.id, true).await?;
         self.live.publish(LiveKind::Conversation, Some(id));
@@ -235,9 +225,7 @@ impl Desk {
         let body_ct = key
             .seal(&Aad::field("notes", "body", &note_id), body.as_bytes())
             .map_err(KeyError::from)?;
-        self.identity
-            .record(principal, "note.create", &format!("conversation:{id}"))
-            .await?;
+        self.record_on(principal, "note.create", id).await?;
         self.store
             .insert_note(&NoteRow {
                 id: note_id,

@@ -334,22 +334,7 @@ pub async fn cancel_scheduled(
     State(state): State<AppState>,
     Path((id, message_id)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
-    let scope = scope(&principal)?;
-    state
-        .audited(
-            &principal,
-            "message.cancel",
-            format!("message:{message_id}"),
-        )
-        .await?;
-    if state
-        .outbox
-        .cancel_scheduled(&id, &scope, &message_id)
-        .await?
-    {
-        state
-            .live
-            .publish(crate::live::LiveKind::Message, Some(&id));
+    if state.cancel_scheduled(&principal, &id, &message_id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::Unavailable(

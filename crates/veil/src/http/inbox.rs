@@ -1285,23 +1285,7 @@ pub async fn cancel_scheduled(
     principal: Principal,
     Path((id, message_id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let scope = scope_of(&principal)?;
-    state
-        .audited(
-            &principal,
-            "message.cancel",
-            format!("message:{message_id}"),
-        )
-        .await?;
-    if state
-        .outbox
-        .cancel_scheduled(&id, &scope, &message_id)
-        .await?
-    {
-        state
-            .live
-            .publish(crate::live::LiveKind::Message, Some(&id));
-    }
+    state.cancel_scheduled(&principal, &id, &message_id).await?;
     // Too late is not an error worth a page: the thread shows what happened to it.
     Ok(back_to(&id))
 }

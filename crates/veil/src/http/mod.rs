@@ -53,6 +53,26 @@ impl AppState {
         Ok(self.identity.record(principal, action, &target).await?)
     }
 
+    /// Cancels a scheduled message of conversation `id` (recorded first) and tells open inboxes;
+    /// `false` when it is not scheduled any more.
+    pub async fn cancel_scheduled(
+        &self,
+        principal: &crate::identity::Principal,
+        id: &str,
+        message_id: &str,
+    ) -> Result<bool, crate::error::AppError> {
+        let scope = principal
+            .conversation_scope()
+            .ok_or(crate::error::AppError::Forbidden)?;
+        self.audited(principal, "message.cancel", format!("message:{message_id}"))
+            .await?;
+        let cancelled = self.outbox.cancel_scheduled(id, &scope, message_id).await?;
+        if cancelled {
+            self.live.publish(crate::live::LiveKind::Message, Some(id));
+        }
+        Ok(cancelled)
+    }
+
     /// Queues a message through the outbox, wakes the send worker and tells open inboxes (on every
     /// node); a refusal by the guard is recorded in the audit log before the error is returned.
     pub async fn enqueue_screened(

@@ -7,16 +7,15 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::TestApp;
 
+fn address(app: &TestApp) -> std::net::SocketAddr {
+    app.app().url.trim_start_matches("http://").parse().unwrap()
+}
+
 #[tokio::test]
 async fn a_slowloris_client_is_cut_off_while_others_are_served() {
     const HELD: usize = 2_000;
     let app = TestApp::spawn_with(|config, _| config.header_timeout_secs = 1).await;
-    let addr = app
-        .app()
-        .url
-        .trim_start_matches("http://")
-        .parse::<std::net::SocketAddr>()
-        .unwrap();
+    let addr = address(&app);
     // 2,000 connections, each with half a request's headers, never finished.
     let mut held = Vec::with_capacity(HELD);
     for _ in 0..HELD {
@@ -63,12 +62,7 @@ async fn connections_beyond_the_cap_wait_their_turn() {
         config.header_timeout_secs = 1;
     })
     .await;
-    let addr = app
-        .app()
-        .url
-        .trim_start_matches("http://")
-        .parse::<std::net::SocketAddr>()
-        .unwrap();
+    let addr = address(&app);
     // Four idle connections take every permit; a fifth client is served once they are cut off.
     let mut idle = Vec::new();
     for _ in 0..4 {

@@ -83,59 +83,42 @@ fn compared(table: &str, column: &str) -> bool {
 async fn dump(url: &str, with_audit: bool) -> Dump {
     let mut out = Dump::new();
     let keep = |t: &str| compared(t, "") && (with_audit || !AUDIT_TABLES.contains(&t));
+    // One body for both drivers: list the tables, then every row of each as text.
+    macro_rules! dump_from {
+        ($pool:ty, $tables:expr) => {{
+            let pool = <$pool>::connect(url).await.unwrap();
+            let tables: Vec<String> = sqlx::query_scalar($tables).fetch_all(&pool).await.unwrap();
+            for table in tables.into_iter().filter(|t| keep(t)) {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                let mut lines: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        (0..r.columns().len())
+                            .filter(|i| compared(&table, r.columns()[*i].name()))
+                            .map(|i| cell(r, i))
+                            .collect::<Vec<_>>()
+                            .join("|")
+                    })
+                    .collect();
+                lines.sort();
+                out.insert(table, lines);
+            }
+            pool.close().await;
+        }};
+    }
     if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-        for table in tables.into_iter().filter(|t| keep(t)) {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-            let mut lines: Vec<String> = rows
-                .iter()
-                .map(|r| {
-                    (0..r.columns().len())
-                        .filter(|i| compared(&table, r.columns()[*i].name()))
-                        .map(|i| cell(r, i))
-                        .collect::<Vec<_>>()
-                        .join("|")
-                })
-                .collect();
-            lines.sort();
-            out.insert(table, lines);
-        }
-        pool.close().await;
+        dump_from!(
+            sqlx::PgPool,
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'"
+        );
     } else {
-        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        for table in tables.into_iter().filter(|t| keep(t)) {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-            let mut lines: Vec<String> = rows
-                .iter()
-                .map(|r| {
-                    (0..r.columns().len())
-                        .filter(|i| compared(&table, r.columns()[*i].name()))
-                        .map(|i| cell(r, i))
-                        .collect::<Vec<_>>()
-                        .join("|")
-                })
-                .collect();
-            lines.sort();
-            out.insert(table, lines);
-        }
-        pool.close().await;
+        dump_from!(
+            sqlx::SqlitePool,
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        );
     }
     out
 }
