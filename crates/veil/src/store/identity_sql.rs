@@ -198,8 +198,8 @@ impl IdentityStore for SqlStore {
     async fn throttle_sweep(&self, prefix: &str, before: i64, keep: &[String]) -> StoreResult<u64> {
         // Candidates first (few: the sweep runs every minute), then each checked against `keep`.
         let old: Vec<String> = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT key FROM login_throttle WHERE last_failure_at < $1 AND substr(key, 1, $2) = $3 LIMIT 10000")
-            .bind(before).bind(i64::try_from(prefix.len()).unwrap_or(0)).bind(prefix).fetch_all(pool).await?);
+            "SELECT key FROM login_throttle WHERE last_failure_at < $1 AND key LIKE $2 LIMIT 10000")
+            .bind(before).bind(format!("{}%", prefix.replace(['%', '_'], ""))).fetch_all(pool).await?);
         let gone: Vec<String> = old.into_iter().filter(|k| !keep.contains(k)).collect();
         let mut deleted = 0;
         for key in &gone {
