@@ -80,6 +80,48 @@ impl DataKey {
         open_with(&self.bytes, aad, sealed)
     }
 
+    /// Like `seal`, encrypting in the buffer it is given (for large files: no second copy when
+    /// it has room for the 29 bytes of header and tag).
+    pub fn seal_vec(&self, aad: &Aad, mut plaintext: Vec<u8>) -> Result<Vec<u8>, CryptoError> {
+        let key = aead_key(&self.bytes)?;
+        let nonce_bytes = random_bytes::<NONCE_LEN>()?;
+        plaintext.reserve(1 + NONCE_LEN + TAG_LEN);
+        let tag = key
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                RingAad::from(aad.bytes.as_slice()),
+                &mut plaintext,
+            )
+            .map_err(|_| CryptoError::Random)?;
+        plaintext.splice(0..0, std::iter::once(FORMAT_V1).chain(nonce_bytes));
+        plaintext.extend_from_slice(tag.as_ref());
+        Ok(plaintext)
+    }
+
+    /// Like `open`, decrypting in the buffer it is given (for large files: no second copy).
+    pub fn open_vec(&self, aad: &Aad, sealed: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let mut buffer = Zeroizing::new(sealed);
+        let header = 1 + NONCE_LEN;
+        if buffer.first() != Some(&FORMAT_V1) || buffer.len() < header + TAG_LEN {
+            return Err(CryptoError::Malformed);
+        }
+        let nonce =
+            Nonce::try_assume_unique_for_key(buffer.get(1..header).ok_or(CryptoError::Malformed)?)
+                .map_err(|_| CryptoError::Malformed)?;
+        let key = aead_key(&self.bytes)?;
+        let plain_len = key
+            .open_within(
+                nonce,
+                RingAad::from(aad.bytes.as_slice()),
+                &mut buffer,
+                header..,
+            )
+            .map_err(|_| CryptoError::Decrypt)?
+            .len();
+        buffer.truncate(plain_len);
+        Ok(buffer)
+    }
+
     /// Like `open`, for text fields: invalid UTF-8 counts as a failed decryption.
     pub fn open_string(&self, aad: &Aad, sealed: &[u8]) -> Result<Zeroizing<String>, CryptoError> {
         let bytes = self.open(aad, sealed)?;
@@ -105,17 +147,20 @@ pub(crate) fn seal_with(
 ) -> Result<Vec<u8>, CryptoError> {
     let key = aead_key(key)?;
     let nonce_bytes = random_bytes::<NONCE_LEN>()?;
+    // One buffer: header, then the plaintext encrypted where it lies, then the tag (a large
+    // file costs its size once more, not twice).
     let mut out = Vec::with_capacity(1 + NONCE_LEN + plaintext.len() + TAG_LEN);
     out.push(FORMAT_V1);
     out.extend_from_slice(&nonce_bytes);
-    let mut body = plaintext.to_vec();
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce_bytes),
-        RingAad::from(aad.bytes.as_slice()),
-        &mut body,
-    )
-    .map_err(|_| CryptoError::Random)?;
-    out.extend_from_slice(&body);
+    out.extend_from_slice(plaintext);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce_bytes),
+            RingAad::from(aad.bytes.as_slice()),
+            out.get_mut(1 + NONCE_LEN..).ok_or(CryptoError::Malformed)?,
+        )
+        .map_err(|_| CryptoError::Random)?;
+    out.extend_from_slice(tag.as_ref());
     Ok(out)
 }
 
@@ -150,6 +195,26 @@ fn aead_key(bytes: &[u8; 32]) -> Result<LessSafeKey, CryptoError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn open_vec_opens_what_seal_sealed_and_nothing_else() {
+        let key = DataKey::generate().unwrap();
+        let aad = Aad::field("media", "bytes", "m1");
+        let sealed = key.seal(&aad, b"file bytes").unwrap();
+        assert_eq!(
+            &key.open_vec(&aad, sealed.clone()).unwrap()[..],
+            b"file bytes"
+        );
+        let other = Aad::field("media", "bytes", "m2");
+        assert!(key.open_vec(&other, sealed.clone()).is_err());
+        let mut flipped = sealed;
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert!(key.open_vec(&aad, flipped).is_err());
+        assert!(key.open_vec(&aad, vec![FORMAT_V1]).is_err());
+        let in_place = key.seal_vec(&aad, b"file bytes".to_vec()).unwrap();
+        assert_eq!(&key.open(&aad, &in_place).unwrap()[..], b"file bytes");
+    }
 
     #[test]
     fn sealed_field_opens_only_in_its_own_row() {

@@ -102,6 +102,10 @@ pub async fn start(
         default_channel: channel,
         guard: guard.clone(),
     });
+    // Files held in memory at once: uploads being read and files being sent to Meta.
+    let uploads = Arc::new(tokio::sync::Semaphore::new(
+        config.media_max_concurrent_uploads,
+    ));
     let outbox = Outbox::new(
         store.clone(),
         keys.clone(),
@@ -111,7 +115,8 @@ pub async fn start(
         config.outbound.clone(),
         config.whatsapp.phone_number_id.clone(),
     )
-    .with_guard(guard.clone());
+    .with_guard(guard.clone())
+    .with_uploads(uploads.clone());
     let media = MediaFetcher {
         store: store.clone(),
         keys: keys.clone(),
@@ -197,6 +202,7 @@ pub async fn start(
         guard,
         send_wakeup: Arc::new(Notify::new()),
         media_wakeup: Arc::new(Notify::new()),
+        uploads,
     });
     let (shutdown, mut stop) = watch::channel(false);
     let router = crate::http::router::router(state.clone());

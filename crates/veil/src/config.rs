@@ -26,6 +26,8 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub webhook_max_body_bytes: usize,
     pub media_max_bytes: usize,
+    /// Uploads read at once; more wait, their bodies unread, so memory stays bounded.
+    pub media_max_concurrent_uploads: usize,
     pub log_filter: String,
     /// The URL people reach Veil at (`https://inbox.example.com`). Decides secure cookies and
     /// HSTS, and is the only origin accepted on state-changing browser requests.
@@ -356,6 +358,7 @@ struct RawWebhook {
 struct RawMedia {
     dir: Option<PathBuf>,
     max_bytes: Option<usize>,
+    max_concurrent_uploads: Option<usize>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -800,6 +803,7 @@ fn finish(
         outbound,
         webhook_max_body_bytes: raw.webhook.max_body_bytes.unwrap_or(1024 * 1024),
         media_max_bytes: raw.media.max_bytes.unwrap_or(100 * 1024 * 1024),
+        media_max_concurrent_uploads: raw.media.max_concurrent_uploads.unwrap_or(1).clamp(1, 64),
         log_filter: raw.log.filter.unwrap_or_else(|| "info".into()),
         data_dir,
     })

@@ -62,9 +62,19 @@ impl MediaFiles {
         media_id: &str,
         bytes: &[u8],
     ) -> Result<(), MediaStoreError> {
+        self.write_vec(key, media_id, bytes.to_vec()).await
+    }
+
+    /// Like `write`, sealing in the buffer it is given (a large file is held once).
+    pub async fn write_vec(
+        &self,
+        key: &DataKey,
+        media_id: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), MediaStoreError> {
         let path = self.path(media_id)?;
         let sealed = key
-            .seal(&Aad::field("media", "bytes", media_id), bytes)
+            .seal_vec(&Aad::field("media", "bytes", media_id), bytes)
             .map_err(KeyError::from)?;
         tokio::fs::create_dir_all(&self.dir).await?;
         let tmp = path.with_extension("tmp");
@@ -83,7 +93,7 @@ impl MediaFiles {
     ) -> Result<zeroize::Zeroizing<Vec<u8>>, MediaStoreError> {
         let sealed = tokio::fs::read(self.path(media_id)?).await?;
         Ok(key
-            .open(&Aad::field("media", "bytes", media_id), &sealed)
+            .open_vec(&Aad::field("media", "bytes", media_id), sealed)
             .map_err(KeyError::from)?)
     }
 }

@@ -121,6 +121,8 @@ pub struct Outbox {
     pacer: Arc<Pacer>,
     /// Screens what agents and integrations send.
     pub guard: Arc<crate::guard::Guard>,
+    /// Files held in memory at once (shared with the upload intake: `media.max_concurrent_uploads`).
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
 
 /// What one worker run did.
@@ -164,6 +166,7 @@ impl Outbox {
             config,
             phone_number_id,
             pacer: Arc::new(pacer),
+            uploads: Arc::new(tokio::sync::Semaphore::new(1)),
             guard: Arc::new(crate::guard::Guard::new(crate::guard::Scanner::new(
                 &crate::guard::ScannerSettings::default(),
             ))),
@@ -174,6 +177,13 @@ impl Outbox {
     #[must_use]
     pub fn with_guard(mut self, guard: Arc<crate::guard::Guard>) -> Self {
         self.guard = guard;
+        self
+    }
+
+    /// Shares the permits that bound how many files are held in memory at once.
+    #[must_use]
+    pub fn with_uploads(mut self, uploads: Arc<tokio::sync::Semaphore>) -> Self {
+        self.uploads = uploads;
         self
     }
 
@@ -341,9 +351,11 @@ impl Outbox {
         let message_id = Uuid::now_v7().to_string();
         let mut prepared = prepare(request, &message_id, &recipient)?;
         prepared.content.guard = verdict;
-        let media_row = match &prepared.media {
+        let media_row = match prepared.media.take() {
             Some((media_id, bytes, mime)) => {
-                self.files.write(&key, media_id, bytes).await?;
+                let sha256 = hex::encode(veil_crypto::sha256(&bytes));
+                let size_bytes = i64::try_from(bytes.len()).ok();
+                self.files.write_vec(&key, &media_id, bytes).await?;
                 Some(NewMedia {
                     id: media_id.clone(),
                     message_id: message_id.clone(),
@@ -351,9 +363,9 @@ impl Outbox {
                     direction: "out",
                     meta_media_id: None,
                     mime: Some(mime.clone()),
-                    sha256: Some(hex::encode(veil_crypto::sha256(bytes))),
+                    sha256: Some(sha256),
                     state: "stored",
-                    size_bytes: i64::try_from(bytes.len()).ok(),
+                    size_bytes,
                     created_at: now,
                 })
             }
@@ -541,11 +553,20 @@ impl Outbox {
         let meta_id = match media.meta_media_id {
             Some(id) => id,
             None => {
-                let bytes = self.files.read(key, &media.id).await?;
+                // One permit per file in memory, as for uploads coming in.
+                let _permit = self
+                    .uploads
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| OutboundError::Invalid("shutting down"))?;
+                let mut bytes = self.files.read(key, &media.id).await?;
                 let mime = media.mime.clone().unwrap_or_default();
+                // The opened buffer goes to the request as it is (no second copy of the file).
+                let plain = std::mem::take(&mut *bytes);
                 match self
                     .graph
-                    .upload_media(bytes.to_vec(), &mime, &format!("{kind}-{}", media.id))
+                    .upload_media(plain, &mime, &format!("{kind}-{}", media.id))
                     .await
                 {
                     Ok(id) => {

@@ -276,11 +276,11 @@ pub async fn send_message(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let mut when = SendAt::Now;
+    let mut _upload = None;
     let outbound = if is_multipart {
-        let multipart = Multipart::from_request(request, &state)
-            .await
-            .map_err(|e| AppError::BadRequest(e.body_text()))?;
-        media_request(multipart).await?
+        let (permit, outbound) = upload(&state, request).await?;
+        _upload = Some(permit);
+        outbound
     } else {
         let Json(body) = Json::<SendJson>::from_request(request, &state)
             .await
@@ -343,10 +343,45 @@ pub async fn cancel_scheduled(
     }
 }
 
-pub(crate) async fn media_request(mut multipart: Multipart) -> Result<OutboundRequest, AppError> {
+/// Reads an upload once a permit is free. The permit is taken before the body is read and held
+/// (by the caller) until the file is sealed and queued: memory is bounded by the permits, not by
+/// how many agents upload at once.
+pub(crate) async fn upload(
+    state: &AppState,
+    request: Request,
+) -> Result<(tokio::sync::OwnedSemaphorePermit, OutboundRequest), AppError> {
+    let permit = state
+        .uploads
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| AppError::Unavailable("shutting down".into()))?;
+    let hint = declared_size(request.headers(), state.config.media_max_bytes);
+    let multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| AppError::BadRequest(e.body_text()))?;
+    Ok((permit, media_request(multipart, hint).await?))
+}
+
+/// The declared body size of a request (for reserving an upload's buffer once), at most `cap`.
+pub(crate) fn declared_size(headers: &axum::http::HeaderMap, cap: usize) -> usize {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(cap)
+}
+
+/// Reads a multipart send (`file`, `caption`); `size_hint` (the body's declared size) reserves
+/// the file's buffer once, so a large file is never copied while it grows.
+pub(crate) async fn media_request(
+    mut multipart: Multipart,
+    size_hint: usize,
+) -> Result<OutboundRequest, AppError> {
     let mut file = None;
     let mut caption = None;
-    while let Some(field) = multipart
+    while let Some(mut field) = multipart
         .next_field()
         .await
         .map_err(|e| AppError::BadRequest(e.body_text()))?
@@ -358,11 +393,16 @@ pub(crate) async fn media_request(mut multipart: Multipart) -> Result<OutboundRe
                     .unwrap_or("application/octet-stream")
                     .to_owned();
                 let filename = sanitize_filename(field.file_name().unwrap_or("file"));
-                let bytes = field
-                    .bytes()
+                // Room for the sealed file's header and tag too: it is sealed in this buffer.
+                let mut bytes = Vec::with_capacity(size_hint.saturating_add(64));
+                while let Some(chunk) = field
+                    .chunk()
                     .await
-                    .map_err(|e| AppError::BadRequest(e.body_text()))?;
-                file = Some((bytes.to_vec(), mime, filename));
+                    .map_err(|e| AppError::BadRequest(e.body_text()))?
+                {
+                    bytes.extend_from_slice(&chunk);
+                }
+                file = Some((bytes, mime, filename));
             }
             "caption" => {
                 caption = Some(

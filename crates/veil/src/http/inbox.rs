@@ -10,7 +10,7 @@ use std::time::Duration;
 use askama::Template;
 use axum::Form;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -1263,10 +1263,8 @@ pub async fn attach(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, AppError> {
-    let multipart = Multipart::from_request(request, &state)
-        .await
-        .map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let outbound = crate::http::api::media_request(multipart).await?;
+    // As in the API: one permit per upload being read, held until it is queued.
+    let (_upload, outbound) = crate::http::api::upload(&state, request).await?;
     send(
         &state,
         &principal,

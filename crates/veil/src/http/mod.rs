@@ -155,4 +155,6 @@ pub struct AppParts {
     pub send_wakeup: Arc<tokio::sync::Notify>,
     /// Wakes the media worker when inbound media arrives.
     pub media_wakeup: Arc<tokio::sync::Notify>,
+    /// Permits to read an upload (`media.max_concurrent_uploads`).
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
