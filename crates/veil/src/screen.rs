@@ -90,9 +90,10 @@ fn screen_object(guard: &Guard, mut object: Value) -> Screened {
     };
     walk.value(&mut object);
     let verdict = walk.verdict;
-    let mut content = crate::whatsapp::webhook::content_of(&object);
-    content.guard = (!verdict.is_empty()).then_some(verdict);
+    // The payload kept is the screened object; the content is made from it (moved, not copied).
     let raw = serde_json::to_vec(&object).unwrap_or_else(|_| b"{}".to_vec());
+    let mut content = crate::whatsapp::webhook::content_from(object);
+    content.guard = (!verdict.is_empty()).then_some(verdict);
     Screened { content, raw }
 }
 
@@ -260,8 +261,12 @@ impl Walk<'_> {
                     let len = self.path.len();
                     self.path.push('/');
                     // JSON pointer escaping (RFC 6901).
-                    self.path
-                        .push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    if key.contains(['~', '/']) {
+                        self.path
+                            .push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    } else {
+                        self.path.push_str(key);
+                    }
                     self.value(item);
                     self.path.truncate(len);
                 }

@@ -116,15 +116,15 @@ pub fn status_rank(status: &str) -> i64 {
 
 /// Parses a whole webhook body.
 pub fn parse(body: &[u8]) -> Result<Vec<WebhookItem>, WebhookParseError> {
-    let root: Value = serde_json::from_slice(body).map_err(|_| WebhookParseError::NotJson)?;
+    let mut root: Value = serde_json::from_slice(body).map_err(|_| WebhookParseError::NotJson)?;
     let entries = root
-        .as_object()
-        .and_then(|o| o.get("entry"))
-        .and_then(Value::as_array)
+        .as_object_mut()
+        .and_then(|o| o.get_mut("entry"))
+        .and_then(Value::as_array_mut)
         .ok_or(WebhookParseError::NotEnvelope)?;
     let mut items = Vec::new();
     for entry in entries {
-        let changes = entry.get("changes").and_then(Value::as_array);
+        let changes = entry.get_mut("changes").and_then(Value::as_array_mut);
         for change in changes.into_iter().flatten() {
             parse_change(change, &mut items);
         }
@@ -132,24 +132,43 @@ pub fn parse(body: &[u8]) -> Result<Vec<WebhookItem>, WebhookParseError> {
     Ok(items)
 }
 
-fn parse_change(change: &Value, items: &mut Vec<WebhookItem>) {
+fn parse_change(change: &mut Value, items: &mut Vec<WebhookItem>) {
+    let field = change
+        .get("field")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let value = change.get("value").unwrap_or(&Value::Null);
-    let field = change.get("field").and_then(Value::as_str);
     let carries_messages = ["messages", "statuses", "message_echoes"]
         .iter()
         .any(|k| value.get(*k).is_some());
-    match field {
-        Some("messages" | "smb_message_echoes") | None if carries_messages => {
-            parse_messages_value(value, items);
-        }
-        _ => items.push(WebhookItem::Event {
-            field: field.unwrap_or("unknown").to_owned(),
+    let of_messages = matches!(
+        field.as_deref(),
+        Some("messages" | "smb_message_echoes") | None
+    );
+    if !(of_messages && carries_messages) {
+        items.push(WebhookItem::Event {
+            field: field.unwrap_or_else(|| "unknown".to_owned()),
             raw: serde_json::to_vec(change).unwrap_or_default(),
-        }),
+        });
+        return;
     }
+    // Message objects are moved out of the envelope, not copied.
+    let mut lists = [("messages", false), ("message_echoes", true)].map(|(list, echo)| {
+        let taken = change
+            .get_mut("value")
+            .and_then(|v| v.get_mut(list))
+            .map(Value::take);
+        (taken, echo)
+    });
+    let value = change.get("value").unwrap_or(&Value::Null);
+    parse_messages_value(value, &mut lists, items);
 }
 
-fn parse_messages_value(value: &Value, items: &mut Vec<WebhookItem>) {
+fn parse_messages_value(
+    value: &Value,
+    lists: &mut [(Option<Value>, bool); 2],
+    items: &mut Vec<WebhookItem>,
+) {
     let metadata = value.get("metadata");
     let phone_number_id = str_at(metadata, "phone_number_id");
     let display = str_at(metadata, "display_phone_number");
@@ -157,13 +176,12 @@ fn parse_messages_value(value: &Value, items: &mut Vec<WebhookItem>) {
         .get("contacts")
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice);
-    for (list, echo) in [("messages", false), ("message_echoes", true)] {
-        for message in value
-            .get(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+    for (list, echo) in lists.iter_mut() {
+        let echo = *echo;
+        let Some(Value::Array(messages)) = list.take() else {
+            continue;
+        };
+        for message in messages {
             let parsed = parse_message(
                 message,
                 contacts,
@@ -261,38 +279,43 @@ fn customer_of(message: &Value, contacts: &[Value], echo: bool) -> (CustomerRef,
 }
 
 fn parse_message(
-    message: &Value,
+    message: Value,
     contacts: &[Value],
     echo: bool,
     phone_number_id: Option<String>,
     display: Option<String>,
 ) -> InboundMessage {
-    let wamid = message
+    let m = &message;
+    let wamid = m
         .get("id")
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty() && id.len() <= 256)
         .map_or_else(
-            || synthetic_id(&serde_json::to_vec(message).unwrap_or_default()),
+            || synthetic_id(&serde_json::to_vec(m).unwrap_or_default()),
             str::to_owned,
         );
-    let declared = declared_type(message);
-    let (customer, profile_name) = customer_of(message, contacts, echo);
+    let declared = declared_type(m);
+    let (customer, profile_name) = customer_of(m, contacts, echo);
+    let kind = kind_of(declared).to_owned();
+    let media = media_of(declared, m);
+    let timestamp_s = timestamp(m.get("timestamp"));
+    let context_wamid = m
+        .get("context")
+        .and_then(|c| c.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     InboundMessage {
         phone_number_id,
         display_phone_number: display,
         customer,
         profile_name,
         wamid,
-        timestamp_s: timestamp(message.get("timestamp")),
-        kind: kind_of(declared).to_owned(),
-        media: media_of(declared, message),
-        context_wamid: message
-            .get("context")
-            .and_then(|c| c.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        timestamp_s,
+        kind,
+        media,
+        context_wamid,
         echo,
-        object: message.clone(),
+        object: message,
     }
 }
 
@@ -384,39 +407,42 @@ pub fn text_sources(message: &Value) -> (Option<String>, Option<String>) {
 /// object (with referral and context) as detail. Pure: the ingest writer applies it to the
 /// screened object only, so the stored content is made from screened strings alone.
 pub fn content_of(message: &Value) -> Content {
-    let declared = declared_type(message);
-    let kind = kind_of(declared);
+    content_from(message.clone())
+}
+
+/// `content_of` for an object the caller gives up: its parts move into the content.
+pub fn content_from(mut message: Value) -> Content {
+    let declared = declared_type(&message).to_owned();
+    let kind = kind_of(&declared);
     let at = |pointer: Option<String>| {
         pointer
             .and_then(|p| message.pointer(&p))
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let (text, caption) = text_sources(message);
-    let object = message.get(declared);
+    let (text, caption) = text_sources(&message);
     let mut content = Content {
-        errors: message.get("errors").cloned(),
         text: at(text),
         caption: at(caption),
         filename: MEDIA_KINDS
-            .contains(&declared)
+            .contains(&declared.as_str())
             .then(|| at(Some(format!("/{declared}/filename"))))
             .flatten(),
         ..Content::default()
     };
+    let unsupported = kind == "unsupported";
     // Keep the type-specific object (and referral / forwarded markers) for display; it is sealed.
     let mut detail = Map::new();
-    if let Some(object) = object {
-        detail.insert(declared.to_owned(), object.clone());
+    if let Some(fields) = message.as_object_mut() {
+        content.errors = fields.remove("errors");
+        for key in [declared.as_str(), "referral", "context"] {
+            if let Some(part) = fields.remove(key) {
+                detail.insert(key.to_owned(), part);
+            }
+        }
     }
-    if let Some(referral) = message.get("referral") {
-        detail.insert("referral".into(), referral.clone());
-    }
-    if let Some(context) = message.get("context") {
-        detail.insert("context".into(), context.clone());
-    }
-    if kind == "unsupported" {
-        detail.insert("declared_type".into(), Value::String(declared.to_owned()));
+    if unsupported {
+        detail.insert("declared_type".into(), Value::String(declared.clone()));
     }
     content.detail = (!detail.is_empty()).then_some(Value::Object(detail));
     content
