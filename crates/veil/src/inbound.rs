@@ -700,11 +700,14 @@ impl Writer {
         let id = Uuid::now_v7().to_string();
         let blinds = self.blinds(&status.recipient);
         Ok(NewStatus {
-            raw_ct: self
-                .deps
-                .keys
-                .system()
-                .seal(&Aad::field("status_events", "raw", &id), &status.raw)?,
+            // The installation's key seals what no contact's key can: so the recipient's
+            // number and user id are taken out first (the blind index links the status to the
+            // contact), and erasing a contact leaves nothing of theirs under a key it cannot
+            // shred.
+            raw_ct: self.deps.keys.system().seal(
+                &Aad::field("status_events", "raw", &id),
+                &without_recipient(&status.raw),
+            )?,
             id,
             wamid: status.wamid.clone(),
             status: status.status.clone(),
@@ -721,6 +724,20 @@ impl Writer {
                 .blind("status", &String::from_utf8_lossy(&status.raw)),
         })
     }
+}
+
+/// A raw status event without the recipient's identifiers (`recipient_id`, `recipient_user_id`,
+/// and the same inside `recipient` objects); unreadable JSON is not kept at all.
+fn without_recipient(raw: &[u8]) -> Vec<u8> {
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(raw) else {
+        return b"{}".to_vec();
+    };
+    if let Some(fields) = value.as_object_mut() {
+        for key in ["recipient_id", "recipient_user_id", "recipient"] {
+            fields.remove(key);
+        }
+    }
+    serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 /// How far back Meta's time of a message may lie: Meta redelivers a webhook for up to 7 days.
@@ -760,7 +777,20 @@ impl From<veil_crypto::CryptoError> for IngestError {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
     use super::*;
+
+    #[test]
+    fn status_payloads_lose_the_recipients_identifiers() {
+        let raw = br#"{"id":"wamid.1","status":"read","recipient_id":"4915112345678","recipient_user_id":"US.1","timestamp":"1"}"#;
+        let kept = String::from_utf8(without_recipient(raw)).unwrap();
+        assert!(
+            !kept.contains("4915112345678") && !kept.contains("US.1"),
+            "{kept}"
+        );
+        assert!(kept.contains("\"status\":\"read\""), "{kept}");
+        assert_eq!(without_recipient(b"not json"), b"{}");
+    }
 
     #[test]
     fn times_that_cannot_be_real_give_way_to_the_receive_time() {
