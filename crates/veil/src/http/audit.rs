@@ -81,6 +81,14 @@ fn entry_json(r: &AuditRow) -> serde_json::Value {
     })
 }
 
+/// Paging of `GET /api/v1/alerts`: the cursor (`before`, `before_id`) of the last one seen.
+#[derive(Debug, Default, Deserialize)]
+pub struct AlertPage {
+    before: Option<i64>,
+    before_id: Option<String>,
+    limit: Option<i64>,
+}
+
 /// `GET /api/v1/audit`: entries newest first, filtered.
 pub async fn search(
     State(state): State<AppState>,
@@ -213,9 +221,21 @@ pub async fn checkpoint(
 }
 
 /// `GET /api/v1/alerts`: the newest alerts.
-pub async fn alerts(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
-    let rows = state.store.alerts(200).await?;
+pub async fn alerts(
+    State(state): State<AppState>,
+    Query(page): Query<AlertPage>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let limit = page.limit.unwrap_or(200).clamp(1, 500);
+    let before = page
+        .before
+        .map(|at| (at, page.before_id.as_deref().unwrap_or("")));
+    let rows = state.store.alerts_before(before, limit).await?;
+    let next = rows
+        .last()
+        .filter(|_| rows.len() >= usize::try_from(limit).unwrap_or(usize::MAX))
+        .map(|a| json!({"before": a.at, "before_id": a.id}));
     Ok(Json(json!({
+        "next": next,
         "alerts": rows.iter().map(|a| json!({
             "id": a.id, "at": a.at, "rule": a.rule, "actor": a.actor, "detail": a.detail,
             "seq": a.seq, "email": a.email_state, "webhook": a.webhook_state,

@@ -182,7 +182,15 @@ pub trait AuditStore {
     async fn insert_alert(&self, alert: &AlertRow) -> StoreResult<bool>;
     /// Whether `rule` already fired for `actor` since `since`.
     async fn alert_since(&self, rule: &str, actor: &str, since: i64) -> StoreResult<bool>;
-    async fn alerts(&self, limit: i64) -> StoreResult<Vec<AlertRow>>;
+    async fn alerts(&self, limit: i64) -> StoreResult<Vec<AlertRow>> {
+        self.alerts_before(None, limit).await
+    }
+    /// Newest first, after the cursor `before` (time and id: equal times neither skip nor repeat).
+    async fn alerts_before(
+        &self,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<AlertRow>>;
     async fn count_open_alerts(&self) -> StoreResult<i64>;
     /// Alerts with a pending delivery due by `now`.
     async fn due_alerts(&self, now: i64, limit: i64) -> StoreResult<Vec<AlertRow>>;
@@ -530,10 +538,16 @@ impl AuditStore for SqlStore {
             .bind(rule).bind(actor).bind(since).fetch_one(pool).await? > 0))
     }
 
-    async fn alerts(&self, limit: i64) -> StoreResult<Vec<AlertRow>> {
+    async fn alerts_before(
+        &self,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<AlertRow>> {
+        let (at, id) = before.unwrap_or((i64::MAX, "\u{10ffff}"));
         on_pool!(self, pool => Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts ORDER BY at DESC, id DESC LIMIT $1")))
-            .bind(limit).fetch_all(pool).await?))
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE (at < $2 OR (at = $2 AND id < $3)) \
+             ORDER BY at DESC, id DESC LIMIT $1")))
+            .bind(limit).bind(at).bind(id).fetch_all(pool).await?))
     }
 
     async fn count_open_alerts(&self) -> StoreResult<i64> {

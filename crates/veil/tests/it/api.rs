@@ -230,3 +230,49 @@ async fn paging_conversations_with_equal_times_skips_and_repeats_none() {
     assert_eq!((seen.len(), distinct.len()), (6, 6), "{seen:?}");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn paging_alerts_with_equal_times_skips_and_repeats_none() {
+    let app = TestApp::spawn().await;
+    for n in 0..5 {
+        app.app()
+            .state
+            .store
+            .insert_alert(&veil::store::AlertRow {
+                id: format!("rule-{n}"),
+                at: 1_000,
+                rule: "rule".into(),
+                actor: "user:x".into(),
+                detail: String::new(),
+                seq: n,
+                email_state: "none".into(),
+                webhook_state: "none".into(),
+                attempts: 0,
+                next_attempt_at: 0,
+                acknowledged_by: None,
+                acknowledged_at: None,
+            })
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/alerts?limit=2".to_owned();
+    for _ in 0..10 {
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, StatusCode::OK);
+        for a in page["alerts"].as_array().unwrap() {
+            seen.push(a["id"].as_str().unwrap().to_owned());
+        }
+        if page["next"].is_null() {
+            break;
+        }
+        path = format!(
+            "/api/v1/alerts?limit=2&before={}&before_id={}",
+            page["next"]["before"],
+            page["next"]["before_id"].as_str().unwrap()
+        );
+    }
+    let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!((seen.len(), distinct.len()), (5, 5), "{seen:?}");
+    app.shutdown().await;
+}
