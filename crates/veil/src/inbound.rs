@@ -224,6 +224,8 @@ impl Writer {
             .collect();
         self.prefetch_contacts(senders.iter().flatten()).await?;
         let mut write = IngestWrite::default();
+        // This month's slice of the installation key seals the group's statuses and events.
+        let (slice, slice_key) = self.deps.keys.slice(self.deps.store.as_ref(), now).await?;
         for (item, sender) in items.into_iter().zip(&senders) {
             match (item, sender) {
                 (WebhookItem::Message(message), Some(blinds)) => {
@@ -231,15 +233,13 @@ impl Writer {
                 }
                 (WebhookItem::Message(_), None) => {}
                 (WebhookItem::Status(status), _) => {
-                    write.statuses.push(self.status_row(status, now)?);
+                    write
+                        .statuses
+                        .push(self.status_row(status, now, (&slice, &slice_key))?);
                 }
                 (WebhookItem::Event { field, raw }, _) => {
                     let id = Uuid::now_v7().to_string();
-                    let raw_ct = self
-                        .deps
-                        .keys
-                        .system()
-                        .seal(&Aad::field("events", "raw", &id), raw)?;
+                    let raw_ct = slice_key.seal(&Aad::field("events", "raw", &id), raw)?;
                     let digest = self.deps.keys.blind(
                         "event",
                         &format!("{field}\u{0}{}", String::from_utf8_lossy(raw)),
@@ -250,6 +250,7 @@ impl Writer {
                         digest,
                         raw_ct,
                         received_at: now,
+                        key_name: slice.clone(),
                     });
                 }
             }
@@ -696,7 +697,12 @@ impl Writer {
         Ok(())
     }
 
-    fn status_row(&self, status: &StatusUpdate, now: i64) -> Result<NewStatus, IngestError> {
+    fn status_row(
+        &self,
+        status: &StatusUpdate,
+        now: i64,
+        (slice, key): (&str, &DataKey),
+    ) -> Result<NewStatus, IngestError> {
         let id = Uuid::now_v7().to_string();
         let blinds = self.blinds(&status.recipient);
         Ok(NewStatus {
@@ -704,7 +710,7 @@ impl Writer {
             // number and user id are taken out first (the blind index links the status to the
             // contact), and erasing a contact leaves nothing of theirs under a key it cannot
             // shred.
-            raw_ct: self.deps.keys.system().seal(
+            raw_ct: key.seal(
                 &Aad::field("status_events", "raw", &id),
                 &without_recipient(&status.raw),
             )?,
@@ -722,6 +728,7 @@ impl Writer {
                 .deps
                 .keys
                 .blind("status", &String::from_utf8_lossy(&status.raw)),
+            key_name: slice.to_owned(),
         })
     }
 }

@@ -118,6 +118,8 @@ struct KeysInner {
     /// Modification time of the key file when it was last read: a cheap "did it change?".
     read_at: Mutex<Option<SystemTime>>,
     system: DataKey,
+    /// Opened slices of the installation key, by name (`system:YYYY-MM`).
+    slices: Mutex<std::collections::HashMap<String, Arc<DataKey>>>,
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
@@ -154,6 +156,7 @@ impl Keys {
                 keyring: RwLock::new(keyring),
                 read_at: Mutex::new(read_at),
                 system,
+                slices: Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -170,9 +173,49 @@ impl Keys {
         self.read().index_key().blind(domain, value)
     }
 
-    /// The installation's own data key (raw statuses and events).
+    /// The installation's own first data key (TOTP secrets; raw statuses and events from before
+    /// slices).
     pub fn system(&self) -> &DataKey {
         &self.inner.system
+    }
+
+    /// The slice of the installation key that seals raw statuses and events at `now_ms`: one key
+    /// per calendar month (UTC), created on first use (every node gets the same one) and sealed
+    /// by the master key like the others. With random 96-bit nonces a key must seal fewer than
+    /// 2^32 values (NIST SP 800-38D); a month of statuses is far fewer.
+    pub async fn slice(
+        &self,
+        store: &dyn Store,
+        now_ms: i64,
+    ) -> Result<(String, Arc<DataKey>), KeyError> {
+        let name = slice_name(now_ms);
+        if let Some(key) = self.lock_slices().get(&name) {
+            return Ok((name, key.clone()));
+        }
+        let key = Arc::new(self.slice_key(store, &name).await?);
+        self.lock_slices().insert(name.clone(), key.clone());
+        Ok((name, key))
+    }
+
+    /// The installation key slice `name` (created when missing).
+    pub async fn slice_key(&self, store: &dyn Store, name: &str) -> Result<DataKey, KeyError> {
+        self.reload_if_changed();
+        let fresh = to_row(self.read().seal_key(
+            &DataKey::generate()?,
+            "installation_keys",
+            name,
+        )?);
+        let stored = store.installation_key(name, &fresh).await?;
+        self.open_sealed(&stored, "installation_keys", name)
+    }
+
+    fn lock_slices(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<DataKey>>> {
+        self.inner
+            .slices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A new data key for a contact, and its sealed form to store.
@@ -309,4 +352,11 @@ pub async fn retire(path: &Path, store: &dyn Store, version: u32) -> Result<(), 
     let mut keyring = read_keyring(path)?;
     keyring.retire_version(version)?;
     write_keyring(path, &keyring)
+}
+
+/// The slice name of a time: `system:YYYY-MM` (UTC).
+fn slice_name(now_ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp(now_ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{SYSTEM_KEY}:{:04}-{:02}", at.year(), u8::from(at.month()))
 }

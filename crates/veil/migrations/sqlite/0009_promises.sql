@@ -6,3 +6,8 @@ CREATE INDEX login_throttle_last ON login_throttle (last_failure_at);
 -- Keyed digest of a raw status event: a replayed status webhook adds no row.
 ALTER TABLE status_events ADD COLUMN digest BLOB;
 CREATE UNIQUE INDEX status_events_digest ON status_events (digest);
+
+-- Which slice of the installation key sealed a raw status or event (NULL: the first key,
+-- `system`). A slice is a key per calendar month, so no key seals more than a month of them.
+ALTER TABLE status_events ADD COLUMN key_name TEXT;
+ALTER TABLE events ADD COLUMN key_name TEXT;

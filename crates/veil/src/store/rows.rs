@@ -111,6 +111,8 @@ pub struct NewStatus {
     pub our_message_id: Option<String>,
     /// Keyed digest of the raw status event: a replayed one is stored once.
     pub digest: Vec<u8>,
+    /// The installation key slice that sealed `raw_ct`.
+    pub key_name: String,
 }
 
 /// A non-message webhook change (`account_update`, template status, …), kept sealed.
@@ -122,6 +124,8 @@ pub struct NewEvent {
     pub digest: Vec<u8>,
     pub raw_ct: Vec<u8>,
     pub received_at: i64,
+    /// The installation key slice that sealed `raw_ct`.
+    pub key_name: String,
 }
 
 /// Identifiers learnt later for a known contact (a BSUID beside a number, or the other way round).

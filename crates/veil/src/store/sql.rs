@@ -936,10 +936,10 @@ pub(super) async fn apply_ingest_postgres(
         }
         for s in &write.statuses {
             sqlx::query(
-                "INSERT INTO status_events (id, wamid, status, status_rank, error_code, error_title, recipient_blind, raw_ct, occurred_at, received_at, digest) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (digest) DO NOTHING")
+                "INSERT INTO status_events (id, wamid, status, status_rank, error_code, error_title, recipient_blind, raw_ct, occurred_at, received_at, digest, key_name) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (digest) DO NOTHING")
                 .bind(&s.id).bind(&s.wamid).bind(&s.status).bind(s.status_rank).bind(s.error_code).bind(&s.error_title)
-                .bind(&s.recipient_blind).bind(&s.raw_ct).bind(s.occurred_at).bind(s.received_at).bind(&s.digest)
+                .bind(&s.recipient_blind).bind(&s.raw_ct).bind(s.occurred_at).bind(s.received_at).bind(&s.digest).bind(&s.key_name)
                 .execute(&mut *tx).await?;
             if let Some(ours) = &s.our_message_id {
                 // Reconciles a send whose response was lost: Meta echoes our id with the wamid.
@@ -959,9 +959,9 @@ pub(super) async fn apply_ingest_postgres(
             outcome.statuses_applied += applied.rows_affected();
         }
         for e in &write.events {
-            sqlx::query("INSERT INTO events (id, field, raw_ct, received_at, digest) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (digest) DO NOTHING")
+            sqlx::query("INSERT INTO events (id, field, raw_ct, received_at, digest, key_name) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (digest) DO NOTHING")
                 .bind(&e.id)
-                .bind(&e.field).bind(&e.raw_ct).bind(e.received_at).bind(&e.digest).execute(&mut *tx).await?;
+                .bind(&e.field).bind(&e.raw_ct).bind(e.received_at).bind(&e.digest).bind(&e.key_name).execute(&mut *tx).await?;
         }
         tx.commit().await?;
     }

@@ -158,12 +158,12 @@ const RENAME_CONTACT: &str = "UPDATE contacts SET name_ct = ?1 WHERE id = ?2";
 const INSERT_MEDIA: &str = "INSERT INTO media (id, message_id, contact_id, direction, meta_media_id, mime, sha256, state, attempts, \
      next_attempt_at, size_bytes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?9)";
 const INSERT_STATUS_EVENT: &str = "INSERT INTO status_events (id, wamid, status, status_rank, error_code, error_title, recipient_blind, raw_ct, \
-     occurred_at, received_at, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (digest) DO NOTHING";
+     occurred_at, received_at, digest, key_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (digest) DO NOTHING";
 const RECONCILE_WAMID: &str = "UPDATE messages SET wamid = ?1 WHERE id = ?2 AND wamid IS NULL";
 const RECONCILE_OUTBOX: &str = "UPDATE outbox SET state = 'sent', updated_at = ?1 WHERE message_id = ?2 AND state IN ('sending', 'ambiguous', 'queued')";
 const APPLY_STATUS: &str = "UPDATE messages SET status = ?1, status_rank = ?2, error_code = COALESCE(?3, error_code), \
      error_title = COALESCE(?4, error_title), updated_at = ?5 WHERE wamid = ?6 AND status_rank < ?2";
-const INSERT_EVENT: &str = "INSERT INTO events (id, field, raw_ct, received_at, digest) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (digest) DO NOTHING";
+const INSERT_EVENT: &str = "INSERT INTO events (id, field, raw_ct, received_at, digest, key_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (digest) DO NOTHING";
 
 fn apply(connection: &mut Connection, write: &IngestWrite) -> StoreResult<IngestOutcome> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -177,7 +177,8 @@ fn apply(connection: &mut Connection, write: &IngestWrite) -> StoreResult<Ingest
             e.field,
             e.raw_ct,
             e.received_at,
-            e.digest
+            e.digest,
+            e.key_name
         ])?;
     }
     tx.commit()?;
@@ -294,7 +295,8 @@ fn apply_statuses(
             s.raw_ct,
             s.occurred_at,
             s.received_at,
-            s.digest
+            s.digest,
+            s.key_name
         ])?;
         if let Some(ours) = &s.our_message_id {
             // Reconciles a send whose response was lost: Meta echoes our id with the wamid.

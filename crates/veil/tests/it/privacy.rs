@@ -330,3 +330,55 @@ async fn an_auditors_search_terms_never_enter_the_log() {
     assert_not_stored(&app, &[canary, "4917612345678", "Jane Canary", "Canary"]);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn statuses_are_sealed_by_a_slice_of_the_installation_key_per_month() {
+    use sqlx::Row as _;
+    let app = TestApp::spawn().await;
+    let state = &app.app().state;
+    let status = |id: &str| {
+        serde_json::to_vec(&serde_json::json!({"entry": [{"changes": [{"field": "messages", "value": {"statuses": [
+            {"id": id, "status": "delivered", "timestamp": "1700000000", "recipient_id": "4915100000777"}]}}]}]}))
+        .unwrap()
+    };
+    assert_eq!(app.post_webhook(&status("wamid.s1")).await, StatusCode::OK);
+    app.clock.advance_ms(40 * 86_400_000);
+    assert_eq!(app.post_webhook(&status("wamid.s2")).await, StatusCode::OK);
+    let url = &app.config.database_url;
+    let rows: Vec<(String, String, Vec<u8>)> = if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query("SELECT id, key_name, raw_ct FROM status_events ORDER BY wamid")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query("SELECT id, key_name, raw_ct FROM status_events ORDER BY wamid")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    };
+    assert_eq!(rows.len(), 2);
+    assert_ne!(rows[0].1, rows[1].1, "another month, another slice");
+    let keys = &state.inbox.keys;
+    for (n, (id, slice, ct)) in rows.iter().enumerate() {
+        let aad = veil_crypto::Aad::field("status_events", "raw", id);
+        let own = keys.slice_key(state.store.as_ref(), slice).await.unwrap();
+        let raw = String::from_utf8(own.open(&aad, ct).unwrap().to_vec()).unwrap();
+        assert!(
+            !raw.contains("4915100000777"),
+            "no recipient number under it: {raw}"
+        );
+        let other = &rows[1 - n].1;
+        let other = keys.slice_key(state.store.as_ref(), other).await.unwrap();
+        assert!(other.open(&aad, ct).is_err(), "only its own slice opens it");
+        assert!(keys.system().open(&aad, ct).is_err());
+    }
+    app.shutdown().await;
+}
