@@ -132,8 +132,8 @@ async fn rotating_the_master_key_keeps_every_record_readable() {
     let before = store.key_versions_in_use().await.unwrap();
     assert_eq!(
         before,
-        vec![(1, 6)],
-        "five contacts and the installation key"
+        vec![(1, 7)],
+        "five contacts, the installation key and this month's slice of it"
     );
     assert!(
         veil::keys::retire(&app.config.key_file, store.as_ref(), 1)
@@ -144,8 +144,8 @@ async fn rotating_the_master_key_keeps_every_record_readable() {
     let report = veil::keys::rotate(&app.config.key_file, store.as_ref())
         .await
         .unwrap();
-    assert_eq!((report.new_version, report.resealed), (2, 6));
-    assert_eq!(store.key_versions_in_use().await.unwrap(), vec![(2, 6)]);
+    assert_eq!((report.new_version, report.resealed), (2, 7));
+    assert_eq!(store.key_versions_in_use().await.unwrap(), vec![(2, 7)]);
     veil::keys::retire(&app.config.key_file, store.as_ref(), 1)
         .await
         .unwrap();
@@ -160,7 +160,7 @@ async fn rotating_the_master_key_keeps_every_record_readable() {
     assert_eq!(app.conversations().await.len(), 6);
     assert_eq!(
         store.key_versions_in_use().await.unwrap(),
-        vec![(2, 7)],
+        vec![(2, 8)],
         "new contacts use the new version"
     );
     app.shutdown().await;
