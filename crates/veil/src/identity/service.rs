@@ -298,13 +298,9 @@ impl Identity {
     /// count, so that a flood of refused guesses costs the log a handful of entries.
     async fn refused(&self, key: &str, event: AuditEvent) -> AuthResult<()> {
         let count = self.store.throttle_refused(key).await?;
-        let tenfold = count > 1
-            && count
-                .to_string()
-                .trim_start_matches('1')
-                .bytes()
-                .all(|b| b == b'0');
-        if count == 1 || tenfold {
+        // 1, 10, 100, …: a power of ten.
+        let tenfold = count > 0 && 10_i64.pow(count.ilog10()) == count;
+        if tenfold {
             let reason = format!("{} (refused {count} times)", event.reason);
             self.audit.record(event.reason(&reason)).await?;
         }
@@ -459,13 +455,14 @@ impl Identity {
     /// Refuses (as a long wait) when `key` has reached the account hard stop.
     async fn hard_stopped(&self, key: &str) -> AuthResult<()> {
         let counters = self.store.throttle_counters(&[key.to_owned()]).await?;
-        let failures = counters.first().map_or(0, |(_, f, _)| *f);
-        match throttle::ACCOUNT.hard_stop {
-            Some(stop) if failures >= stop => {
-                Err(AuthError::Throttled(throttle::ACCOUNT.max_wait_secs))
-            }
-            _ => Ok(()),
+        let counter = Counter {
+            failures: counters.first().map_or(0, |(_, f, _)| *f),
+            last_failure_at: 0,
+        };
+        if throttle::ACCOUNT.stopped(counter) {
+            return Err(AuthError::Throttled(throttle::ACCOUNT.max_wait_secs));
         }
+        Ok(())
     }
 
     /// A device cookie for `user_id`, issued now: `user id . issued ms . MAC` (the MAC is the

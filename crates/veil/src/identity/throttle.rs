@@ -69,7 +69,7 @@ impl Policy {
         if self.is_stale(counter, now) {
             return Verdict::Allowed;
         }
-        if self.hard_stop.is_some_and(|stop| counter.failures >= stop) {
+        if self.stopped(counter) {
             return Verdict::Stopped;
         }
         let over = counter.failures - self.free;
@@ -91,11 +91,16 @@ impl Policy {
 }
 
 impl Policy {
+    /// Whether the counter has reached the hard stop (only an administrator lifts it).
+    pub fn stopped(&self, counter: Counter) -> bool {
+        self.hard_stop.is_some_and(|stop| counter.failures >= stop)
+    }
+
     /// Whether the counter has been forgotten (it is cleared before the next attempt counts).
     pub fn is_stale(&self, counter: Counter, now: i64) -> bool {
         // A hard stop is never forgotten.
         counter.failures > 0
-            && self.hard_stop.is_none_or(|stop| counter.failures < stop)
+            && !self.stopped(counter)
             && self
                 .forget_after_secs
                 .is_some_and(|after| now - counter.last_failure_at >= after)
