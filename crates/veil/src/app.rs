@@ -12,13 +12,13 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::http::{AppParts, AppState};
 use crate::identity::{Identity, Role};
 use crate::inbound::{IngestDeps, Ingestor};
 use crate::inbox::Inbox;
 use crate::keys::Keys;
 use crate::media::{MediaFetcher, MediaFiles};
-use crate::outbound::Outbox;
+use crate::outbox::Outbox;
+use crate::state::{AppParts, AppState};
 use crate::store::{ChannelRow, SqlStore, Store};
 use crate::whatsapp::graph::GraphClient;
 
@@ -91,10 +91,10 @@ pub async fn start(
     )?;
     let files = MediaFiles::new(&config.media_dir);
     let clock = options.clock.clone();
-    let guard = Arc::new(crate::guard::Guard::new(crate::guard_cli::scanner(
+    let guard = Arc::new(crate::guard::Guard::new(crate::guard::scanner(
         &config.guard,
     )));
-    crate::screen::load_policy(store.as_ref(), &guard).await?;
+    crate::inbox::screen::load_policy(store.as_ref(), &guard).await?;
     let ingestor = Ingestor::start(IngestDeps {
         store: store.clone(),
         keys: keys.clone(),
@@ -132,7 +132,7 @@ pub async fn start(
     let audit = crate::audit::AuditLog::start(
         store.clone(),
         clock.clone(),
-        &crate::cli::audit_setup(&config),
+        &crate::audit::AuditSetup::from_config(&config),
     )
     .await?;
     audit.record(config_start_event(&config)).await?;
@@ -152,19 +152,19 @@ pub async fn start(
     // does every signal also go to the relay.
     let feed = store.listen_changes().await?;
     let (live, outgoing) = if feed.is_some() {
-        let (live, outgoing) = crate::live::Live::with_relay();
+        let (live, outgoing) = crate::inbox::live::Live::with_relay();
         (live, Some(outgoing))
     } else {
-        (crate::live::Live::new(), None)
+        (crate::inbox::live::Live::new(), None)
     };
-    let desk = crate::desk::Desk {
+    let desk = crate::inbox::desk::Desk {
         store: store.clone(),
         keys: keys.clone(),
         clock: clock.clone(),
         live: live.clone(),
         identity: identity.clone(),
     };
-    let assigner = crate::assignment::Assigner {
+    let assigner = crate::inbox::assignment::Assigner {
         store: store.clone(),
         clock: clock.clone(),
         live: live.clone(),
@@ -306,7 +306,7 @@ impl Lease {
 /// batch go once).
 fn spawn_change_relay(
     store: Arc<dyn Store>,
-    mut outgoing: tokio::sync::mpsc::UnboundedReceiver<crate::live::LiveEvent>,
+    mut outgoing: tokio::sync::mpsc::UnboundedReceiver<crate::inbox::live::LiveEvent>,
     node: String,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
@@ -338,11 +338,11 @@ fn spawn_change_relay(
 /// (signals may be gone) it tells them that anything may have changed.
 fn spawn_change_listener(
     mut feed: crate::store::ChangeFeed,
-    live: crate::live::Live,
+    live: crate::inbox::live::Live,
     node: String,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    use crate::live::{LiveEvent, LiveKind};
+    use crate::inbox::live::{LiveEvent, LiveKind};
     tokio::spawn(async move {
         loop {
             let next = tokio::select! {
@@ -534,7 +534,7 @@ async fn bootstrap_owner(identity: &Identity, config: &Config) -> anyhow::Result
         config.public_url,
         created.setup_secret.expose_text()
     );
-    crate::demo::write_private(&path, link.as_bytes())?;
+    crate::keys::write_private(&path, link.as_bytes())?;
     tracing::warn!(path = %path.display(), "first owner created; open the setup link in this file to choose a password");
     Ok(())
 }
@@ -570,7 +570,7 @@ fn spawn_send_worker(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle
             async move {
                 match outbox.run_once().await {
                     Ok(report) if report.sent + report.failed > 0 => {
-                        live.publish(crate::live::LiveKind::Status, None);
+                        live.publish(crate::inbox::live::LiveKind::Status, None);
                     }
                     Ok(_) => {}
                     Err(err) => tracing::warn!(error = %err, "send worker run failed"),
@@ -601,7 +601,7 @@ fn spawn_assigner(state: &AppState, node: &str, mut stop: watch::Receiver<bool>)
             let wait = async {
                 loop {
                     match changes.recv().await {
-                        Ok(event) if event.kind == crate::live::LiveKind::Message => return,
+                        Ok(event) if event.kind == crate::inbox::live::LiveKind::Message => return,
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                             std::future::pending::<()>().await;
@@ -635,7 +635,7 @@ fn spawn_policy_refresh(state: &AppState, stop: watch::Receiver<bool>) -> JoinHa
                 if let Err(err) = identity.load_policy().await {
                     tracing::warn!(error = %err, "policy refresh failed");
                 }
-                if let Err(err) = crate::screen::load_policy(store.as_ref(), &guard).await {
+                if let Err(err) = crate::inbox::screen::load_policy(store.as_ref(), &guard).await {
                     tracing::warn!(error = %err, "guard policy refresh failed");
                 }
             }

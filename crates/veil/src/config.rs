@@ -476,12 +476,22 @@ const NUMERIC_KEYS: &[&str] = &[
     "smtp_port",
 ];
 
+/// The role names configuration may name (identity's `Role::ALL`; a test there keeps them equal).
+pub const ROLE_NAMES: [&str; 5] = ["owner", "admin", "supervisor", "agent", "auditor"];
+
+/// A CIDR network; a bare address means that one host.
+pub fn parse_network(item: &str) -> Option<ipnet::IpNet> {
+    item.parse::<ipnet::IpNet>()
+        .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .ok()
+}
+
 /// Parses CIDR networks (a bare address means that one host).
 fn networks(key: &str, items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     items
         .iter()
         .map(|item| {
-            crate::identity::network::parse_network(item).ok_or_else(|| {
+            parse_network(item).ok_or_else(|| {
                 err(
                     key,
                     format!("{item:?} is not a network like 10.0.0.0/8 or 2001:db8::/32"),
@@ -714,11 +724,7 @@ fn finish(
     let mut ip_allowlist = std::collections::BTreeMap::new();
     for (role, items) in &raw.access.ip_allowlist {
         let key = format!("access.ip_allowlist.{role}");
-        if !crate::identity::Role::ALL
-            .iter()
-            .any(|r| r.as_str() == role)
-            && role != "token"
-        {
+        if !ROLE_NAMES.contains(&role.as_str()) && role != "token" {
             return Err(err(
                 &key,
                 "is not a role (owner, admin, supervisor, agent, auditor) or token",

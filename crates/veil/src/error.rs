@@ -1,16 +1,10 @@
-//! `AppError` and the one place that maps errors to HTTP statuses.
-//!
-//! Clients get a stable code, a short message and a request id; the detail goes to the log under
-//! that id. Detail never contains customer content (the typed errors below carry ids only).
-
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+//! `AppError`: what a request to Veil can fail with, whatever the edge. The domain errors convert
+//! into it here; `http::error` is the one place that maps it (and sign-in failures) to statuses.
+//! The typed errors carry ids only, never customer content.
 
 use crate::inbound::IngestError;
 use crate::inbox::InboxError;
-use crate::outbound::OutboundError;
+use crate::outbox::OutboundError;
 
 /// Every error an HTTP handler can return.
 #[derive(Debug, thiserror::Error)]
@@ -40,52 +34,6 @@ pub enum AppError {
     /// The audit entry could not be written: the action did not happen, the data is not shown.
     #[error("the audit log is unavailable; nothing was done")]
     AuditUnavailable,
-}
-
-impl AppError {
-    fn parts(&self) -> (StatusCode, &'static str) {
-        match self {
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::WindowClosed => (StatusCode::UNPROCESSABLE_ENTITY, "window_closed"),
-            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            Self::Unavailable(_) => (StatusCode::CONFLICT, "unavailable"),
-            Self::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
-            Self::ReauthRequired => (StatusCode::FORBIDDEN, "reauth_required"),
-            Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-            Self::AuditUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
-        }
-    }
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.parts();
-        let request_id = uuid::Uuid::now_v7().to_string();
-        let message = match &self {
-            Self::Internal(detail) => {
-                tracing::error!(request_id = %request_id, detail = %detail, "request failed");
-                "internal error".to_owned()
-            }
-            other => other.to_string(),
-        };
-        let mut response = (
-            status,
-            Json(json!({"error": {"code": code, "message": message, "request_id": request_id}})),
-        )
-            .into_response();
-        if let Self::TooManyRequests(_, Some(secs)) = &self
-            && let Ok(value) = axum::http::HeaderValue::from_str(&secs.to_string())
-        {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, value);
-        }
-        response
-    }
 }
 
 impl From<IngestError> for AppError {
@@ -124,9 +72,9 @@ impl From<OutboundError> for AppError {
     }
 }
 
-impl From<crate::desk::DeskError> for AppError {
-    fn from(e: crate::desk::DeskError) -> Self {
-        use crate::desk::DeskError as D;
+impl From<crate::inbox::desk::DeskError> for AppError {
+    fn from(e: crate::inbox::desk::DeskError) -> Self {
+        use crate::inbox::desk::DeskError as D;
         match e {
             D::NotFound => Self::NotFound,
             D::Forbidden => Self::Forbidden,

@@ -631,7 +631,7 @@ impl Writer {
             .contact(&message.customer, blinds, &channel_id, now, write)
             .await?;
         let id = Uuid::now_v7().to_string();
-        let screened = crate::screen::inbound(&self.deps.guard, message);
+        let screened = crate::inbox::screen::inbound(&self.deps.guard, message);
         let content = serde_json::to_vec(&screened.content).map_err(|_| IngestError::Encode)?;
         let sealed = |column: &str, bytes: &[u8]| {
             contact
@@ -649,7 +649,7 @@ impl Writer {
             key_id: contact.key_id.clone(),
             name_ct: match (&message.profile_name, message.echo) {
                 (Some(name), false) if renamed(name) => {
-                    let name = crate::screen::name(&self.deps.guard, name);
+                    let name = crate::inbox::screen::name(&self.deps.guard, name);
                     Some(contact.key.seal(
                         &Aad::field("contacts", "name", &contact.id),
                         name.as_bytes(),

@@ -34,6 +34,21 @@ pub enum KeyError {
 /// The name of the installation key row that seals raw statuses and events.
 const SYSTEM_KEY: &str = "system";
 
+/// Writes a file only its owner can read (0600), durably: keys, links, demo credentials.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
 /// Refuses a key file that others can read.
 pub fn check_private(path: &Path) -> Result<(), KeyError> {
     #[cfg(unix)]

@@ -22,7 +22,6 @@ use veil_crypto::merkle::{self, Frontier, PerfectNodes};
 use veil_crypto::{AuditSigningKey, Checkpoint, CheckpointVerifier};
 
 use crate::clock::Clock;
-use crate::identity::{Client, Principal};
 use crate::store::{AuditAppend, AuditRow, CheckpointRow, Store, StoreError};
 
 /// Most entries one transaction commits.
@@ -86,16 +85,28 @@ pub struct AuditEvent {
     pub reason: String,
 }
 
+/// Where a request came from: all the audit log needs of a client (identity's `Client`).
+/// The log sits below identity, so identity implements these, not the other way round.
+pub trait ClientAddress {
+    fn address(&self) -> std::net::IpAddr;
+}
+
+/// Who acted and from where (identity's `Principal`).
+pub trait Actor: ClientAddress {
+    /// `user:<id>` or `token:<id>`: ids, never names.
+    fn label(&self) -> String;
+}
+
 impl AuditEvent {
     /// An event by a signed-in caller.
-    pub fn by(principal: &Principal, action: &str, target: impl Into<String>) -> Self {
-        Self::from_client(&principal.label(), &principal.client, action, target)
+    pub fn by(principal: &impl Actor, action: &str, target: impl Into<String>) -> Self {
+        Self::from_client(&principal.label(), principal, action, target)
     }
 
     /// An event with an explicit actor label.
     pub fn from_client(
         actor: &str,
-        client: &Client,
+        client: &(impl ClientAddress + ?Sized),
         action: &str,
         target: impl Into<String>,
     ) -> Self {
@@ -103,7 +114,7 @@ impl AuditEvent {
             actor: actor.to_owned(),
             action: action.to_owned(),
             target: target.into(),
-            ip: client.ip.to_string(),
+            ip: client.address().to_string(),
             outcome: Outcome::Ok,
             reason: String::new(),
         }
@@ -233,6 +244,17 @@ pub struct AuditSetup {
     pub origin: String,
     pub key_file: PathBuf,
     pub checkpoint_file: Option<PathBuf>,
+}
+
+impl AuditSetup {
+    /// Where the configuration says the audit log keeps its key and checkpoint file.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            origin: config.audit.origin.clone(),
+            key_file: config.audit.key_file.clone(),
+            checkpoint_file: Some(config.audit.checkpoint_file.clone()),
+        }
+    }
 }
 
 impl AuditLog {
@@ -444,7 +466,7 @@ pub fn load_or_create_key(path: &std::path::Path) -> Result<AuditSigningKey, Aud
             .map_err(|e| AuditError::Key(format!("{}: {e}", path.display())));
     }
     let key = AuditSigningKey::generate().map_err(|e| AuditError::Key(e.to_string()))?;
-    crate::demo::write_private(path, key.to_file_text().as_bytes())
+    crate::keys::write_private(path, key.to_file_text().as_bytes())
         .map_err(|e| AuditError::Key(format!("{}: {e}", path.display())))?;
     Ok(key)
 }

@@ -467,3 +467,11 @@ mod tests {
         }
     }
 }
+
+/// The scanner the configuration asks for (protected domains, phone region).
+pub fn scanner(config: &crate::config::GuardConfig) -> Scanner {
+    Scanner::new(&ScannerSettings {
+        protected_domains: config.protected_domains.clone(),
+        phone_region: (!config.phone_region.is_empty()).then(|| config.phone_region.clone()),
+    })
+}

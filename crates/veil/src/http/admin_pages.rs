@@ -407,7 +407,7 @@ async fn teams_page(
         .map(|u| (u.id.as_str(), u.display_name.as_str()))
         .collect();
     let memberships = state.store.team_memberships().await?;
-    let online_since = state.clock.now_ms() - crate::assignment::ONLINE_MS;
+    let online_since = state.clock.now_ms() - crate::inbox::assignment::ONLINE_MS;
     let mut teams = Vec::new();
     for t in state.store.team_details().await? {
         let loads = state.store.member_loads(&t.id, online_since).await?;
@@ -644,7 +644,7 @@ pub async fn save_guard(
             crate::audit::AuditEvent::by(&principal, "guard.policy", "settings:guard_policy")
                 .reason(&changed.join(","));
         state.audit.record(event).await?;
-        crate::screen::save_policy(
+        crate::inbox::screen::save_policy(
             state.store.as_ref(),
             &state.guard,
             policy,
@@ -899,7 +899,9 @@ pub async fn team_routing(
         Err(_) => Err(AppError::BadRequest("capacity must be a number".into())),
     };
     if outcome.is_ok() {
-        state.live.publish(crate::live::LiveKind::Message, None);
+        state
+            .live
+            .publish(crate::inbox::live::LiveKind::Message, None);
     }
     finish(&state, &principal, &csrf, &headers, Section::Teams, outcome).await
 }

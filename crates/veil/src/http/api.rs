@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::http::AppState;
 use crate::identity::{Permission, Principal};
 use crate::inbox::{ConversationView, MessageView};
-use crate::outbound::{OutboundRequest, SendAt};
+use crate::outbox::{OutboundRequest, SendAt};
 use crate::store::ConversationScope;
 
 /// Paging parameters.

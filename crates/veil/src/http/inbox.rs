@@ -16,15 +16,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::desk::expand_canned;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::access::Csrf;
 use crate::http::render::{Span, file_name, format_text, neutralise};
 use crate::i18n::{Arg, Lang};
 use crate::identity::{Permission, Principal, Role};
+use crate::inbox::desk::expand_canned;
 use crate::inbox::{ConversationView, MessageView};
-use crate::outbound::{OutboundError, OutboundRequest, SendAt};
+use crate::outbox::{OutboundError, OutboundRequest, SendAt};
 use crate::store::{ConversationScope, InboxFilter, UNREAD_CAP, UserRow};
 
 /// The top bar of every signed-in page.
@@ -344,7 +344,7 @@ impl InboxQuery {
         };
         InboxFilter {
             view: pick(&self.view, &["mine", "unassigned", "team"]),
-            status: pick(&self.status, &crate::desk::STATUSES),
+            status: pick(&self.status, &crate::inbox::desk::STATUSES),
             label: self
                 .label
                 .as_deref()
@@ -513,7 +513,7 @@ async fn inbox_view(
         title,
         nav: Nav::load(state, principal, l, csrf, "inbox").await?,
         tabs,
-        statuses: crate::desk::STATUSES
+        statuses: crate::inbox::desk::STATUSES
             .iter()
             .map(|s| (*s, status_text(l, s), filter.status == *s))
             .collect(),
@@ -1090,9 +1090,9 @@ async fn desk_done(
     csrf: &str,
     headers: &HeaderMap,
     id: &str,
-    outcome: Result<(), crate::desk::DeskError>,
+    outcome: Result<(), crate::inbox::desk::DeskError>,
 ) -> Result<Response, AppError> {
-    use crate::desk::DeskError;
+    use crate::inbox::desk::DeskError;
     let l = page_lang(principal, headers);
     let (status, text) = match outcome {
         Ok(()) => return Ok(back_to(id)),

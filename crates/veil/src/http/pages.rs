@@ -127,22 +127,6 @@ fn signed_in(state: &AppState, token: &SessionToken, response: impl IntoResponse
     response
 }
 
-/// The status of a failed sign-in or account step (internal failures are logged here, once).
-fn failure_status(e: &AuthError) -> StatusCode {
-    match e {
-        AuthError::Throttled(_) | AuthError::Busy => StatusCode::TOO_MANY_REQUESTS,
-        AuthError::Password(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        AuthError::NetworkDenied | AuthError::Forbidden => StatusCode::FORBIDDEN,
-        // The entry could not be written, so nothing was done.
-        AuthError::Audit => StatusCode::SERVICE_UNAVAILABLE,
-        AuthError::Store(_) | AuthError::Keys(_) | AuthError::Internal(_) => {
-            tracing::error!(error = %e, "sign-in step failed");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-        _ => StatusCode::UNAUTHORIZED,
-    }
-}
-
 /// What to tell the person about a failed step, in the page's language.
 fn failure_text(l: Lang, e: &AuthError) -> String {
     use crate::identity::password::PasswordRejected as R;
@@ -168,7 +152,7 @@ fn failure_text(l: Lang, e: &AuthError) -> String {
 
 /// Status and text for a failed step.
 fn failure(l: Lang, e: &AuthError) -> (StatusCode, String) {
-    (failure_status(e), failure_text(l, e))
+    (crate::http::error::auth_status(e), failure_text(l, e))
 }
 
 fn browser_lang(headers: &HeaderMap) -> Lang {
@@ -332,7 +316,7 @@ async fn enroll_view(
                 uri: &e.uri,
             },
         ),
-        Err(e) => failure_status(&e).into_response(),
+        Err(e) => crate::http::error::auth_status(&e).into_response(),
     }
 }
 
@@ -371,7 +355,7 @@ pub async fn enroll(
 pub async fn logout(State(state): State<AppState>, sign_in: SignIn) -> Response {
     // A sign-out that cannot be recorded does not happen: the session stays, and the page says so.
     if let Err(e) = state.identity.logout(&sign_in.session).await {
-        return failure_status(&e).into_response();
+        return crate::http::error::auth_status(&e).into_response();
     }
     let mut response = Redirect::to("/login").into_response();
     response
@@ -452,7 +436,7 @@ pub async fn setup(
                 let (status, text) = failure(l, &e);
                 html(status, &setup_view(l, &user, &token, Some(text)))
             }
-            Err(_) => failure_status(&e).into_response(),
+            Err(_) => crate::http::error::auth_status(&e).into_response(),
         },
     }
 }
@@ -560,7 +544,7 @@ pub async fn set_language(
         .record(&principal, "user.language", &format!("user:{}", user.id))
         .await
     {
-        return failure_status(&e).into_response();
+        return crate::http::error::auth_status(&e).into_response();
     }
     match state
         .store
@@ -575,7 +559,7 @@ pub async fn set_language(
 pub async fn logout_others(State(state): State<AppState>, principal: Principal) -> Response {
     match state.identity.logout_others(&principal).await {
         Ok(_) => Redirect::to("/account").into_response(),
-        Err(e) => failure_status(&e).into_response(),
+        Err(e) => crate::http::error::auth_status(&e).into_response(),
     }
 }
 
@@ -586,7 +570,7 @@ pub async fn end_session(
 ) -> Response {
     match state.identity.end_own_session(&principal, &id).await {
         Ok(()) => Redirect::to("/account").into_response(),
-        Err(e) => failure_status(&e).into_response(),
+        Err(e) => crate::http::error::auth_status(&e).into_response(),
     }
 }
 
@@ -612,7 +596,7 @@ pub async fn change_password(
     {
         Ok(token) => with_cookie(&state, &token, Redirect::to("/account")),
         Err(e) => {
-            let status = failure_status(&e);
+            let status = crate::http::error::auth_status(&e);
             account_view(&state, &principal, &csrf, &headers, Some(&e), status).await
         }
     }
@@ -650,7 +634,7 @@ pub async fn reauth(
     {
         Ok(token) => with_cookie(&state, &token, Redirect::to(after_reauth(&form.next))),
         Err(e) => {
-            let status = failure_status(&e);
+            let status = crate::http::error::auth_status(&e);
             account_view(&state, &principal, &csrf, &headers, Some(&e), status).await
         }
     }
@@ -673,7 +657,7 @@ pub async fn new_recovery_codes(
                 codes: codes.iter().map(|c| c.as_str()).collect(),
             },
         ),
-        Err(e) => failure_status(&e).into_response(),
+        Err(e) => crate::http::error::auth_status(&e).into_response(),
     }
 }
 

@@ -77,10 +77,14 @@ pub async fn receive(
     state.ingestor.submit(items).await?;
     // Committed: open inboxes re-read what they show.
     if changes.0 {
-        state.live.publish(crate::live::LiveKind::Message, None);
+        state
+            .live
+            .publish(crate::inbox::live::LiveKind::Message, None);
     }
     if changes.1 {
-        state.live.publish(crate::live::LiveKind::Status, None);
+        state
+            .live
+            .publish(crate::inbox::live::LiveKind::Status, None);
     }
     if has_media {
         state.media_wakeup.notify_one();

@@ -68,6 +68,24 @@ pub struct Principal {
     pub client: Client,
 }
 
+impl crate::audit::ClientAddress for Client {
+    fn address(&self) -> IpAddr {
+        self.ip
+    }
+}
+
+impl crate::audit::ClientAddress for Principal {
+    fn address(&self) -> IpAddr {
+        self.client.ip
+    }
+}
+
+impl crate::audit::Actor for Principal {
+    fn label(&self) -> String {
+        Principal::label(self)
+    }
+}
+
 impl Principal {
     pub fn can(&self, permission: Permission) -> bool {
         self.permissions.contains(permission)

@@ -43,14 +43,9 @@ pub fn throttle_key(ip: IpAddr) -> String {
     }
 }
 
-/// Whether `who` (a role name, or `token`) may connect from `ip`. No entry: anywhere.
-/// A CIDR network; a bare address means that one host.
-pub fn parse_network(item: &str) -> Option<IpNet> {
-    item.parse::<IpNet>()
-        .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-        .ok()
-}
+pub use crate::config::parse_network;
 
+/// Whether `who` (a role name, or `token`) may connect from `ip`. No entry: anywhere.
 pub fn allowed(allowlist: &BTreeMap<String, Vec<IpNet>>, who: &str, ip: IpAddr) -> bool {
     allowlist
         .get(who)

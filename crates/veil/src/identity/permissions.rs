@@ -239,6 +239,12 @@ pub fn role_matrix_markdown() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn configuration_knows_every_role_by_name() {
+        let names: Vec<&str> = super::Role::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names, crate::config::ROLE_NAMES);
+    }
+
     use super::*;
 
     #[test]

@@ -2,6 +2,7 @@
 //! the 24-hour customer-service window. Meta's JSON shapes stay in this module and `http`.
 
 pub mod graph;
+pub mod media_kind;
 pub mod pacing;
 pub mod webhook;
 pub mod window;

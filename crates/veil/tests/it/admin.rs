@@ -113,7 +113,7 @@ async fn auto_assignment_is_round_robin_among_online_members_within_capacity() {
     assert_eq!(assigner.run_once().await.unwrap(), 0);
     // Offline after the presence window: a2 no longer gets anything.
     assert!(store.set_team_routing(&team.id, true, 5).await.unwrap());
-    app.clock.advance_ms(veil::assignment::ONLINE_MS + 1);
+    app.clock.advance_ms(veil::inbox::assignment::ONLINE_MS + 1);
     assert_eq!(assigner.run_once().await.unwrap(), 0, "nobody is online");
     app.shutdown().await;
 }

@@ -493,7 +493,7 @@ async fn random_byte_flips_in_the_sqlite_file_are_detected() {
         pool.close().await;
     }
     let bytes = std::fs::read(app.dir.path().join("veil.db")).unwrap();
-    let setup = veil::cli::audit_setup(&app.config);
+    let setup = veil::audit::AuditSetup::from_config(&app.config);
     let mut rng = Lcg(11);
     for trial in 0..40 {
         let entry = usize::try_from(rng.below(300)).unwrap();

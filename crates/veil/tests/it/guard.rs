@@ -481,7 +481,7 @@ async fn no_planted_value_survives_in_any_field_of_any_message_kind() {
             },
         );
     }
-    veil::screen::save_policy(state.store.as_ref(), &state.guard, policy, 0)
+    veil::inbox::screen::save_policy(state.store.as_ref(), &state.guard, policy, 0)
         .await
         .unwrap();
     let mut files: Vec<_> = std::fs::read_dir(crate::helpers::fixtures_dir().join("webhooks"))
@@ -658,13 +658,13 @@ async fn rescreen_masks_what_was_stored_before_the_policy_asked_for_it() {
             outbound: veil::guard::policy::Action::Warn,
         },
     );
-    veil::screen::save_policy(state.store.as_ref(), &state.guard, policy, 0)
+    veil::inbox::screen::save_policy(state.store.as_ref(), &state.guard, policy, 0)
         .await
         .unwrap();
     let keys = veil::keys::Keys::load(&app.config.key_file, state.store.as_ref())
         .await
         .unwrap();
-    let report = veil::screen::rescreen(state.store.as_ref(), &keys, &state.guard)
+    let report = veil::inbox::screen::rescreen(state.store.as_ref(), &keys, &state.guard)
         .await
         .unwrap();
     assert_eq!((report.messages, report.changed), (1, 1));
@@ -676,7 +676,7 @@ async fn rescreen_masks_what_was_stored_before_the_policy_asked_for_it() {
     );
     assert_eq!(message["guard"]["text"][0]["kind"], "iban");
     // A second pass finds nothing left to change.
-    let again = veil::screen::rescreen(state.store.as_ref(), &keys, &state.guard)
+    let again = veil::inbox::screen::rescreen(state.store.as_ref(), &keys, &state.guard)
         .await
         .unwrap();
     assert_eq!(again.changed, 0);

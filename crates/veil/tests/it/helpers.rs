@@ -275,7 +275,7 @@ impl TestApp {
     }
 
     /// One run of the send worker, then waits for the simulator's status webhooks.
-    pub async fn run_outbox(&self) -> veil::outbound::SendReport {
+    pub async fn run_outbox(&self) -> veil::outbox::SendReport {
         let report = self
             .app()
             .state

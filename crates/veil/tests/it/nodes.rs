@@ -92,7 +92,7 @@ async fn pacing_per_number_holds_across_nodes() {
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
     let node_a = app.app().state.outbox.clone();
-    let node_b = veil::outbound::Outbox::new(
+    let node_b = veil::outbox::Outbox::new(
         node_a.store.clone(),
         node_a.keys.clone(),
         node_a.clock.clone(),
@@ -376,7 +376,7 @@ async fn deliver(
     customer: usize,
     wamid: &str,
 ) -> bool {
-    let body = veil::bench::webhook_body(customer, wamid, SystemClock.now_ms() / 1000)
+    let body = veil::cli::bench::webhook_body(customer, wamid, SystemClock.now_ms() / 1000)
         .replace("100000000000001", phone_number_id);
     let signature = veil_crypto::sign_hub_body(APP_SECRET.as_bytes(), body.as_bytes());
     matches!(

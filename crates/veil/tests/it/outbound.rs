@@ -63,7 +63,7 @@ async fn throughput_errors_are_retried_with_backoff_and_sent_once() {
     assert_eq!(app.run_outbox().await.retried, 1);
     assert_eq!(
         app.run_outbox().await,
-        veil::outbound::SendReport::default(),
+        veil::outbox::SendReport::default(),
         "not due before the backoff"
     );
     app.clock.advance_ms(1_000);

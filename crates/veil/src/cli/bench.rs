@@ -331,7 +331,7 @@ pub struct PagesArgs {
 
 /// Signs a seeded user in through the domain (password, then a TOTP code), with credentials set
 /// for the run; returns the `Cookie` header value of the full session.
-async fn bench_session(state: &crate::http::AppState, email: &str) -> anyhow::Result<String> {
+async fn bench_session(state: &crate::state::AppState, email: &str) -> anyhow::Result<String> {
     use crate::identity::totp::TotpSecret;
     let identity = &state.identity;
     let user = state.store.user_by_email(email).await?.ok_or_else(|| {
@@ -379,8 +379,8 @@ pub async fn pages(global: &Global, args: PagesArgs) -> anyhow::Result<()> {
     )?;
     let app = start_offline(config).await?;
     let state = app.state.clone();
-    let supervisor = bench_session(&state, crate::seed::SUPERVISOR_EMAIL).await?;
-    let agent = bench_session(&state, &crate::seed::agent_email(0)).await?;
+    let supervisor = bench_session(&state, crate::cli::seed::SUPERVISOR_EMAIL).await?;
+    let agent = bench_session(&state, &crate::cli::seed::agent_email(0)).await?;
     let conversations = state.store.count_conversations().await?;
     let messages = state.store.count_messages().await?;
     println!(
@@ -696,7 +696,7 @@ pub async fn audit(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
     let audit = AuditLog::start(
         store.clone(),
         Arc::new(SystemClock),
-        &crate::cli::audit_setup(&config),
+        &crate::audit::AuditSetup::from_config(&config),
     )
     .await?;
     let per_caller = args.entries.div_ceil(args.callers.max(1));

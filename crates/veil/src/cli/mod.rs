@@ -1,16 +1,27 @@
 //! The command line. Every command finds its installation the same way: `--config FILE`,
 //! `--data-dir DIR` (or `--database-url`), or the `VEIL_*` environment.
 
+pub mod bench;
+pub mod demo;
+pub mod guard;
+pub mod seed;
+pub mod setup;
+
+pub use setup::{
+    Global, ensure_sqlite_dir, init_logging, install_tls_provider, load_config,
+    wait_for_stop_signal,
+};
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::audit::AuditLog;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Config, Overrides, Require};
+use crate::config::Require;
 use crate::identity::{Identity, Permission, Permissions, Role, STATUS_ACTIVE, STATUS_DISABLED};
 use crate::store::UserChange;
 
@@ -22,20 +33,6 @@ pub struct Cli {
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Where the installation is.
-#[derive(Debug, Clone, Args)]
-pub struct Global {
-    /// Configuration file (TOML); see veil.example.toml.
-    #[arg(long, global = true, env = "VEIL_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Data directory (database, key file, media). Default ./veil-data.
-    #[arg(long, global = true)]
-    pub data_dir: Option<PathBuf>,
-    /// Database URL (sqlite://… or postgres://…); overrides the data directory's database.
-    #[arg(long, global = true)]
-    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,7 +91,7 @@ pub enum Command {
     /// Print the permission matrix (docs/permissions.md) from the code.
     Permissions,
     /// Fill a database with synthetic conversations for trying Veil at scale (`veil bench pages`).
-    Seed(crate::seed::SeedArgs),
+    Seed(crate::cli::seed::SeedArgs),
     /// The guard: scan JSON lines, or measure accuracy and speed on the evaluation corpus.
     Guard {
         #[command(subcommand)]
@@ -209,9 +206,9 @@ pub enum AuditCommand {
 #[derive(Debug, Subcommand)]
 pub enum GuardCommand {
     /// Read `{"id": …, "text": …}` lines on stdin; write `{"id", "findings", "risk"}` lines.
-    Scan(crate::guard_cli::ScanArgs),
+    Scan(crate::cli::guard::ScanArgs),
     /// Generate the labelled corpus; print precision, recall and speed. Fails below the bars.
-    Eval(crate::guard_cli::EvalArgs),
+    Eval(crate::cli::guard::EvalArgs),
     /// Re-screen every stored message under the policy in force (masks values stored before).
     Rescreen,
 }
@@ -219,15 +216,15 @@ pub enum GuardCommand {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Signed webhooks over HTTP into a fresh Veil; prints messages/s and latency.
-    Ingest(crate::bench::IngestArgs),
+    Ingest(crate::cli::bench::IngestArgs),
     /// Seal and open throughput of the envelope encryption.
     Crypto,
     /// Password hashing (Argon2id, bounded) and second-factor checks.
     Auth,
     /// Audit appends (group-committed, concurrent callers) and inclusion proofs, on an empty log.
-    Audit(crate::bench::AuditArgs),
+    Audit(crate::cli::bench::AuditArgs),
     /// Inbox list and conversation pages over HTTP against a `veil seed` database.
-    Pages(crate::bench::PagesArgs),
+    Pages(crate::cli::bench::PagesArgs),
 }
 
 /// Parses the command line and runs it.
@@ -252,35 +249,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Loads the configuration for `global`.
-pub fn load_config(
-    global: &Global,
-    listen: Option<SocketAddr>,
-    require: Require,
-) -> Result<Config, config::ConfigError> {
-    let overrides = Overrides {
-        data_dir: global.data_dir.clone(),
-        listen,
-        database_url: global.database_url.clone(),
-    };
-    config::load(global.config.as_deref(), &overrides, require)
-}
-
-/// Starts the log subscriber once (later calls do nothing).
-pub fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     install_tls_provider();
     match cli.command {
         Command::Serve { listen } => serve(&cli.global, listen).await,
-        Command::Demo { port, no_traffic } => crate::demo::run(&cli.global, port, no_traffic).await,
+        Command::Demo { port, no_traffic } => {
+            crate::cli::demo::run(&cli.global, port, no_traffic).await
+        }
         Command::Sim(args) => {
             init_logging("info");
             let (config, listen) = args.into_config();
@@ -312,18 +287,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::http::routes::permissions_markdown());
             Ok(())
         }
-        Command::Seed(args) => crate::seed::seed(&cli.global, args).await,
+        Command::Seed(args) => crate::cli::seed::seed(&cli.global, args).await,
         Command::Guard { action } => match action {
-            GuardCommand::Scan(args) => crate::guard_cli::scan(&cli.global, &args),
-            GuardCommand::Eval(args) => crate::guard_cli::eval(&args),
-            GuardCommand::Rescreen => crate::guard_cli::rescreen(&cli.global).await,
+            GuardCommand::Scan(args) => crate::cli::guard::scan(&cli.global, &args),
+            GuardCommand::Eval(args) => crate::cli::guard::eval(&args),
+            GuardCommand::Rescreen => crate::cli::guard::rescreen(&cli.global).await,
         },
         Command::Bench { action } => match action {
-            BenchCommand::Ingest(args) => crate::bench::ingest(&cli.global, args).await,
-            BenchCommand::Crypto => crate::bench::crypto(),
-            BenchCommand::Audit(args) => crate::bench::audit(&cli.global, args).await,
-            BenchCommand::Auth => crate::bench::auth().await,
-            BenchCommand::Pages(args) => crate::bench::pages(&cli.global, args).await,
+            BenchCommand::Ingest(args) => crate::cli::bench::ingest(&cli.global, args).await,
+            BenchCommand::Crypto => crate::cli::bench::crypto(),
+            BenchCommand::Audit(args) => crate::cli::bench::audit(&cli.global, args).await,
+            BenchCommand::Auth => crate::cli::bench::auth().await,
+            BenchCommand::Pages(args) => crate::cli::bench::pages(&cli.global, args).await,
         },
     }
 }
@@ -363,22 +338,6 @@ async fn migrate_data(from: &str, to: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// reqwest is built without a default TLS provider so that aws-lc-rs stays out; use ring.
-pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Creates the directory of a SQLite database file (0700), so a fresh data dir just works.
-pub fn ensure_sqlite_dir(config: &Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
-
 async fn serve(global: &Global, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let config = load_config(global, listen, Require::WhatsApp)?;
     init_logging(&config.log_filter);
@@ -404,33 +363,17 @@ async fn serve(global: &Global, listen: Option<SocketAddr>) -> anyhow::Result<()
     Ok(())
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-pub async fn wait_for_stop_signal() {
-    #[cfg(unix)]
-    {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 async fn audit(global: &Global, action: AuditCommand) -> anyhow::Result<()> {
     let config = load_config(global, None, Require::StorageOnly)?;
     ensure_sqlite_dir(&config)?;
     let store = crate::store::open(&config.database_url).await?;
     store.migrate().await?;
-    let audit = AuditLog::start(store, Arc::new(SystemClock), &audit_setup(&config)).await?;
+    let audit = AuditLog::start(
+        store,
+        Arc::new(SystemClock),
+        &crate::audit::AuditSetup::from_config(&config),
+    )
+    .await?;
     match action {
         AuditCommand::Verify { against } => {
             let against = match against {
@@ -498,9 +441,12 @@ async fn keys(global: &Global, action: KeysCommand) -> anyhow::Result<()> {
     match action {
         KeysCommand::Init => {}
         KeysCommand::Rotate => {
-            let audit =
-                AuditLog::start(store.clone(), Arc::new(SystemClock), &audit_setup(&config))
-                    .await?;
+            let audit = AuditLog::start(
+                store.clone(),
+                Arc::new(SystemClock),
+                &crate::audit::AuditSetup::from_config(&config),
+            )
+            .await?;
             audit
                 .record(crate::audit::AuditEvent::system(
                     "cli",
@@ -545,17 +491,13 @@ async fn open_identity(global: &Global) -> anyhow::Result<Identity> {
         .await
         .map_err(|e| anyhow::anyhow!("{e} (create one with `veil keys init`)"))?;
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
-    let audit = AuditLog::start(store.clone(), clock.clone(), &audit_setup(&config)).await?;
+    let audit = AuditLog::start(
+        store.clone(),
+        clock.clone(),
+        &crate::audit::AuditSetup::from_config(&config),
+    )
+    .await?;
     Ok(Identity::new(store, keys, clock, Arc::new(config), audit)?)
-}
-
-/// Where the audit log keeps its key and checkpoint file.
-pub fn audit_setup(config: &crate::config::Config) -> crate::audit::AuditSetup {
-    crate::audit::AuditSetup {
-        origin: config.audit.origin.clone(),
-        key_file: config.audit.key_file.clone(),
-        checkpoint_file: Some(config.audit.checkpoint_file.clone()),
-    }
 }
 
 async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {

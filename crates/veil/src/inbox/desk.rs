@@ -9,8 +9,8 @@ use veil_crypto::Aad;
 
 use crate::clock::Clock;
 use crate::identity::{Identity, Permission, Principal, STATUS_ACTIVE};
+use crate::inbox::live::{Live, LiveKind};
 use crate::keys::{KeyError, Keys};
-use crate::live::{Live, LiveKind};
 use crate::store::{CannedReplyRow, ConversationScope, LabelRow, NoteRow, Store, StoreError};
 
 /// Conversation states an agent can set.

@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use crate::cli::{Global, load_config};
 use crate::config::{GuardConfig, Require};
+use crate::guard::Scanner;
 use crate::guard::corpus;
 use crate::guard::policy::{self, Direction, Policy};
-use crate::guard::{Scanner, ScannerSettings};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum DirectionArg {
@@ -50,13 +50,6 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("not a number of seconds: {text}"))
 }
 
-pub fn scanner(config: &GuardConfig) -> Scanner {
-    Scanner::new(&ScannerSettings {
-        protected_domains: config.protected_domains.clone(),
-        phone_region: (!config.phone_region.is_empty()).then(|| config.phone_region.clone()),
-    })
-}
-
 #[derive(Serialize)]
 struct ScanLine<'a> {
     id: serde_json::Value,
@@ -73,7 +66,7 @@ struct ErrorLine {
 /// Reads `{"id": …, "text": …}` lines from stdin and writes one result line per input line.
 pub fn scan(global: &Global, args: &ScanArgs) -> anyhow::Result<()> {
     let config = load_config(global, None, Require::StorageOnly)?;
-    let scanner = scanner(&config.guard);
+    let scanner = crate::guard::scanner(&config.guard);
     let policy = Policy::default();
     let direction = match args.direction {
         DirectionArg::Inbound => Direction::Inbound,
@@ -165,7 +158,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         }
         file.flush()?;
     }
-    let scanner = scanner(&GuardConfig {
+    let scanner = crate::guard::scanner(&GuardConfig {
         protected_domains: vec!["acme-shop.com".to_owned()],
         ..GuardConfig::default()
     });
@@ -281,12 +274,12 @@ pub async fn rescreen(global: &Global) -> anyhow::Result<()> {
     let keys = crate::keys::Keys::load(&config.key_file, store.as_ref())
         .await
         .map_err(|e| anyhow::anyhow!("{e} (create one with `veil keys init`)"))?;
-    let guard = crate::guard::Guard::new(scanner(&config.guard));
-    crate::screen::load_policy(store.as_ref(), &guard).await?;
+    let guard = crate::guard::Guard::new(crate::guard::scanner(&config.guard));
+    crate::inbox::screen::load_policy(store.as_ref(), &guard).await?;
     let audit = crate::audit::AuditLog::start(
         store.clone(),
         std::sync::Arc::new(crate::clock::SystemClock),
-        &crate::cli::audit_setup(&config),
+        &crate::audit::AuditSetup::from_config(&config),
     )
     .await?;
     // The entry comes first: a re-screen that cannot be recorded does not run.
@@ -297,7 +290,7 @@ pub async fn rescreen(global: &Global) -> anyhow::Result<()> {
             "messages",
         ))
         .await?;
-    let report = crate::screen::rescreen(store.as_ref(), &keys, &guard).await?;
+    let report = crate::inbox::screen::rescreen(store.as_ref(), &keys, &guard).await?;
     println!(
         "re-screened {} messages: {} changed, {} of erased contacts skipped",
         report.messages, report.changed, report.erased

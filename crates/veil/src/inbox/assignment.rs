@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::identity::{Permission, Role};
-use crate::live::{Live, LiveKind};
+use crate::inbox::live::{Live, LiveKind};
 use crate::store::{MemberLoad, Store, StoreResult};
 
 /// How recently a session must have been active for its user to count as online.

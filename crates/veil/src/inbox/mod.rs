@@ -2,6 +2,11 @@
 //! authorised caller. Phone numbers leave this module masked. A contact whose key was shredded
 //! shows as erased: its ciphertext can no longer be opened by anyone.
 
+pub mod assignment;
+pub mod desk;
+pub mod live;
+pub mod screen;
+
 use std::sync::Arc;
 
 use veil_crypto::{Aad, DataKey};

@@ -86,28 +86,6 @@ pub enum OutboundError {
     Media(#[from] MediaStoreError),
 }
 
-/// WhatsApp media kind and size limit for a MIME type (Meta's supported-media table).
-pub fn media_kind(mime: &str) -> Option<(&'static str, usize)> {
-    const MB: usize = 1024 * 1024;
-    Some(match mime {
-        "image/jpeg" | "image/png" => ("image", 5 * MB),
-        "image/webp" => ("sticker", 500 * 1024),
-        "video/mp4" | "video/3gp" => ("video", 16 * MB),
-        "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => ("audio", 16 * MB),
-        "text/plain"
-        | "application/pdf"
-        | "application/msword"
-        | "application/vnd.ms-excel"
-        | "application/vnd.ms-powerpoint"
-        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
-            ("document", 100 * MB)
-        }
-        _ => return None,
-    })
-}
-
 /// The outbox: enqueueing and the send worker.
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -217,7 +195,7 @@ impl Outbox {
             OutboundRequest::Text { body, reply_to } => {
                 let d = check(&body);
                 refuse(std::slice::from_ref(&d))?;
-                let verdict = crate::screen::verdict(Some(&d), None);
+                let verdict = crate::inbox::screen::verdict(Some(&d), None);
                 (
                     OutboundRequest::Text {
                         body: d.text,
@@ -238,7 +216,7 @@ impl Outbox {
                 }
                 let d = caption.as_deref().map(check);
                 refuse(d.as_slice())?;
-                let verdict = crate::screen::verdict(None, d.as_ref());
+                let verdict = crate::inbox::screen::verdict(None, d.as_ref());
                 (
                     OutboundRequest::Media {
                         bytes,
@@ -731,9 +709,9 @@ fn prepare(
             filename,
             caption,
         } => {
-            let (kind, limit) = media_kind(&mime).ok_or(OutboundError::Invalid(
-                "this file type cannot be sent on WhatsApp",
-            ))?;
+            let (kind, limit) = crate::whatsapp::media_kind::media_kind(&mime).ok_or(
+                OutboundError::Invalid("this file type cannot be sent on WhatsApp"),
+            )?;
             if bytes.is_empty() || bytes.len() > limit {
                 return Err(OutboundError::Invalid(
                     "file is empty or larger than WhatsApp allows for its type",

@@ -5,6 +5,8 @@
 //! failed fetch never loses the message; it retries with backoff, checks Meta's sha256, and marks
 //! media whose id Meta no longer knows as `expired`.
 
+pub mod clamd;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -248,14 +250,14 @@ impl MediaFetcher {
         // Judged by the bytes, against WhatsApp's limit for the declared type.
         let limit = mime
             .as_deref()
-            .and_then(crate::outbound::media_kind)
+            .and_then(crate::whatsapp::media_kind::media_kind)
             .map(|(_, limit)| limit);
         let mut quarantine =
             crate::guard::attachments::inspect(&bytes, limit).map(|d| d.as_str().to_owned());
         if quarantine.is_none()
             && let Some(socket) = &self.clamd
         {
-            match crate::clamd::scan(socket, &bytes).await {
+            match crate::media::clamd::scan(socket, &bytes).await {
                 Ok(None) => {}
                 Ok(Some(_signature)) => {
                     quarantine = Some(crate::guard::attachments::Danger::Malware.as_str().into());

@@ -54,7 +54,7 @@ pub async fn seed(global: &Global, args: SeedArgs) -> anyhow::Result<()> {
         Some(([127, 0, 0, 1], 0).into()),
         Require::StorageOnly,
     )?;
-    let app = crate::bench::start_offline(config).await?;
+    let app = crate::cli::bench::start_offline(config).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let state = app.state.clone();
     let store = state.store.clone();
@@ -133,7 +133,7 @@ pub async fn seed(global: &Global, args: SeedArgs) -> anyhow::Result<()> {
         let last = now_s - i64::try_from((c * 7919) % usize::try_from(span_s)?)?;
         for n in 0..count {
             let at = last - i64::try_from((count - 1 - n) * 600)?;
-            let body = crate::bench::webhook_body(c, &format!("wamid.seed.{c}.{n}"), at);
+            let body = crate::cli::bench::webhook_body(c, &format!("wamid.seed.{c}.{n}"), at);
             let parsed = crate::whatsapp::webhook::parse(body.as_bytes())
                 .map_err(|e| anyhow::anyhow!("seed payload: {e}"))?;
             items.extend(parsed);

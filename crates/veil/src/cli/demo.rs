@@ -3,7 +3,6 @@
 //! `<data-dir>/demo.json` (mode 0600), so a second start reuses the data.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +86,7 @@ async fn demo_users(
 }
 
 /// Canned replies and labels a support team starts with (kept if they exist).
-async fn seed_desk(desk: &crate::desk::Desk) -> anyhow::Result<()> {
+async fn seed_desk(desk: &crate::inbox::desk::Desk) -> anyhow::Result<()> {
     if !desk.store.canned_replies().await?.is_empty() {
         return Ok(());
     }
@@ -115,20 +114,6 @@ async fn seed_desk(desk: &crate::desk::Desk) -> anyhow::Result<()> {
 
 fn random_secret() -> String {
     hex::encode(rand::rng().random::<[u8; 24]>())
-}
-
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 /// Runs the demo until Ctrl-C or SIGTERM.
@@ -231,7 +216,7 @@ pub async fn run(global: &Global, port: u16, no_traffic: bool) -> anyhow::Result
         data_dir,
         users,
     };
-    write_private(&info_path, &serde_json::to_vec_pretty(&info)?)?;
+    crate::keys::write_private(&info_path, &serde_json::to_vec_pretty(&info)?)?;
     println!("Veil demo is running at {}", app.url);
     println!("  Cloud API simulator: {}", sim.url);
     println!("  everything a script needs: {}", info_path.display());
