@@ -516,7 +516,7 @@ fn spawn_housekeeping(
 /// Creates the first owner when there are no users, and leaves the one-time setup link in a
 /// private file (never in the log).
 async fn bootstrap_owner(identity: &Identity, config: &Config) -> anyhow::Result<()> {
-    if identity.store().count_users().await? > 0 {
+    if identity.count_users().await? > 0 {
         return Ok(());
     }
     let created = identity

@@ -109,6 +109,30 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Puts a guard policy in force on this node and stores it for the others (recorded first,
+    /// naming the detectors changed, never values).
+    pub async fn set_guard_policy(
+        &self,
+        principal: &crate::identity::Principal,
+        policy: crate::guard::policy::Policy,
+    ) -> Result<(), crate::error::AppError> {
+        let changed: Vec<&str> = policy.overrides.keys().map(String::as_str).collect();
+        let event =
+            crate::audit::AuditEvent::by(principal, "guard.policy", "settings:guard_policy")
+                .reason(&changed.join(","));
+        self.audit.record(event).await?;
+        crate::inbox::screen::save_policy(
+            self.store.as_ref(),
+            &self.guard,
+            policy,
+            self.clock.now_ms(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = AppParts;
     fn deref(&self) -> &AppParts {

@@ -378,3 +378,33 @@ impl Alerter {
 fn state_for(configured: bool) -> String {
     if configured { "pending" } else { "none" }.to_owned()
 }
+
+impl Alerter {
+    /// The newest alerts.
+    pub async fn alerts(&self, limit: i64) -> crate::store::StoreResult<Vec<AlertRow>> {
+        self.store.alerts(limit).await
+    }
+
+    /// Newest first, after the cursor `before` (time and id).
+    pub async fn alerts_before(
+        &self,
+        before: Option<(i64, &str)>,
+        limit: i64,
+    ) -> crate::store::StoreResult<Vec<AlertRow>> {
+        self.store.alerts_before(before, limit).await
+    }
+
+    /// Marks an alert seen by `by`; `false` when there is no such alert.
+    pub async fn acknowledge_alert(
+        &self,
+        id: &str,
+        by: &str,
+        at: i64,
+    ) -> crate::store::StoreResult<bool> {
+        self.store.acknowledge_alert(id, by, at).await
+    }
+
+    pub async fn count_open_alerts(&self) -> crate::store::StoreResult<i64> {
+        self.store.count_open_alerts().await
+    }
+}

@@ -13,6 +13,9 @@ pub mod alerts;
 pub mod deliver;
 pub mod verify;
 
+/// Rows of the store the audit log hands to its callers.
+pub use crate::store::{AuditFilter, AuditRow};
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -22,7 +25,7 @@ use veil_crypto::merkle::{self, Frontier, PerfectNodes};
 use veil_crypto::{AuditSigningKey, Checkpoint, CheckpointVerifier};
 
 use crate::clock::Clock;
-use crate::store::{AuditAppend, AuditRow, CheckpointRow, Store, StoreError};
+use crate::store::{AuditAppend, CheckpointRow, Store, StoreError};
 
 /// Most entries one transaction commits.
 const MAX_GROUP: usize = 4096;
@@ -612,4 +615,27 @@ async fn commit_group(
         // Another node appended: build again on the head it left.
     }
     Err(AuditError::Contended)
+}
+
+impl AuditLog {
+    /// Entries matching a filter, newest first.
+    pub async fn search_audit(
+        &self,
+        filter: &crate::store::AuditFilter,
+        limit: i64,
+    ) -> crate::store::StoreResult<Vec<crate::store::AuditRow>> {
+        self.inner.store.search_audit(filter, limit).await
+    }
+
+    /// The newest signed checkpoint.
+    pub async fn latest_checkpoint(
+        &self,
+    ) -> crate::store::StoreResult<Option<crate::store::CheckpointRow>> {
+        self.inner.store.latest_checkpoint().await
+    }
+
+    /// The log's size and root hash.
+    pub async fn audit_head(&self) -> crate::store::StoreResult<(i64, Vec<u8>)> {
+        self.inner.store.audit_head().await
+    }
 }

@@ -398,7 +398,7 @@ pub async fn pages(global: &Global, args: PagesArgs) -> anyhow::Result<()> {
         )
         .await?;
     let label = state
-        .store
+        .desk
         .labels()
         .await?
         .into_iter()

@@ -61,7 +61,7 @@ async fn demo_users(
         let kept = previous
             .and_then(|p| p.iter().find(|u| u.email == email))
             .cloned();
-        let exists = identity.store().user_by_email(email).await?.is_some();
+        let exists = identity.user_by_email(email).await?.is_some();
         if let (Some(kept), true) = (kept, exists) {
             users.push(kept);
             continue;

@@ -527,7 +527,7 @@ async fn token(global: &Global, action: TokenCommand) -> anyhow::Result<()> {
             );
         }
         TokenCommand::List => {
-            for t in identity.store().list_api_tokens().await? {
+            for t in identity.list_api_tokens().await? {
                 let state = if t.revoked_at.is_some() {
                     "revoked"
                 } else {
@@ -589,7 +589,6 @@ async fn user(global: &Global, action: UserCommand) -> anyhow::Result<()> {
         ),
     };
     let user = identity
-        .store()
         .user_by_email(&crate::identity::normalise_email(&email))
         .await?
         .ok_or_else(|| anyhow::anyhow!("no user with that e-mail"))?;
@@ -610,7 +609,7 @@ async fn user(global: &Global, action: UserCommand) -> anyhow::Result<()> {
 }
 
 async fn list_users(identity: &Identity) -> anyhow::Result<()> {
-    for u in identity.store().list_users().await? {
+    for u in identity.list_users().await? {
         let second = if u.totp_secret_ct.is_some() {
             "2fa"
         } else {

@@ -20,7 +20,7 @@ use crate::identity::{
     AuthError, Client, Identity, Permission, Principal, STAGE_ENROLL, STAGE_FULL, csrf_token,
     network,
 };
-use crate::store::{SessionRow, UserRow};
+use crate::identity::{SessionRow, UserRow};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

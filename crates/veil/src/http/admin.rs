@@ -14,7 +14,7 @@ use crate::http::AppState;
 use crate::identity::{
     Actor, Permission, Permissions, Principal, Role, STATUS_ACTIVE, STATUS_DISABLED,
 };
-use crate::store::{ApiTokenRow, UserChange, UserRow};
+use crate::identity::{ApiTokenRow, UserChange, UserRow};
 
 #[derive(Serialize)]
 struct UserJson {
@@ -94,7 +94,7 @@ pub async fn list_users(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let users: Vec<UserJson> = state
-        .store
+        .identity
         .list_users()
         .await?
         .into_iter()
@@ -297,7 +297,7 @@ pub async fn list_teams(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let teams: Vec<TeamJson> = state
-        .store
+        .identity
         .list_teams()
         .await?
         .into_iter()
@@ -410,7 +410,7 @@ pub async fn list_tokens(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let tokens: Vec<TokenJson> = state
-        .store
+        .identity
         .list_api_tokens()
         .await?
         .into_iter()
@@ -472,7 +472,7 @@ pub async fn access_log(
     Query(q): Query<Limit>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let rows = state
-        .store
+        .identity
         .access_log(q.limit.unwrap_or(100).clamp(1, 1000))
         .await?;
     let entries: Vec<serde_json::Value> = rows

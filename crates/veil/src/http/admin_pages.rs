@@ -18,9 +18,9 @@ use crate::http::AppState;
 use crate::http::access::Csrf;
 use crate::http::inbox::{Choice, Nav, lang_of, render};
 use crate::i18n::{Arg, Lang};
+use crate::identity::UserChange;
 use crate::identity::policy::{ALLOWLIST_SUBJECTS, AccessPolicy};
 use crate::identity::{Permission, Principal, Role, STATUS_ACTIVE, STATUS_DISABLED};
-use crate::store::UserChange;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Section {
@@ -190,8 +190,8 @@ struct InboxSettingsPage {
     title: String,
     nav: Nav,
     head: Head,
-    canned: Vec<crate::store::CannedReplyRow>,
-    labels: Vec<crate::store::LabelRow>,
+    canned: Vec<crate::inbox::CannedReplyRow>,
+    labels: Vec<crate::inbox::LabelRow>,
 }
 
 struct Allowlist {
@@ -316,14 +316,14 @@ async fn users_page(
     head: Head,
 ) -> Result<UsersPage, AppError> {
     let teams: HashMap<String, String> = state
-        .store
+        .identity
         .list_teams()
         .await?
         .into_iter()
         .map(|t| (t.id, t.name))
         .collect();
     let mut teams_of: HashMap<String, Vec<String>> = HashMap::new();
-    for (team, user) in state.store.team_memberships().await? {
+    for (team, user) in state.identity.team_memberships().await? {
         if let Some(name) = teams.get(&team) {
             teams_of.entry(user).or_default().push(name.clone());
         }
@@ -331,7 +331,7 @@ async fn users_page(
     let me = principal.role();
     let manage = principal.can(Permission::UserManage);
     let users = state
-        .store
+        .identity
         .list_users()
         .await?
         .into_iter()
@@ -401,16 +401,16 @@ async fn teams_page(
     nav: Nav,
     head: Head,
 ) -> Result<TeamsPage, AppError> {
-    let users = state.store.list_users().await?;
+    let users = state.identity.list_users().await?;
     let name_of: HashMap<&str, &str> = users
         .iter()
         .map(|u| (u.id.as_str(), u.display_name.as_str()))
         .collect();
-    let memberships = state.store.team_memberships().await?;
+    let memberships = state.identity.team_memberships().await?;
     let online_since = state.clock.now_ms() - crate::inbox::assignment::ONLINE_MS;
     let mut teams = Vec::new();
-    for t in state.store.team_details().await? {
-        let loads = state.store.member_loads(&t.id, online_since).await?;
+    for t in state.identity.team_details().await? {
+        let loads = state.identity.member_loads(&t.id, online_since).await?;
         let mut members: Vec<MemberLine> = memberships
             .iter()
             .filter(|(team, _)| team == &t.id)
@@ -472,9 +472,9 @@ async fn channels_page(
     nav: Nav,
     head: Head,
 ) -> Result<ChannelsPage, AppError> {
-    let teams = state.store.list_teams().await?;
+    let teams = state.identity.list_teams().await?;
     let channels = state
-        .store
+        .inbox
         .channels()
         .await?
         .into_iter()
@@ -515,8 +515,8 @@ async fn inbox_page(
         title,
         nav,
         head,
-        canned: state.store.canned_replies().await?,
-        labels: state.store.labels().await?,
+        canned: state.desk.canned_replies().await?,
+        labels: state.desk.labels().await?,
     })
 }
 
@@ -639,18 +639,7 @@ pub async fn save_guard(
         } else {
             crate::http::guard_pages::policy_from(&fields).map_err(AppError::BadRequest)?
         };
-        let changed: Vec<&str> = policy.overrides.keys().map(String::as_str).collect();
-        let event =
-            crate::audit::AuditEvent::by(&principal, "guard.policy", "settings:guard_policy")
-                .reason(&changed.join(","));
-        state.audit.record(event).await?;
-        crate::inbox::screen::save_policy(
-            state.store.as_ref(),
-            &state.guard,
-            policy,
-            state.clock.now_ms(),
-        )
-        .await?;
+        state.set_guard_policy(&principal, policy).await?;
         Ok(())
     }
     .await;
@@ -1081,7 +1070,7 @@ async fn alerts_page(
     };
     let alerts =
         state
-            .store
+            .alerter
             .alerts(500)
             .await?
             .into_iter()
@@ -1135,7 +1124,7 @@ pub async fn acknowledge_alert(
             .audited(&principal, "alert.acknowledge", format!("alert:{id}"))
             .await?;
         let done = state
-            .store
+            .alerter
             .acknowledge_alert(&id, &principal.label(), state.clock.now_ms())
             .await?;
         if done {

@@ -13,9 +13,9 @@ use serde_json::Value;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::identity::{Permission, Principal};
+use crate::inbox::ConversationScope;
 use crate::inbox::{ConversationView, MessageView};
 use crate::outbox::{OutboundRequest, SendAt};
-use crate::store::ConversationScope;
 
 /// Paging parameters.
 #[derive(Debug, Deserialize)]

@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use crate::audit::{AuditFilter, AuditRow};
 use crate::error::AppError;
 use crate::identity::Principal;
-use crate::store::{AuditFilter, AuditRow};
 
 /// Most entries one search returns; exports page through up to `EXPORT_MAX`.
 const PAGE_MAX: i64 = 1_000;
@@ -96,7 +96,7 @@ pub async fn search(
     Query(q): Query<SearchQuery>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let rows = state
-        .store
+        .audit
         .search_audit(&q.filter(), q.limit.unwrap_or(100).clamp(1, PAGE_MAX))
         .await?;
     state
@@ -142,7 +142,7 @@ pub async fn export(
     let mut filter = q.filter();
     let mut rows = Vec::new();
     while rows.len() < EXPORT_MAX {
-        let page = state.store.search_audit(&filter, PAGE_MAX).await?;
+        let page = state.audit.search_audit(&filter, PAGE_MAX).await?;
         let Some(last) = page.last().map(|r| r.seq) else {
             break;
         };
@@ -211,7 +211,7 @@ pub async fn export(
 pub async fn checkpoint(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let latest = state.store.latest_checkpoint().await?;
+    let latest = state.audit.latest_checkpoint().await?;
     Ok(Json(json!({
         "checkpoint": latest.as_ref().map(|c| c.note.clone()),
         "size": latest.as_ref().map(|c| c.size),
@@ -229,7 +229,7 @@ pub async fn alerts(
     let before = page
         .before
         .map(|at| (at, page.before_id.as_deref().unwrap_or("")));
-    let rows = state.store.alerts_before(before, limit).await?;
+    let rows = state.alerter.alerts_before(before, limit).await?;
     let next = rows
         .last()
         .filter(|_| rows.len() >= usize::try_from(limit).unwrap_or(usize::MAX))

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse as _, Redirect, Response};
 use serde::Deserialize;
 
 use crate::audit::AuditEvent;
+use crate::audit::AuditFilter;
 use crate::audit::alerts::LastVerification;
 use crate::error::AppError;
 use crate::http::AppState;
@@ -19,7 +20,6 @@ use crate::http::audit::describe;
 use crate::http::inbox::{Nav, iso, lang_of, render};
 use crate::i18n::{Arg, Lang};
 use crate::identity::Principal;
-use crate::store::AuditFilter;
 
 /// Entries per page.
 const PAGE: i64 = 100;
@@ -104,13 +104,13 @@ fn href(base: &str, filter: &AuditFilter, extra: &[(&str, String)]) -> String {
 /// Names are shown beside ids on the page; the log itself holds ids only.
 pub async fn actor_names(state: &AppState) -> Result<HashMap<String, String>, AppError> {
     let mut names: HashMap<String, String> = state
-        .store
+        .identity
         .list_users()
         .await?
         .into_iter()
         .map(|u| (format!("user:{}", u.id), u.display_name))
         .collect();
-    for t in state.store.list_api_tokens().await? {
+    for t in state.identity.list_api_tokens().await? {
         names.insert(format!("token:{}", t.id), t.name);
     }
     Ok(names)
@@ -198,7 +198,7 @@ pub async fn page(
 ) -> Result<Response, AppError> {
     let l = lang_of(principal.user(), &headers);
     let filter = q.filter()?;
-    let rows = state.store.search_audit(&filter, PAGE).await?;
+    let rows = state.audit.search_audit(&filter, PAGE).await?;
     state
         .audit
         .record(
@@ -267,8 +267,8 @@ pub async fn page(
         extra.extend(export.iter().cloned());
         href("/audit/export", &unfiltered_page, &extra)
     };
-    let (size, _) = state.store.audit_head().await?;
-    let latest = state.store.latest_checkpoint().await?;
+    let (size, _) = state.audit.audit_head().await?;
+    let latest = state.audit.latest_checkpoint().await?;
     let unsigned = size - latest.as_ref().map_or(0, |c| c.size);
     let verified = state.alerter.last_verification().await?;
     let page = AuditPage {

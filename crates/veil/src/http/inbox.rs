@@ -21,11 +21,12 @@ use crate::http::AppState;
 use crate::http::access::Csrf;
 use crate::http::render::{Span, file_name, format_text, neutralise};
 use crate::i18n::{Arg, Lang};
+use crate::identity::UserRow;
 use crate::identity::{Permission, Principal, Role};
 use crate::inbox::desk::expand_canned;
+use crate::inbox::{ConversationScope, InboxFilter, UNREAD_CAP};
 use crate::inbox::{ConversationView, MessageView};
 use crate::outbox::{OutboundError, OutboundRequest, SendAt};
-use crate::store::{ConversationScope, InboxFilter, UNREAD_CAP, UserRow};
 
 /// The top bar of every signed-in page.
 pub struct Nav {
@@ -48,7 +49,7 @@ impl Nav {
         active: &'static str,
     ) -> Result<Self, AppError> {
         let alerts = if principal.can(crate::http::admin_pages::ALERTS_PERMISSION) {
-            state.store.count_open_alerts().await?
+            state.alerter.count_open_alerts().await?
         } else {
             0
         };
@@ -307,7 +308,7 @@ struct InboxPage {
     filter: InboxFilter,
     query: String,
     statuses: Vec<(&'static str, String, bool)>,
-    all_labels: Vec<crate::store::LabelRow>,
+    all_labels: Vec<crate::inbox::LabelRow>,
     rows: Vec<Row>,
     thread: Option<Thread>,
     back_href: String,
@@ -436,7 +437,7 @@ async fn inbox_view(
     } else {
         state.inbox.search(&scope, &me, &filter, search, 50).await?
     };
-    let counts = state.store.unread_counts(&scope, &me).await?;
+    let counts = state.inbox.unread_counts(&scope, &me).await?;
     let qs = query.query_string();
     let open_id = open.as_ref().map(|(id, _)| *id);
     let rows = views
@@ -493,7 +494,7 @@ async fn inbox_view(
             },
         })
         .collect();
-    let all_labels = state.store.labels().await?;
+    let all_labels = state.desk.labels().await?;
     let thread = match open {
         Some((id, revealed)) => {
             let opened = Opened {
@@ -550,7 +551,7 @@ async fn thread_view(
     l: Lang,
     scope: &ConversationScope,
     opened: Opened<'_>,
-    all_labels: &[crate::store::LabelRow],
+    all_labels: &[crate::inbox::LabelRow],
 ) -> Result<Thread, AppError> {
     let Opened {
         id,
@@ -647,7 +648,7 @@ async fn thread_view(
     items.sort_by_key(|i| i.at);
     let (window_class, window_text) = window_texts(l, &view);
     let can_assign = principal.can(Permission::ConversationAssign);
-    let users = state.store.list_users().await?;
+    let users = state.identity.list_users().await?;
     let assignee_name = view
         .assignee_id
         .as_ref()
@@ -670,7 +671,7 @@ async fn thread_view(
         })
         .collect();
     let teams = state
-        .store
+        .identity
         .list_teams()
         .await?
         .into_iter()
@@ -681,7 +682,7 @@ async fn thread_view(
         })
         .collect();
     let on: Vec<String> = state
-        .store
+        .desk
         .labels_of(id)
         .await?
         .into_iter()
@@ -696,7 +697,7 @@ async fn thread_view(
         })
         .collect();
     let canned = state
-        .store
+        .desk
         .canned_replies()
         .await?
         .into_iter()
@@ -1193,7 +1194,7 @@ pub async fn reply(
             .map(|u| u.display_name.clone())
             .unwrap_or_default();
         if let Some(c) = state
-            .store
+            .desk
             .canned_replies()
             .await?
             .into_iter()

@@ -299,7 +299,7 @@ async fn enroll_view(
             .unwrap_or_else(|| Redirect::to("/login").into_response());
     }
     // The user row in hand may predate the pending secret; read it again.
-    let Ok(Some(user)) = state.store.user_by_id(&sign_in.user.id).await else {
+    let Ok(Some(user)) = state.identity.user_by_id(&sign_in.user.id).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let l = lang_of(Some(&user), headers);
@@ -327,7 +327,7 @@ pub async fn enroll(
     headers: HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let Ok(Some(user)) = state.store.user_by_id(&sign_in.user.id).await else {
+    let Ok(Some(user)) = state.identity.user_by_id(&sign_in.user.id).await else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let l = lang_of(Some(&user), &headers);
@@ -366,7 +366,7 @@ pub async fn logout(State(state): State<AppState>, sign_in: SignIn) -> Response 
 
 fn setup_view<'a>(
     l: Lang,
-    user: &crate::store::UserRow,
+    user: &crate::identity::UserRow,
     token: &'a str,
     error: Option<String>,
 ) -> SetupPage<'a> {
@@ -475,8 +475,8 @@ async fn account_view(
     };
     let l = lang_of(Some(user), headers);
     let (Ok(sessions), Ok(codes_left), Ok(nav)) = (
-        state.store.sessions_of(&user.id).await,
-        state.store.recovery_codes_left(&user.id).await,
+        state.identity.sessions_of(&user.id).await,
+        state.identity.recovery_codes_left(&user.id).await,
         Nav::load(state, principal, l, csrf, "account").await,
     ) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -533,26 +533,19 @@ pub async fn set_language(
     principal: Principal,
     Form(form): Form<LanguageForm>,
 ) -> Response {
-    let Some(user) = principal.user() else {
+    if principal.user().is_none() {
         return StatusCode::FORBIDDEN.into_response();
-    };
+    }
     if !crate::i18n::is_choice(&form.language) {
         return StatusCode::BAD_REQUEST.into_response();
     }
-    if let Err(e) = state
-        .identity
-        .record(&principal, "user.language", &format!("user:{}", user.id))
-        .await
-    {
-        return crate::http::error::auth_status(&e).into_response();
-    }
     match state
-        .store
-        .set_user_language(&user.id, &form.language)
+        .identity
+        .set_language(&principal, &form.language)
         .await
     {
-        Ok(_) => Redirect::to("/account").into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Ok(()) => Redirect::to("/account").into_response(),
+        Err(e) => crate::http::error::auth_status(&e).into_response(),
     }
 }
 

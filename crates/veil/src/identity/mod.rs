@@ -5,6 +5,7 @@
 //! tokens. Domain only: no HTTP, no SQL. The HTTP layer turns a cookie or a bearer token into a
 //! `Principal` through this module and asks the `Principal` before every action.
 
+pub mod directory;
 pub mod network;
 pub mod password;
 pub mod permissions;
@@ -16,10 +17,12 @@ pub mod totp;
 
 use std::net::IpAddr;
 
+/// Rows of the store this part of the domain hands to its callers.
+pub use crate::store::{ApiTokenRow, SessionRow, UserChange, UserRow};
 pub use permissions::{Permission, Permissions, Role};
 pub use service::*;
 
-use crate::store::{ApiTokenRow, ConversationScope, SessionRow, UserRow};
+use crate::store::ConversationScope;
 
 /// A session secret, setup link secret or API token: 256 random bits, shown once, stored hashed.
 pub use veil_crypto::ApiTokenSecret as OpaqueSecret;

@@ -212,7 +212,8 @@ impl Identity {
         Ok(())
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// For identity's own modules; everyone else goes through `Identity`'s methods.
+    pub(super) fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 

@@ -11,7 +11,9 @@ use crate::clock::Clock;
 use crate::identity::{Identity, Permission, Principal, STATUS_ACTIVE};
 use crate::inbox::live::{Live, LiveKind};
 use crate::keys::{KeyError, Keys};
-use crate::store::{CannedReplyRow, ConversationScope, LabelRow, NoteRow, Store, StoreError};
+use crate::store::{
+    CannedReplyRow, ConversationScope, LabelRow, NoteRow, Store, StoreError, StoreResult,
+};
 
 /// Conversation states an agent can set.
 pub const STATUSES: [&str; 3] = ["open", "pending", "resolved"];
@@ -389,6 +391,20 @@ impl Desk {
 pub fn expand_canned(body: &str, customer_name: Option<&str>, agent_name: &str) -> String {
     body.replace("{name}", customer_name.unwrap_or(""))
         .replace("{agent}", agent_name)
+}
+
+impl Desk {
+    pub async fn labels(&self) -> StoreResult<Vec<LabelRow>> {
+        self.store.labels().await
+    }
+
+    pub async fn labels_of(&self, conversation_id: &str) -> StoreResult<Vec<LabelRow>> {
+        self.store.labels_of(conversation_id).await
+    }
+
+    pub async fn canned_replies(&self) -> StoreResult<Vec<crate::store::CannedReplyRow>> {
+        self.store.canned_replies().await
+    }
 }
 
 #[cfg(test)]

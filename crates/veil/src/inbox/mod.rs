@@ -6,6 +6,8 @@ pub mod assignment;
 pub mod desk;
 pub mod live;
 pub mod screen;
+/// Rows of the store this part of the domain hands to its callers.
+pub use crate::store::{CannedReplyRow, ConversationScope, InboxFilter, LabelRow, UNREAD_CAP};
 
 use std::sync::Arc;
 
@@ -14,9 +16,7 @@ use veil_crypto::{Aad, DataKey};
 use crate::clock::Clock;
 use crate::keys::{KeyError, Keys};
 use crate::media::{MediaFiles, MediaStoreError};
-use crate::store::{
-    ConversationRow, ConversationScope, InboxFilter, MessageRow, SealedKeyRow, Store, StoreError,
-};
+use crate::store::{ConversationRow, MessageRow, SealedKeyRow, Store, StoreError};
 use crate::whatsapp::webhook::Content;
 use crate::whatsapp::window::{Window, window};
 
@@ -358,6 +358,22 @@ impl Inbox {
                 .unwrap_or_else(|| "application/octet-stream".into()),
             bytes,
         ))
+    }
+}
+
+impl Inbox {
+    /// The WhatsApp numbers Veil answers on, with their names and teams.
+    pub async fn channels(&self) -> crate::store::StoreResult<Vec<crate::store::ChannelDetailRow>> {
+        self.store.channels().await
+    }
+
+    /// Unread counts of the views a caller sees.
+    pub async fn unread_counts(
+        &self,
+        scope: &ConversationScope,
+        me: &str,
+    ) -> crate::store::StoreResult<crate::store::UnreadCounts> {
+        self.store.unread_counts(scope, me).await
     }
 }
 
