@@ -60,7 +60,7 @@ pub async fn start(
     listener: TcpListener,
     options: AppOptions,
 ) -> anyhow::Result<RunningApp> {
-    let sql = SqlStore::connect(&config.database_url).await?;
+    let sql = SqlStore::connect(config.database_url.expose()).await?;
     let store: Arc<dyn Store> = Arc::new(sql.clone());
     store.migrate().await?;
     let keys = Keys::load(&config.key_file, store.as_ref()).await?;

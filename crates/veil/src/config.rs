@@ -14,12 +14,35 @@ use figment::providers::{Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+/// A database URL. It can hold a password, so it is a secret: zeroized when dropped, and
+/// `Debug` shows the scheme only.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(SecretString::from(url.into()))
+    }
+
+    /// The URL itself, to open a connection.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.expose().split(':').next().unwrap_or_default();
+        write!(f, "DatabaseUrl({scheme}:[redacted])")
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub key_file: PathBuf,
     pub media_dir: PathBuf,
     pub whatsapp: WhatsAppConfig,
@@ -232,10 +255,16 @@ pub struct AlertsConfig {
     pub smtp_username: String,
     #[serde(skip_serializing)]
     pub smtp_password: SecretString,
+    /// A file holding `smtp_password` (read at start-up; wins over the value).
+    #[serde(skip_serializing)]
+    pub smtp_password_file: Option<PathBuf>,
     /// Where alerts are `POST`ed (empty: no webhook), signed with `webhook_secret`.
     pub webhook_url: String,
     #[serde(skip_serializing)]
     pub webhook_secret: SecretString,
+    /// A file holding `webhook_secret` (read at start-up; wins over the value).
+    #[serde(skip_serializing)]
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 impl Default for AlertsConfig {
@@ -261,8 +290,10 @@ impl Default for AlertsConfig {
             smtp_from: String::new(),
             smtp_username: String::new(),
             smtp_password: SecretString::from(String::new()),
+            smtp_password_file: None,
             webhook_url: String::new(),
             webhook_secret: SecretString::from(String::new()),
+            webhook_secret_file: None,
         }
     }
 }
@@ -274,6 +305,8 @@ struct RawConfig {
     data_dir: Option<PathBuf>,
     /// `VEIL_DATABASE_URL`: the same as `[database] url`, under the name every platform uses.
     database_url: Option<String>,
+    /// `VEIL_DATABASE_URL_FILE`: the same as `[database] url_file`.
+    database_url_file: Option<PathBuf>,
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
@@ -323,6 +356,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
     url: Option<String>,
+    url_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -486,6 +520,13 @@ pub fn parse_network(item: &str) -> Option<ipnet::IpNet> {
         .ok()
 }
 
+/// A secret read from a file (container secrets); one trailing newline is not part of it.
+fn secret_file(key: &str, path: &Path) -> Result<SecretString, ConfigError> {
+    std::fs::read_to_string(path)
+        .map(|s| SecretString::from(s.trim_end_matches(['\n', '\r']).to_owned()))
+        .map_err(|_| err(key, format!("cannot read {}", path.display())))
+}
+
 /// Parses CIDR networks (a bare address means that one host).
 fn networks(key: &str, items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     items
@@ -584,12 +625,17 @@ fn finish(
             .parse()
             .map_err(|_| err("server.listen", "must be an address like 127.0.0.1:8080"))?,
     };
-    let database_url = overrides
-        .database_url
-        .clone()
-        .or(raw.database_url)
-        .or(raw.database.url)
-        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("veil.db").display()));
+    let url_file = raw.database_url_file.or(raw.database.url_file);
+    let database_url = match (overrides.database_url.clone(), url_file) {
+        (Some(url), _) => url,
+        (None, Some(path)) => secret_file("database.url_file", &path)?
+            .expose_secret()
+            .to_owned(),
+        (None, None) => raw
+            .database_url
+            .or(raw.database.url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("veil.db").display())),
+    };
     if !(database_url.starts_with("sqlite:")
         || database_url.starts_with("postgres://")
         || database_url.starts_with("postgresql://"))
@@ -599,6 +645,7 @@ fn finish(
             "must start with sqlite: or postgres://",
         ));
     }
+    let database_url = DatabaseUrl::new(database_url);
     let w = raw.whatsapp;
     let secret = |key: &str,
                   value: Option<String>,
@@ -608,18 +655,7 @@ fn finish(
             .get(&format!("VEIL_WHATSAPP__{}_FILE", key.to_ascii_uppercase()))
             .map(PathBuf::from);
         match env_file.or(file) {
-            Some(path) => std::fs::read_to_string(&path)
-                .map(|s| {
-                    Some(SecretString::from(
-                        s.trim_end_matches(['\n', '\r']).to_owned(),
-                    ))
-                })
-                .map_err(|_| {
-                    err(
-                        &format!("whatsapp.{key}_file"),
-                        format!("cannot read {}", path.display()),
-                    )
-                }),
+            Some(path) => secret_file(&format!("whatsapp.{key}_file"), &path).map(Some),
             None => Ok(value.map(SecretString::from)),
         }
     };
@@ -732,7 +768,13 @@ fn finish(
         }
         ip_allowlist.insert(role.clone(), networks(&key, items)?);
     }
-    let alerts = raw.alerts;
+    let mut alerts = raw.alerts;
+    if let Some(path) = alerts.smtp_password_file.take() {
+        alerts.smtp_password = secret_file("alerts.smtp_password_file", &path)?;
+    }
+    if let Some(path) = alerts.webhook_secret_file.take() {
+        alerts.webhook_secret = secret_file("alerts.webhook_secret_file", &path)?;
+    }
     if alerts.work_start_hour > 24
         || alerts.work_end_hour > 24
         || alerts.working_days.iter().any(|d| !(1..=7).contains(d))
@@ -912,6 +954,55 @@ phone_number_id = "123"
     }
 
     #[test]
+    fn every_secret_can_come_from_a_file_and_none_prints() {
+        let smtp = toml_file("smtp-pass-from-file\n");
+        let hook = toml_file("webhook-secret-from-a-file\n");
+        let url = toml_file("postgres://veil:db-pass-from-file@db/veil\n");
+        let e = env(&[
+            (
+                "VEIL_ALERTS__SMTP_PASSWORD_FILE",
+                smtp.path().to_str().unwrap(),
+            ),
+            (
+                "VEIL_ALERTS__WEBHOOK_SECRET_FILE",
+                hook.path().to_str().unwrap(),
+            ),
+            ("VEIL_ALERTS__WEBHOOK_URL", "https://alerts.example/hook"),
+            ("VEIL_DATABASE_URL_FILE", url.path().to_str().unwrap()),
+        ]);
+        let c = load_from(None, &e, &Overrides::default(), Require::StorageOnly).unwrap();
+        assert_eq!(
+            c.alerts.smtp_password.expose_secret(),
+            "smtp-pass-from-file"
+        );
+        assert_eq!(
+            c.alerts.webhook_secret.expose_secret(),
+            "webhook-secret-from-a-file"
+        );
+        assert_eq!(
+            c.database_url.expose(),
+            "postgres://veil:db-pass-from-file@db/veil"
+        );
+        let printed = format!("{c:?}");
+        for secret in [
+            "smtp-pass-from-file",
+            "webhook-secret-from-a-file",
+            "db-pass-from-file",
+        ] {
+            assert!(!printed.contains(secret), "{secret} printed");
+        }
+        let file = toml_file("[database]\nurl_file = \"/nonexistent/veil-url\"\n");
+        let e = load_from(
+            Some(file.path()),
+            &env(&[]),
+            &Overrides::default(),
+            Require::StorageOnly,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("database.url_file"), "{e}");
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             ("[whatsapp]\nap_secret = \"typo\"\n", "whatsapp"),
@@ -949,7 +1040,8 @@ phone_number_id = "123"
         )
         .unwrap();
         assert_eq!(
-            c.database_url, "postgres://veil@db/veil",
+            c.database_url.expose(),
+            "postgres://veil@db/veil",
             "VEIL_DATABASE_URL selects the database like [database] url"
         );
     }
@@ -961,7 +1053,7 @@ phone_number_id = "123"
             ..Overrides::default()
         };
         let c = load_from(None, &[], &flags, Require::StorageOnly).unwrap();
-        assert_eq!(c.database_url, "sqlite:///tmp/d/veil.db");
+        assert_eq!(c.database_url.expose(), "sqlite:///tmp/d/veil.db");
         assert_eq!(c.key_file, PathBuf::from("/tmp/d/master.key"));
         assert_eq!(c.media_dir, PathBuf::from("/tmp/d/media"));
     }

@@ -683,7 +683,7 @@ pub async fn audit(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
     use veil_crypto::merkle;
     let config = load_config(global, None, Require::StorageOnly)?;
     crate::cli::ensure_sqlite_dir(&config)?;
-    let store = crate::store::open(&config.database_url).await?;
+    let store = crate::store::open(config.database_url.expose()).await?;
     store.migrate().await?;
     // The log is append-only: entries written here could never be removed from a real one.
     let (existing, _) = store.audit_head().await?;

@@ -269,7 +269,7 @@ fn speed(scanner: &Scanner, samples: &[corpus::Sample], seconds: Duration) {
 pub async fn rescreen(global: &Global) -> anyhow::Result<()> {
     let config = load_config(global, None, Require::StorageOnly)?;
     crate::cli::ensure_sqlite_dir(&config)?;
-    let store = crate::store::open(&config.database_url).await?;
+    let store = crate::store::open(config.database_url.expose()).await?;
     store.migrate().await?;
     let keys = crate::keys::Keys::load(&config.key_file, store.as_ref())
         .await

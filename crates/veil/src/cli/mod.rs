@@ -271,7 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let config = load_config(&cli.global, None, Require::StorageOnly)?;
             ensure_sqlite_dir(&config)?;
-            crate::store::open(&config.database_url)
+            crate::store::open(config.database_url.expose())
                 .await?
                 .migrate()
                 .await?;
@@ -366,7 +366,7 @@ async fn serve(global: &Global, listen: Option<SocketAddr>) -> anyhow::Result<()
 async fn audit(global: &Global, action: AuditCommand) -> anyhow::Result<()> {
     let config = load_config(global, None, Require::StorageOnly)?;
     ensure_sqlite_dir(&config)?;
-    let store = crate::store::open(&config.database_url).await?;
+    let store = crate::store::open(config.database_url.expose()).await?;
     store.migrate().await?;
     let audit = AuditLog::start(
         store,
@@ -436,7 +436,7 @@ async fn keys(global: &Global, action: KeysCommand) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let store = crate::store::open(&config.database_url).await?;
+    let store = crate::store::open(config.database_url.expose()).await?;
     store.migrate().await?;
     match action {
         KeysCommand::Init => {}
@@ -485,7 +485,7 @@ async fn keys(global: &Global, action: KeysCommand) -> anyhow::Result<()> {
 async fn open_identity(global: &Global) -> anyhow::Result<Identity> {
     let config = load_config(global, None, Require::StorageOnly)?;
     ensure_sqlite_dir(&config)?;
-    let store = crate::store::open(&config.database_url).await?;
+    let store = crate::store::open(config.database_url.expose()).await?;
     store.migrate().await?;
     let keys = crate::keys::Keys::load(&config.key_file, store.as_ref())
         .await

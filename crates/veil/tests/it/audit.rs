@@ -191,7 +191,7 @@ async fn changing_deleting_reordering_inserting_or_rolling_back_entries_is_detec
     fill(&audit, 200, 260).await;
     let saved = audit.checkpoint().await.unwrap();
     assert!(audit.verify(None).await.unwrap().ok());
-    let raw = Raw::open(&app.config.database_url).await;
+    let raw = Raw::open(app.config.database_url.expose()).await;
     let total = base + 260;
     let mut rng = Lcg(7);
     for trial in 0..28 {
@@ -447,7 +447,7 @@ async fn searches_find_keyed_and_unkeyed_entries_alike_and_verify_checks_the_key
 
     // The keys are checked: one missing, or pointing elsewhere, fails verification.
     assert!(audit.verify(None).await.unwrap().ok());
-    let raw = Raw::open(&app.config.database_url).await;
+    let raw = Raw::open(app.config.database_url.expose()).await;
     let seq = rows[boundary + 5].seq;
     raw.exec(&format!(
         "UPDATE audit_keys SET term = 'a:user:u4' WHERE term = 'a:user:u3' AND seq = {seq}"
@@ -487,7 +487,7 @@ async fn random_byte_flips_in_the_sqlite_file_are_detected() {
     drop(audit);
     app.app.take().unwrap().shutdown().await;
     // Fold the WAL into the file, so that the file is the whole database.
-    let raw = Raw::open(&app.config.database_url).await;
+    let raw = Raw::open(app.config.database_url.expose()).await;
     raw.exec("PRAGMA wal_checkpoint(TRUNCATE)").await;
     if let Raw::Sqlite(pool) = raw {
         pool.close().await;
@@ -859,7 +859,7 @@ async fn auditors_filter_export_and_verify_on_their_page_and_admins_acknowledge_
         html.contains("id=\"verification\" data-ok=\"true\""),
         "intact"
     );
-    let raw = Raw::open(&app.config.database_url).await;
+    let raw = Raw::open(app.config.database_url.expose()).await;
     let third = audit.store().audit_range(3, 1).await.unwrap().remove(0);
     raw.exec("UPDATE audit_log SET actor = 'user:nobody' WHERE seq = 3")
         .await;

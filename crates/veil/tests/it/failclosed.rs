@@ -259,7 +259,7 @@ async fn send(app: &TestApp, owner: &Browser, c: &Case, code: &str) -> (StatusCo
 #[tokio::test]
 async fn with_the_audit_store_down_no_route_changes_anything_or_shows_customer_data() {
     let app = TestApp::spawn().await;
-    let url = app.config.database_url.clone();
+    let url = app.config.database_url.expose().to_owned();
     let state = &app.app().state;
     // What the requests act on.
     app.customer_writes("4915100000901", "Paula Secret", "text", "my private words")

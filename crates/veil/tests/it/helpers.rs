@@ -48,7 +48,7 @@ impl TestApp {
         self.config
             .database_url
             .starts_with("postgres")
-            .then(|| self.config.database_url.clone())
+            .then(|| self.config.database_url.expose().to_owned())
     }
 }
 

@@ -243,7 +243,7 @@ async fn migrate_data_moves_an_installation_to_postgres_with_its_ciphertext_and_
 
     // Veil on the new database reads the same messages with the same keys and API token.
     let mut config = app.config.clone();
-    config.database_url.clone_from(&target);
+    config.database_url = veil::config::DatabaseUrl::new(target.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let moved = veil::app::start(
         config,
@@ -299,7 +299,7 @@ impl Node {
             .arg("--data-dir")
             .arg(app.dir.path())
             .arg("--database-url")
-            .arg(&app.config.database_url)
+            .arg(app.config.database_url.expose())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .env_remove("VEIL_CONFIG")
             .env("VEIL_WHATSAPP__APP_SECRET", APP_SECRET)
@@ -625,6 +625,10 @@ async fn two_nodes_share_the_work_and_one_dies_without_losing_or_repeating_anyth
 
     // One audit tree, written by three processes, verifies.
     drop(node_b);
-    audit_verifies(&app.config.public_url, &app, &app.config.database_url);
+    audit_verifies(
+        &app.config.public_url,
+        &app,
+        app.config.database_url.expose(),
+    );
     app.shutdown().await;
 }

@@ -344,7 +344,7 @@ async fn statuses_are_sealed_by_a_slice_of_the_installation_key_per_month() {
     assert_eq!(app.post_webhook(&status("wamid.s1")).await, StatusCode::OK);
     app.clock.advance_ms(40 * 86_400_000);
     assert_eq!(app.post_webhook(&status("wamid.s2")).await, StatusCode::OK);
-    let url = &app.config.database_url;
+    let url = app.config.database_url.expose();
     let rows: Vec<(String, String, Vec<u8>)> = if url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(url).await.unwrap();
         sqlx::query("SELECT id, key_name, raw_ct FROM status_events ORDER BY wamid")
