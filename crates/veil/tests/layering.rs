@@ -121,9 +121,12 @@ impl Collector {
                 TokenTree::Ident(id) if ["crate", "super"].contains(&id.to_string().as_str()) => {
                     let mut segments = vec![id.to_string()];
                     let mut j = i + 1;
-                    while j + 2 < flat.len() + 1 {
-                        let colons = matches!((&flat.get(j), &flat.get(j + 1)),
-                            (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b))) if a.as_char() == ':' && b.as_char() == ':');
+                    loop {
+                        let colons = matches!(
+                            (flat.get(j), flat.get(j + 1)),
+                            (Some(TokenTree::Punct(a)), Some(TokenTree::Punct(b)))
+                                if a.as_char() == ':' && b.as_char() == ':'
+                        );
                         match (colons, flat.get(j + 2)) {
                             (true, Some(TokenTree::Ident(next))) => {
                                 segments.push(next.to_string());
@@ -166,10 +169,10 @@ impl<'ast> Visit<'ast> for Collector {
     }
 
     fn visit_expr_field(&mut self, field: &'ast syn::ExprField) {
-        if let syn::Member::Named(name) = &field.member {
-            if name == "store" {
-                self.uses.store_fields += 1;
-            }
+        if let syn::Member::Named(name) = &field.member
+            && name == "store"
+        {
+            self.uses.store_fields += 1;
         }
         syn::visit::visit_expr_field(self, field);
     }
@@ -259,7 +262,7 @@ fn components(edges: &[BTreeSet<usize>]) -> Vec<Vec<usize>> {
         s.next += 1;
         s.stack.push(v);
         s.on_stack[v] = true;
-        for &w in s.edges[v].clone().iter() {
+        for &w in &s.edges[v].clone() {
             match s.index[w] {
                 None => {
                     visit(s, w);

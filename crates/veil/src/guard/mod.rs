@@ -404,6 +404,14 @@ fn drop_overlaps(mut values: Vec<Finding>) -> Vec<Finding> {
     kept
 }
 
+/// The scanner the configuration asks for (protected domains, phone region).
+pub fn scanner(config: &crate::config::GuardConfig) -> Scanner {
+    Scanner::new(&ScannerSettings {
+        protected_domains: config.protected_domains.clone(),
+        phone_region: (!config.phone_region.is_empty()).then(|| config.phone_region.clone()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, reason = "tests")]
@@ -466,12 +474,4 @@ mod tests {
             let _ = scanner.scan(&text);
         }
     }
-}
-
-/// The scanner the configuration asks for (protected domains, phone region).
-pub fn scanner(config: &crate::config::GuardConfig) -> Scanner {
-    Scanner::new(&ScannerSettings {
-        protected_domains: config.protected_domains.clone(),
-        phone_region: (!config.phone_region.is_empty()).then(|| config.phone_region.clone()),
-    })
 }

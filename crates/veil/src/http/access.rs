@@ -407,6 +407,30 @@ macro_rules! from_extension {
     };
 }
 
+/// What a page's handler needs besides its path and form: the domain handle, the caller, the
+/// page's CSRF token and the request headers (for the language). One extractor instead of four
+/// parameters repeated on every handler.
+pub struct Page {
+    pub state: AppState,
+    pub principal: Principal,
+    pub csrf: String,
+    pub headers: axum::http::HeaderMap,
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let Csrf(csrf) = Csrf::from_request_parts(parts, state).await?;
+        Ok(Self {
+            state: state.clone(),
+            principal,
+            csrf,
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
 from_extension!(Principal);
 from_extension!(SignIn);
 from_extension!(Csrf);

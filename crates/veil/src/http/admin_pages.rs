@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Form;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::error::AppError;
 use crate::http::AppState;
-use crate::http::access::Csrf;
+use crate::http::access::Page;
 use crate::http::inbox::{Choice, Nav, lang_of, render};
 use crate::i18n::{Arg, Lang};
 use crate::identity::UserChange;
@@ -562,6 +562,45 @@ fn policies_page(
     }
 }
 
+impl Page {
+    /// Renders one section.
+    async fn show(
+        &self,
+        section: Section,
+        extra: Extra,
+        status: StatusCode,
+    ) -> Result<Response, AppError> {
+        show(
+            &self.state,
+            &self.principal,
+            &self.csrf,
+            &self.headers,
+            section,
+            extra,
+            status,
+        )
+        .await
+    }
+
+    /// After a change: back to the section (303), or the section again with the reason it was
+    /// refused.
+    async fn finish<T, E: Into<AppError>>(
+        &self,
+        section: Section,
+        outcome: Result<T, E>,
+    ) -> Result<Response, AppError> {
+        finish(
+            &self.state,
+            &self.principal,
+            &self.csrf,
+            &self.headers,
+            section,
+            outcome.map(|_| ()).map_err(Into::into),
+        )
+        .await
+    }
+}
+
 /// After a change: back to the section (303), or the section again with the reason it was
 /// refused.
 async fn finish(
@@ -595,22 +634,8 @@ async fn finish(
 
 macro_rules! section_page {
     ($name:ident, $section:expr) => {
-        pub async fn $name(
-            State(state): State<AppState>,
-            principal: Principal,
-            Csrf(csrf): Csrf,
-            headers: HeaderMap,
-        ) -> Result<Response, AppError> {
-            show(
-                &state,
-                &principal,
-                &csrf,
-                &headers,
-                $section,
-                Extra::default(),
-                StatusCode::OK,
-            )
-            .await
+        pub async fn $name(page: Page) -> Result<Response, AppError> {
+            page.show($section, Extra::default(), StatusCode::OK).await
         }
     };
 }
@@ -625,25 +650,19 @@ section_page!(guard, Section::Guard);
 
 /// `POST /admin/guard`: the guard's action per detector and direction (recorded), or the
 /// defaults with `reset`.
-pub async fn save_guard(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AppError> {
+pub async fn save_guard(page: Page, body: Bytes) -> Result<Response, AppError> {
     let fields: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
-    let outcome = async {
+    let outcome: Result<(), AppError> = async {
         let policy = if fields.contains_key("reset") {
             crate::guard::policy::Policy::default()
         } else {
             crate::http::guard_pages::policy_from(&fields).map_err(AppError::BadRequest)?
         };
-        state.set_guard_policy(&principal, policy).await?;
+        page.state.set_guard_policy(&page.principal, policy).await?;
         Ok(())
     }
     .await;
-    finish(&state, &principal, &csrf, &headers, Section::Guard, outcome).await
+    page.finish(Section::Guard, outcome).await
 }
 
 /// `GET /admin`: the first section the caller may open.
@@ -668,13 +687,7 @@ pub struct InviteForm {
 
 /// `POST /admin/users` (re-authentication required): creates the user and shows the one-time
 /// setup link.
-pub async fn invite(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
-    Form(form): Form<InviteForm>,
-) -> Result<Response, AppError> {
+pub async fn invite(page: Page, Form(form): Form<InviteForm>) -> Result<Response, AppError> {
     let created = async {
         let role =
             Role::parse(&form.role).ok_or_else(|| AppError::BadRequest("unknown role".into()))?;
@@ -683,9 +696,16 @@ pub async fn invite(
         } else {
             form.language.as_str()
         };
-        let (_, link) = state
+        let (_, link) = page
+            .state
             .identity
-            .invite_user(&principal, &form.email, &form.display_name, role, language)
+            .invite_user(
+                &page.principal,
+                &form.email,
+                &form.display_name,
+                role,
+                language,
+            )
             .await?;
         Ok::<_, AppError>(link)
     }
@@ -697,17 +717,27 @@ pub async fn invite(
                 setup_link: link.map(|l| l.to_string()),
             };
             show(
-                &state,
-                &principal,
-                &csrf,
-                &headers,
+                &page.state,
+                &page.principal,
+                &page.csrf,
+                &page.headers,
                 Section::Users,
                 extra,
                 StatusCode::CREATED,
             )
             .await
         }
-        Err(e) => finish(&state, &principal, &csrf, &headers, Section::Users, Err(e)).await,
+        Err(e) => {
+            finish(
+                &page.state,
+                &page.principal,
+                &page.csrf,
+                &page.headers,
+                Section::Users,
+                Err(e),
+            )
+            .await
+        }
     }
 }
 
@@ -737,35 +767,26 @@ pub struct RoleForm {
 
 /// `POST /admin/users/{id}/role` (re-authentication required)
 pub async fn set_role(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
+    page: Page,
     Path(id): Path<String>,
     Form(form): Form<RoleForm>,
 ) -> Result<Response, AppError> {
     let outcome = change_user(
-        &state,
-        &principal,
+        &page.state,
+        &page.principal,
         &id,
         UserChange::Role(form.role),
         "user.role",
     )
     .await;
-    finish(&state, &principal, &csrf, &headers, Section::Users, outcome).await
+    page.finish(Section::Users, outcome).await
 }
 
 macro_rules! user_action {
     ($name:ident, $change:expr, $action:literal) => {
-        pub async fn $name(
-            State(state): State<AppState>,
-            principal: Principal,
-            Csrf(csrf): Csrf,
-            headers: HeaderMap,
-            Path(id): Path<String>,
-        ) -> Result<Response, AppError> {
-            let outcome = change_user(&state, &principal, &id, $change, $action).await;
-            finish(&state, &principal, &csrf, &headers, Section::Users, outcome).await
+        pub async fn $name(page: Page, Path(id): Path<String>) -> Result<Response, AppError> {
+            let outcome = change_user(&page.state, &page.principal, &id, $change, $action).await;
+            page.finish(Section::Users, outcome).await
         }
     };
 }
@@ -787,20 +808,13 @@ user_action!(
 );
 
 /// `POST /admin/users/{id}/logout`: ends every session of the user.
-pub async fn logout_user(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    let outcome = state
+pub async fn logout_user(page: Page, Path(id): Path<String>) -> Result<Response, AppError> {
+    let outcome = page
+        .state
         .identity
-        .logout_user(Some(&principal), &id)
-        .await
-        .map(|_| ())
-        .map_err(AppError::from);
-    finish(&state, &principal, &csrf, &headers, Section::Users, outcome).await
+        .logout_user(Some(&page.principal), &id)
+        .await;
+    page.finish(Section::Users, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -809,20 +823,13 @@ pub struct NameForm {
 }
 
 /// `POST /admin/teams`
-pub async fn create_team(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
-    Form(form): Form<NameForm>,
-) -> Result<Response, AppError> {
-    let outcome = state
+pub async fn create_team(page: Page, Form(form): Form<NameForm>) -> Result<Response, AppError> {
+    let outcome = page
+        .state
         .identity
-        .create_team(&principal, &form.name)
-        .await
-        .map(|_| ())
-        .map_err(AppError::from);
-    finish(&state, &principal, &csrf, &headers, Section::Teams, outcome).await
+        .create_team(&page.principal, &form.name)
+        .await;
+    page.finish(Section::Teams, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -832,35 +839,29 @@ pub struct MemberForm {
 
 /// `POST /admin/teams/{id}/members`
 pub async fn add_member(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
+    page: Page,
     Path(id): Path<String>,
     Form(form): Form<MemberForm>,
 ) -> Result<Response, AppError> {
-    let outcome = state
+    let outcome = page
+        .state
         .identity
-        .add_team_member(&principal, &id, &form.user_id)
-        .await
-        .map_err(AppError::from);
-    finish(&state, &principal, &csrf, &headers, Section::Teams, outcome).await
+        .add_team_member(&page.principal, &id, &form.user_id)
+        .await;
+    page.finish(Section::Teams, outcome).await
 }
 
 /// `POST /admin/teams/{id}/members/{user_id}/remove`
 pub async fn remove_member(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
+    page: Page,
     Path((id, user_id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let outcome = state
+    let outcome = page
+        .state
         .identity
-        .remove_team_member(&principal, &id, &user_id)
-        .await
-        .map_err(AppError::from);
-    finish(&state, &principal, &csrf, &headers, Section::Teams, outcome).await
+        .remove_team_member(&page.principal, &id, &user_id)
+        .await;
+    page.finish(Section::Teams, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -872,27 +873,25 @@ pub struct RoutingForm {
 
 /// `POST /admin/teams/{id}/routing`: auto-assignment on or off, capacity per member.
 pub async fn team_routing(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
+    page: Page,
     Path(id): Path<String>,
     Form(form): Form<RoutingForm>,
 ) -> Result<Response, AppError> {
     let outcome = match form.capacity.trim().parse::<i64>() {
-        Ok(capacity) => state
+        Ok(capacity) => page
+            .state
             .identity
-            .set_team_routing(&principal, &id, !form.auto_assign.is_empty(), capacity)
+            .set_team_routing(&page.principal, &id, !form.auto_assign.is_empty(), capacity)
             .await
             .map_err(AppError::from),
         Err(_) => Err(AppError::BadRequest("capacity must be a number".into())),
     };
     if outcome.is_ok() {
-        state
+        page.state
             .live
             .publish(crate::inbox::live::LiveKind::Message, None);
     }
-    finish(&state, &principal, &csrf, &headers, Section::Teams, outcome).await
+    page.finish(Section::Teams, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -905,28 +904,17 @@ pub struct ChannelForm {
 
 /// `POST /admin/channels/{id}`: name, and the team its conversations go to.
 pub async fn update_channel(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
+    page: Page,
     Path(id): Path<String>,
     Form(form): Form<ChannelForm>,
 ) -> Result<Response, AppError> {
     let team = (!form.team.is_empty()).then_some(form.team.as_str());
-    let outcome = state
+    let outcome = page
+        .state
         .desk
-        .set_channel(&principal, &id, &form.name, team)
-        .await
-        .map_err(AppError::from);
-    finish(
-        &state,
-        &principal,
-        &csrf,
-        &headers,
-        Section::Channels,
-        outcome,
-    )
-    .await
+        .set_channel(&page.principal, &id, &form.name, team)
+        .await;
+    page.finish(Section::Channels, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -936,54 +924,35 @@ pub struct CannedForm {
 }
 
 /// `POST /admin/canned`
-pub async fn add_canned(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
-    Form(form): Form<CannedForm>,
-) -> Result<Response, AppError> {
-    let outcome = state
+pub async fn add_canned(page: Page, Form(form): Form<CannedForm>) -> Result<Response, AppError> {
+    let outcome = page
+        .state
         .desk
-        .add_canned_reply(&principal, &form.shortcut, &form.body)
-        .await
-        .map_err(AppError::from);
-    finish(&state, &principal, &csrf, &headers, Section::Inbox, outcome).await
+        .add_canned_reply(&page.principal, &form.shortcut, &form.body)
+        .await;
+    page.finish(Section::Inbox, outcome).await
 }
 
 /// `POST /admin/labels`
-pub async fn add_label(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
-    Form(form): Form<NameForm>,
-) -> Result<Response, AppError> {
-    let outcome = state
+pub async fn add_label(page: Page, Form(form): Form<NameForm>) -> Result<Response, AppError> {
+    let outcome = page
+        .state
         .desk
-        .add_label_definition(&principal, &form.name)
-        .await
-        .map_err(AppError::from);
-    finish(&state, &principal, &csrf, &headers, Section::Inbox, outcome).await
+        .add_label_definition(&page.principal, &form.name)
+        .await;
+    page.finish(Section::Inbox, outcome).await
 }
 
 /// A delete of the replies-and-labels section: `POST /admin/…/{id}/delete`.
 macro_rules! inbox_delete {
     ($(#[$doc:meta])* $name:ident, $method:ident) => {
         $(#[$doc])*
-        pub async fn $name(
-            State(state): State<AppState>,
-            principal: Principal,
-            Csrf(csrf): Csrf,
-            headers: HeaderMap,
-            Path(id): Path<String>,
-        ) -> Result<Response, AppError> {
-            let outcome = state
+        pub async fn $name(page: Page, Path(id): Path<String>) -> Result<Response, AppError> {
+            let outcome = page.state
                 .desk
-                .$method(&principal, &id)
-                .await
-                .map_err(AppError::from);
-            finish(&state, &principal, &csrf, &headers, Section::Inbox, outcome).await
+                .$method(&page.principal, &id)
+                .await;
+            page.finish(Section::Inbox, outcome).await
         }
     };
 }
@@ -1001,15 +970,9 @@ inbox_delete!(
 
 /// `POST /admin/policies` (re-authentication required): timeouts and allowlists
 /// (`allow_<role>` fields, one per role and `allow_token`; empty means no restriction).
-pub async fn save_policies(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, AppError> {
+pub async fn save_policies(page: Page, body: Bytes) -> Result<Response, AppError> {
     let fields: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
-    let outcome = async {
+    let outcome: Result<(), AppError> = async {
         let number = |key: &str| -> Result<u64, AppError> {
             fields
                 .get(key)
@@ -1031,19 +994,14 @@ pub async fn save_policies(
                 policy.ip_allowlist.insert(subject.to_owned(), nets);
             }
         }
-        state.identity.set_policy(&principal, policy).await?;
+        page.state
+            .identity
+            .set_policy(&page.principal, policy)
+            .await?;
         Ok(())
     }
     .await;
-    finish(
-        &state,
-        &principal,
-        &csrf,
-        &headers,
-        Section::Policies,
-        outcome,
-    )
-    .await
+    page.finish(Section::Policies, outcome).await
 }
 
 /// Newest first: what fired, who, where it went, and who acknowledged it.
@@ -1112,20 +1070,15 @@ async fn alerts_page(
 }
 
 /// `POST /admin/alerts/{id}/acknowledge`: marks an alert as seen and handled (recorded).
-pub async fn acknowledge_alert(
-    State(state): State<AppState>,
-    principal: Principal,
-    Csrf(csrf): Csrf,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
-    let outcome = async {
-        state
-            .audited(&principal, "alert.acknowledge", format!("alert:{id}"))
+pub async fn acknowledge_alert(page: Page, Path(id): Path<String>) -> Result<Response, AppError> {
+    let outcome: Result<(), AppError> = async {
+        page.state
+            .audited(&page.principal, "alert.acknowledge", format!("alert:{id}"))
             .await?;
-        let done = state
+        let done = page
+            .state
             .alerter
-            .acknowledge_alert(&id, &principal.label(), state.clock.now_ms())
+            .acknowledge_alert(&id, &page.principal.label(), page.state.clock.now_ms())
             .await?;
         if done {
             Ok(())
@@ -1134,15 +1087,7 @@ pub async fn acknowledge_alert(
         }
     }
     .await;
-    finish(
-        &state,
-        &principal,
-        &csrf,
-        &headers,
-        Section::Alerts,
-        outcome,
-    )
-    .await
+    page.finish(Section::Alerts, outcome).await
 }
 
 #[cfg(test)]

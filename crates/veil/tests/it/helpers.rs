@@ -47,6 +47,7 @@ impl TestApp {
     pub fn postgres_database_url(&self) -> Option<String> {
         self.config
             .database_url
+            .expose()
             .starts_with("postgres")
             .then(|| self.config.database_url.expose().to_owned())
     }
