@@ -432,7 +432,7 @@ fn sanitize_filename(name: &str) -> String {
         .chars()
         .filter(|c| {
             !c.is_control()
-                && !crate::http::render::overrides_direction(*c)
+                && !crate::http::ui::text::overrides_direction(*c)
                 && !matches!(c, '\u{200E}' | '\u{200F}')
         })
         .take(200)

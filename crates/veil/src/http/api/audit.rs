@@ -8,9 +8,9 @@ use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::AppState;
 use crate::audit::{AuditFilter, AuditRow};
 use crate::error::AppError;
+use crate::http::AppState;
 use crate::identity::Principal;
 
 /// Most entries one search returns; exports page through up to `EXPORT_MAX`.

@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 
 use crate::http::AppState;
 use crate::http::access::{ClientOf, Csrf, SignIn, clear_cookie, session_cookie};
-use crate::http::inbox::{Nav, iso, lang_of, render};
+use crate::http::ui::layout::{Nav, iso, lang_of, render};
 use crate::i18n::{Arg, Lang};
 use crate::identity::{
     AuthError, Principal, STAGE_ENROLL, STAGE_FULL, STAGE_PASSWORD, SessionToken,
@@ -673,7 +673,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 pub async fn stylesheet() -> Response {
     asset(
         "text/css; charset=utf-8",
-        include_str!("../../static/veil.css"),
+        include_str!("../../../static/veil.css"),
     )
 }
 
@@ -681,6 +681,6 @@ pub async fn stylesheet() -> Response {
 pub async fn script() -> Response {
     asset(
         "text/javascript; charset=utf-8",
-        include_str!("../../static/inbox.js"),
+        include_str!("../../../static/inbox.js"),
     )
 }

@@ -7,8 +7,8 @@ use askama::Template;
 use crate::guard::Kind;
 use crate::guard::policy::{Action, Policy, Rule, default_rule};
 use crate::http::AppState;
-use crate::http::admin_pages::Head;
-use crate::http::inbox::Nav;
+use crate::http::ui::admin::Head;
+use crate::http::ui::layout::Nav;
 use crate::i18n::Lang;
 
 /// One select's option.

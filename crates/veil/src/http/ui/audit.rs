@@ -16,8 +16,8 @@ use crate::audit::alerts::LastVerification;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::access::Csrf;
-use crate::http::audit::describe;
-use crate::http::inbox::{Nav, iso, lang_of, render};
+use crate::http::api::audit::describe;
+use crate::http::ui::layout::{Nav, iso, lang_of, render};
 use crate::i18n::{Arg, Lang};
 use crate::identity::Principal;
 

@@ -16,7 +16,8 @@ use serde::Deserialize;
 use crate::error::AppError;
 use crate::http::AppState;
 use crate::http::access::Page;
-use crate::http::inbox::{Choice, Nav, lang_of, render};
+use crate::http::ui::inbox::Choice;
+use crate::http::ui::layout::{Nav, lang_of, render};
 use crate::i18n::{Arg, Lang};
 use crate::identity::UserChange;
 use crate::identity::policy::{ALLOWLIST_SUBJECTS, AccessPolicy};
@@ -297,7 +298,7 @@ async fn show(
         ),
         Section::Guard => render(
             status,
-            &crate::http::guard_pages::page(state, l, title, nav, head),
+            &crate::http::ui::guard::page(state, l, title, nav, head),
         ),
         Section::Alerts => render(status, &alerts_page(state, l, title, nav, head).await?),
     })
@@ -656,7 +657,7 @@ pub async fn save_guard(page: Page, body: Bytes) -> Result<Response, AppError> {
         let policy = if fields.contains_key("reset") {
             crate::guard::policy::Policy::default()
         } else {
-            crate::http::guard_pages::policy_from(&fields).map_err(AppError::BadRequest)?
+            crate::http::ui::guard::policy_from(&fields).map_err(AppError::BadRequest)?
         };
         page.state.set_guard_policy(&page.principal, policy).await?;
         Ok(())
@@ -1012,7 +1013,7 @@ async fn alerts_page(
     nav: Nav,
     head: Head,
 ) -> Result<AlertsPage, AppError> {
-    let names = crate::http::audit_pages::actor_names(state).await?;
+    let names = crate::http::ui::audit::actor_names(state).await?;
     let name = |actor: &str| {
         names
             .get(actor)
@@ -1034,7 +1035,7 @@ async fn alerts_page(
             .into_iter()
             .map(|a| AlertLine {
                 at: l.datetime(a.at),
-                at_iso: crate::http::inbox::iso(a.at),
+                at_iso: crate::http::ui::layout::iso(a.at),
                 rule: l.t(&format!("alert-rule-{}", a.rule)),
                 actor: name(&a.actor),
                 delivery: [
@@ -1050,7 +1051,7 @@ async fn alerts_page(
                         (
                             l.tr("alert-acknowledged-by", &[("name", Arg::Text(&name(by)))]),
                             l.datetime(at),
-                            crate::http::inbox::iso(at),
+                            crate::http::ui::layout::iso(at),
                         )
                     },
                 ),
