@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::sql::{BeginWrite as _, Pool, on_pool};
+use super::pool::{BeginWrite as _, Pool, on_pool};
 use super::{SqlStore, StoreResult};
 
 /// A team with its auto-assignment settings.

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use async_trait::async_trait;
 
-use super::sql::{BeginWrite as _, Pool, on_pool};
+use super::audit_index::{KEY_BATCH, KEY_ENTRIES, MOVE_KEYED};
+use super::pool::{BeginWrite as _, Pool, on_pool};
 use super::{SqlStore, StoreResult};
 
 /// One audit entry as stored. `leaf_hash` is SHA-256(0x00 || canonical entry).
@@ -123,16 +124,6 @@ const AUDIT_COLUMNS: &str = "seq, at, actor, action, target, ip, outcome, reason
 const AUDIT_COLUMNS_L: &str =
     "l.seq, l.at, l.actor, l.action, l.target, l.ip, l.outcome, l.reason, l.leaf_hash";
 
-/// Entries that wait unkeyed before an append keys them all (migration 0007): a search scans at
-/// most this many entries past `keyed`, and keying a batch touches each key page once per batch
-/// instead of once per append group.
-pub(super) const KEY_BATCH: i64 = 8192;
-/// Keys entries `$1..$2` (sorted, so the B-tree is written in order).
-pub(super) const KEY_ENTRIES: &str = "INSERT INTO audit_keys (term, at, seq, action) \
-     SELECT 'a:' || actor, at, seq, action FROM audit_log WHERE seq >= $1 AND seq < $2 \
-     UNION ALL SELECT 't:' || target, at, seq, action FROM audit_log WHERE seq >= $1 AND seq < $2 \
-     ORDER BY 1, 2, 3";
-pub(super) const MOVE_KEYED: &str = "UPDATE audit_head SET keyed = $1 WHERE id = 1";
 /// The entries not keyed yet.
 const UNKEYED: &str = "seq >= (SELECT keyed FROM audit_head WHERE id = 1)";
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::TryStreamExt as _;
 use sqlx::{Column as _, Row as _};
 
-use super::sql::Pool;
+use super::pool::Pool;
 use super::{SqlStore, StoreError, StoreResult};
 
 /// Tables whose rows mean "this database is in use": the target must have none.
@@ -226,7 +226,7 @@ async fn insert_rows(
         "INSERT INTO {} ({}) VALUES {}",
         table.name,
         names.join(", "),
-        super::sql::placeholders(super::sql::Dialect::Postgres, rows.len(), names.len(), &[])
+        super::pool::placeholders(super::pool::Dialect::Postgres, rows.len(), names.len(), &[])
     );
     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
     for row in rows {

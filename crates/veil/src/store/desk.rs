@@ -3,7 +3,8 @@
 
 use async_trait::async_trait;
 
-use super::sql::{BeginWrite as _, CONVERSATION_SELECT, Pool, on_pool, scope_binds, scope_filter};
+use super::pool::{BeginWrite as _, Pool, on_pool};
+use super::sql::{CONVERSATION_SELECT, scope_binds, scope_filter};
 use super::{ConversationRow, ConversationScope, SqlStore, StoreResult};
 
 /// Which conversations an inbox view lists (within the caller's scope).

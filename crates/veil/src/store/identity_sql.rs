@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::sql::{BeginWrite, Pool, on_pool};
+use super::pool::{BeginWrite, Pool, on_pool};
 use super::{
     AccessRow, ApiTokenRow, IdentityStore, SessionRow, SqlStore, StoreResult, TeamRow, UserChange,
     UserRow,

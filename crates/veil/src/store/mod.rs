@@ -7,11 +7,14 @@
 
 mod admin;
 mod audit;
+mod audit_index;
 mod copy;
 mod desk;
 mod identity;
 mod identity_sql;
+mod ingest_postgres;
 mod nodes;
+mod pool;
 mod rows;
 mod sql;
 mod sqlite_writer;
@@ -22,8 +25,8 @@ pub use copy::{CopyReport, copy_database};
 pub use desk::*;
 pub use identity::*;
 pub use nodes::*;
+pub use pool::SqlStore;
 pub use rows::*;
-pub use sql::SqlStore;
 
 use async_trait::async_trait;
 
@@ -209,12 +212,12 @@ pub trait Store:
 /// Creates an empty PostgreSQL database `name` on the server of `admin_url` and returns its URL.
 /// For tests and benchmarks, which each get a database of their own.
 pub async fn create_database(admin_url: &str, name: &str) -> StoreResult<String> {
-    sql::create_database(admin_url, name).await
+    pool::create_database(admin_url, name).await
 }
 
 /// Drops a database made by `create_database`.
 pub async fn drop_database(admin_url: &str, name: &str) -> StoreResult<()> {
-    sql::drop_database(admin_url, name).await
+    pool::drop_database(admin_url, name).await
 }
 
 /// Opens the store named by `url` (`sqlite:` or `postgres://`).

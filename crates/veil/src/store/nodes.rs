@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::sql::{BeginWrite as _, Pool, on_pool};
+use super::pool::{BeginWrite as _, Pool, on_pool};
 use super::{SqlStore, StoreError, StoreResult};
 
 /// The `LISTEN/NOTIFY` channel that carries change signals between nodes.

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use super::audit::{KEY_BATCH, KEY_ENTRIES, MOVE_KEYED};
+use super::audit_index::{KEY_BATCH, KEY_ENTRIES, MOVE_KEYED};
 use super::{AuditAppend, IngestOutcome, IngestWrite, StoreError, StoreResult};
 
 enum Request {
