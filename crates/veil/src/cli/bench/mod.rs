@@ -1,5 +1,5 @@
-//! Benchmarks of the hot paths, as commands so they run against the real binary:
-//! `veil bench ingest` (signed webhooks over HTTP, durably committed) and `veil bench crypto`.
+//! Benchmarks of the hot paths, as commands so they run against the real binary: `veil bench
+//! ingest` (signed webhooks over HTTP, durably committed), `pages`, `crypto`, `auth` and `audit`.
 //! They print figures; no test asserts on time.
 
 mod audit;
