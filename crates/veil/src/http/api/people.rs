@@ -152,6 +152,10 @@ async fn change(
     change: UserChange,
     action: &str,
 ) -> Result<Json<serde_json::Value>, AppError> {
+    let disabling = matches!(&change, UserChange::Status(s) if s == STATUS_DISABLED);
+    if disabling && principal.user().is_some_and(|u| u.id == id) {
+        return Err(AppError::BadRequest("you cannot disable yourself".into()));
+    }
     let user = state
         .identity
         .administer_user(Some(principal), id, &change, action)
@@ -182,56 +186,38 @@ pub async fn set_role(
     .await
 }
 
-/// `POST /api/v1/users/{id}/disable`: ends every session at once.
-pub async fn disable_user(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    if principal.user().is_some_and(|u| u.id == id) {
-        return Err(AppError::BadRequest("you cannot disable yourself".into()));
-    }
-    change(
-        &state,
-        &principal,
-        &id,
-        UserChange::Status(STATUS_DISABLED.into()),
-        "user.disable",
-    )
-    .await
+/// A `POST /api/v1/users/{id}/…` that makes one change to the user and answers with it.
+macro_rules! user_change {
+    ($(#[$doc:meta])* $name:ident, $change:expr, $action:literal) => {
+        $(#[$doc])*
+        pub async fn $name(
+            State(state): State<AppState>,
+            principal: Principal,
+            Path(id): Path<String>,
+        ) -> Result<Json<serde_json::Value>, AppError> {
+            change(&state, &principal, &id, $change, $action).await
+        }
+    };
 }
 
-/// `POST /api/v1/users/{id}/enable` (re-authentication required)
-pub async fn enable_user(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    change(
-        &state,
-        &principal,
-        &id,
-        UserChange::Status(STATUS_ACTIVE.into()),
-        "user.enable",
-    )
-    .await
-}
-
-/// `POST /api/v1/users/{id}/reset-2fa` (re-authentication required)
-pub async fn reset_second_factor(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    change(
-        &state,
-        &principal,
-        &id,
-        UserChange::ResetSecondFactor,
-        "user.reset_2fa",
-    )
-    .await
-}
+user_change!(
+    /// `POST /api/v1/users/{id}/disable`: ends every session at once.
+    disable_user,
+    UserChange::Status(STATUS_DISABLED.into()),
+    "user.disable"
+);
+user_change!(
+    /// `POST /api/v1/users/{id}/enable` (re-authentication required)
+    enable_user,
+    UserChange::Status(STATUS_ACTIVE.into()),
+    "user.enable"
+);
+user_change!(
+    /// `POST /api/v1/users/{id}/reset-2fa` (re-authentication required)
+    reset_second_factor,
+    UserChange::ResetSecondFactor,
+    "user.reset_2fa"
+);
 
 /// `POST /api/v1/users/{id}/logout`: ends every session of the user.
 pub async fn logout_user(
