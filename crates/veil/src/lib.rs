@@ -1,8 +1,8 @@
 //! Veil: a self-hosted, privacy-first WhatsApp Business inbox.
 //!
 //! Read in this order (ARCHITECTURE.md has the map and the rules that keep it):
-//! `cli` (entry point) → `app` (starts everything) → `http` (the edge: routes, extractors,
-//! rendering) → `state` (the one handle handlers get on the domain) → the domain: `inbound`
+//! `cli` (entry point) → `app` (starts everything) → `http` (the edge: routes, the gate, `api`,
+//! `ui`) → `state` (the one handle handlers get on the domain) → the domain: `inbound`
 //! (webhooks in, sealed, group commit), `inbox` (conversations: read side, desk, assignment,
 //! stored content, live signals), `outbox` (sends), `media`, `identity`, `audit`, `guard` →
 //! `whatsapp` (Meta's formats only) and `keys` → `store` (the only module with SQL) →

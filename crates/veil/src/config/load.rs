@@ -144,7 +144,7 @@ pub fn load(
 ) -> Result<Config, ConfigError> {
     #[allow(
         clippy::disallowed_methods,
-        reason = "config.rs is the one place that reads the environment"
+        reason = "config/load.rs is the one place that reads the environment"
     )]
     let env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| k.starts_with("VEIL_"))
