@@ -102,7 +102,7 @@ pub fn scan(global: &Global, args: &ScanArgs) -> anyhow::Result<()> {
         let decided = findings
             .iter()
             .map(|f| policy::Decided {
-                kind: f.kind.as_str().to_owned(),
+                kind: f.kind,
                 start: f.start,
                 end: f.end,
                 action: policy.action(f.kind, direction),

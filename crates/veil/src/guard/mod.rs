@@ -19,9 +19,9 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
-/// What the guard found. Names are the `kind` values of `veil guard scan`'s output and of the
-/// policy settings; `docs/guard.md` lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// What the guard found. Names are the `kind` values of `veil guard scan`'s output, of stored
+/// verdicts and of the policy settings; `docs/guard.md` lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     CardNumber,

@@ -114,7 +114,7 @@ impl Policy {
 /// One finding with the action taken; offsets are into the decided text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decided {
-    pub kind: String,
+    pub kind: Kind,
     pub start: usize,
     pub end: usize,
     pub action: Action,
@@ -179,7 +179,7 @@ pub fn decide(policy: &Policy, direction: Direction, text: &str, findings: &[Fin
             copied = f.end;
             masked_until = f.end;
             decided.push(Decided {
-                kind: f.kind.as_str().to_owned(),
+                kind: f.kind,
                 start,
                 end: out.len(),
                 action,
@@ -195,7 +195,7 @@ pub fn decide(policy: &Policy, direction: Direction, text: &str, findings: &[Fin
                 }
             };
             decided.push(Decided {
-                kind: f.kind.as_str().to_owned(),
+                kind: f.kind,
                 start: shift(f.start),
                 end: shift(f.end),
                 action,
@@ -239,6 +239,19 @@ mod tests {
     use super::*;
     use crate::guard::{Scanner, ScannerSettings};
 
+    #[test]
+    fn stored_findings_keep_their_kind_names() {
+        // Verdicts are sealed into stored content: the kind's name is the stored format.
+        let stored = r#"{"kind":"card_number","start":0,"end":4,"action":"mask"}"#;
+        let d: Decided = serde_json::from_str(stored).unwrap();
+        assert_eq!(d.kind, Kind::CardNumber);
+        for kind in Kind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<Kind>(&json).unwrap(), kind);
+        }
+    }
+
     fn decide_text(direction: Direction, text: &str) -> Decision {
         let findings = Scanner::new(&ScannerSettings::default()).scan(text);
         decide(&Policy::default(), direction, text, &findings)
@@ -251,7 +264,7 @@ mod tests {
             "card 4111 1111 1111 1111 and mail a@example.org",
         );
         assert_eq!(d.text, "card •••• •••• •••• 1111 and mail a@example.org");
-        assert_eq!(d.findings[0].kind, "card_number");
+        assert_eq!(d.findings[0].kind, Kind::CardNumber);
         assert_eq!(d.findings[0].action, Action::Mask);
         let card = &d.text[d.findings[0].start..d.findings[0].end];
         assert_eq!(card, "•••• •••• •••• 1111");

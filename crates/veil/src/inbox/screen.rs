@@ -324,7 +324,7 @@ mod tests {
         assert!(!stored.contains("4111 1111 1111 1111"), "{stored}");
         assert!(stored.contains("•••• •••• •••• 1111"), "{stored}");
         let v = s.content.guard.unwrap();
-        assert_eq!(v.text[0].kind, "card_number");
+        assert_eq!(v.text[0].kind, crate::guard::Kind::CardNumber);
         let nothing = inbound(
             &guard,
             &message(

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{InboxQuery, inbox_view, scope_of};
 use crate::error::AppError;
+use crate::guard::Kind;
 use crate::http::AppState;
 use crate::http::access::Page;
 use crate::http::ui::layout::{page_lang, render};
@@ -117,10 +118,10 @@ fn refusal(l: Lang, error: &OutboundError) -> String {
                 .collect();
             let advice = if kinds
                 .iter()
-                .any(|k| k == "card_number" || k == "card_request")
+                .any(|k| k == Kind::CardNumber.as_str() || k == Kind::CardRequest.as_str())
             {
                 l.t("guard-advice-card")
-            } else if kinds.iter().any(|k| k == "code_request") {
+            } else if kinds.iter().any(|k| k == Kind::CodeRequest.as_str()) {
                 l.t("guard-advice-code")
             } else {
                 l.t("guard-advice-other")

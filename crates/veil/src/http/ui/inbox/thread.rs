@@ -7,6 +7,7 @@ use super::media::RELEASE_PERMISSION;
 use super::view::{Canned, Card, Choice, GuardNote, Item, Location, MediaItem, Thread, Tick};
 use super::{shown_name, status_text, window_texts};
 use crate::error::AppError;
+use crate::guard::Kind;
 use crate::http::AppState;
 use crate::http::ui::layout::iso;
 use crate::http::ui::text::{Span, file_name, format_text, neutralise};
@@ -474,7 +475,7 @@ fn guard_note(
     let lines = kinds
         .iter()
         .map(|kind| {
-            let first = shown.iter().find(|d| d.kind == *kind);
+            let first = shown.iter().find(|d| d.kind.as_str() == *kind);
             let action = first.map_or(String::new(), |d| {
                 l.t(&format!("guard-action-{}", d.action.as_str()))
             });
@@ -490,7 +491,7 @@ fn guard_note(
     for d in verdict
         .text
         .iter()
-        .filter(|d| d.kind == "phishing_url" || d.kind == "suspicious_url")
+        .filter(|d| matches!(d.kind, Kind::PhishingUrl | Kind::SuspiciousUrl))
     {
         let Some(flagged) = text.get(d.start..d.end) else {
             continue;
