@@ -11,7 +11,7 @@ use rand::seq::IndexedRandom;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{Global, ensure_sqlite_dir, load_config, wait_for_stop_signal};
+use crate::cli::setup::{Global, ensure_sqlite_dir, load_config, wait_for_stop_signal};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Require;
 
@@ -125,7 +125,7 @@ pub async fn run(global: &Global, port: u16, no_traffic: bool) -> anyhow::Result
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let veil_addr = listener.local_addr()?;
     let mut config = load_config(global, Some(veil_addr), Require::StorageOnly)?;
-    crate::cli::init_logging(&config.log_filter);
+    crate::cli::setup::init_logging(&config.log_filter);
     ensure_sqlite_dir(&config)?;
     crate::keys::init_keyring(&config.key_file)?;
     let info_path = config.data_dir.join("demo.json");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cli::{Global, load_config};
+use crate::cli::setup::{Global, load_config};
 use crate::config::{GuardConfig, Require};
 use crate::guard::Scanner;
 use crate::guard::corpus;
@@ -268,7 +268,7 @@ fn speed(scanner: &Scanner, samples: &[corpus::Sample], seconds: Duration) {
 /// `veil guard rescreen`: every stored message under the policy in force, audited.
 pub async fn rescreen(global: &Global) -> anyhow::Result<()> {
     let config = load_config(global, None, Require::StorageOnly)?;
-    crate::cli::ensure_sqlite_dir(&config)?;
+    crate::cli::setup::ensure_sqlite_dir(&config)?;
     let store = crate::store::open(config.database_url.expose()).await?;
     store.migrate().await?;
     let keys = crate::keys::Keys::load(&config.key_file, store.as_ref())

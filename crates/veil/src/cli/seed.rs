@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::{Global, load_config};
+use crate::cli::setup::{Global, load_config};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Require;
 use crate::identity::Role;

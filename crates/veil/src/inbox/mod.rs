@@ -3,6 +3,7 @@
 //! shows as erased: its ciphertext can no longer be opened by anyone.
 
 pub mod assignment;
+pub mod content;
 pub mod desk;
 pub mod live;
 pub mod screen;
@@ -17,8 +18,8 @@ use crate::clock::Clock;
 use crate::keys::{KeyError, Keys};
 use crate::media::{MediaFiles, MediaStoreError};
 use crate::store::{ConversationRow, MessageRow, SealedKeyRow, Store, StoreError};
-use crate::whatsapp::webhook::Content;
 use crate::whatsapp::window::{Window, window};
+pub use content::Content;
 
 /// Inbox read failures.
 #[derive(Debug, thiserror::Error)]

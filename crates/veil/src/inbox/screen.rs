@@ -5,10 +5,11 @@
 
 use serde_json::Value;
 
+use super::Content;
 use crate::guard::policy::{Decision, Direction, Policy};
 use crate::guard::{Guard, Verdict};
 use crate::store::{Store, StoreResult};
-use crate::whatsapp::webhook::{Content, InboundMessage};
+use crate::whatsapp::webhook::InboundMessage;
 
 /// The setting that holds an admin's policy overrides (JSON).
 pub const SETTING: &str = "guard_policy";
@@ -92,7 +93,7 @@ fn screen_object(guard: &Guard, mut object: Value) -> Screened {
     let verdict = walk.verdict;
     // The payload kept is the screened object; the content is made from it (moved, not copied).
     let raw = serde_json::to_vec(&object).unwrap_or_else(|_| b"{}".to_vec());
-    let mut content = crate::whatsapp::webhook::content_from(object);
+    let mut content = super::content::content_from(object);
     content.guard = (!verdict.is_empty()).then_some(verdict);
     Screened { content, raw }
 }

@@ -4,7 +4,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{OutboundError, OutboundRequest, PENDING_MEDIA_ID};
-use crate::whatsapp::webhook::{Content, OPAQUE_PREFIX};
+use crate::inbox::Content;
+use crate::whatsapp::webhook::OPAQUE_PREFIX;
 
 pub(super) struct Prepared {
     pub(super) kind: String,

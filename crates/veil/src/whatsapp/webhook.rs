@@ -6,8 +6,7 @@
 //! `unsupported` with their raw JSON, unknown fields become events. Never logs a payload: payloads
 //! carry phone numbers and text.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The payload was not a JSON object of the webhook shape.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -24,29 +23,6 @@ pub enum WebhookParseError {
 pub struct CustomerRef {
     pub wa_id: Option<String>,
     pub user_id: Option<String>,
-}
-
-/// The display-side content of a message, stored sealed as JSON. A storage format, not an API.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Content {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub caption: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub filename: Option<String>,
-    /// The type-specific object (location, reaction, interactive reply, …) as Meta sent it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<Value>,
-    /// Errors Meta attached to the message (e.g. 131051 for unsupported types).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errors: Option<Value>,
-    /// Template name and parameters, for outbound templates.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub template: Option<Value>,
-    /// What the guard found and did (set by Veil when storing; webhooks are parsed by hand).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guard: Option<crate::guard::Verdict>,
 }
 
 /// Inbound media referenced by a message.
@@ -333,7 +309,7 @@ fn synthetic_id(raw: &[u8]) -> String {
         })
 }
 
-const MEDIA_KINDS: [&str; 5] = ["image", "video", "audio", "document", "sticker"];
+pub const MEDIA_KINDS: [&str; 5] = ["image", "video", "audio", "document", "sticker"];
 const KNOWN_KINDS: [&str; 17] = [
     "text",
     "image",
@@ -354,7 +330,7 @@ const KNOWN_KINDS: [&str; 17] = [
     "unsupported",
 ];
 
-fn declared_type(message: &Value) -> &str {
+pub fn declared_type(message: &Value) -> &str {
     message
         .get("type")
         .and_then(Value::as_str)
@@ -362,7 +338,7 @@ fn declared_type(message: &Value) -> &str {
 }
 
 /// The kind Veil stores for a declared type: unknown types are `unsupported`.
-fn kind_of(declared: &str) -> &str {
+pub fn kind_of(declared: &str) -> &str {
     if KNOWN_KINDS.contains(&declared) {
         declared
     } else {
@@ -401,51 +377,6 @@ pub fn text_sources(message: &Value) -> (Option<String>, Option<String>) {
         .contains(&declared)
         .then(|| format!("/{declared}/caption"));
     (text, caption)
-}
-
-/// The display content of a message object: text, caption, file name, and the type-specific
-/// object (with referral and context) as detail. Pure: the ingest writer applies it to the
-/// screened object only, so the stored content is made from screened strings alone.
-pub fn content_of(message: &Value) -> Content {
-    content_from(message.clone())
-}
-
-/// `content_of` for an object the caller gives up: its parts move into the content.
-pub fn content_from(mut message: Value) -> Content {
-    let declared = declared_type(&message).to_owned();
-    let kind = kind_of(&declared);
-    let at = |pointer: Option<String>| {
-        pointer
-            .and_then(|p| message.pointer(&p))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let (text, caption) = text_sources(&message);
-    let mut content = Content {
-        text: at(text),
-        caption: at(caption),
-        filename: MEDIA_KINDS
-            .contains(&declared.as_str())
-            .then(|| at(Some(format!("/{declared}/filename"))))
-            .flatten(),
-        ..Content::default()
-    };
-    let unsupported = kind == "unsupported";
-    // Keep the type-specific object (and referral / forwarded markers) for display; it is sealed.
-    let mut detail = Map::new();
-    if let Some(fields) = message.as_object_mut() {
-        content.errors = fields.remove("errors");
-        for key in [declared.as_str(), "referral", "context"] {
-            if let Some(part) = fields.remove(key) {
-                detail.insert(key.to_owned(), part);
-            }
-        }
-    }
-    if unsupported {
-        detail.insert("declared_type".into(), Value::String(declared.clone()));
-    }
-    content.detail = (!detail.is_empty()).then_some(Value::Object(detail));
-    content
 }
 
 fn parse_status(status: &Value) -> StatusUpdate {
@@ -520,7 +451,10 @@ mod tests {
         };
         assert_eq!(m.customer.wa_id.as_deref(), Some("4915112345678"));
         assert_eq!(m.profile_name.as_deref(), Some("Ana"));
-        assert_eq!(content_of(&m.object).text.as_deref(), Some("Hallo"));
+        assert_eq!(
+            m.object.pointer("/text/body").and_then(Value::as_str),
+            Some("Hallo")
+        );
         assert_eq!(m.timestamp_s, Some(1_700_000_000));
         assert_eq!(m.phone_number_id.as_deref(), Some("1"));
     }
@@ -533,10 +467,7 @@ mod tests {
             panic!()
         };
         assert_eq!(m.kind, "unsupported");
-        assert_eq!(
-            content_of(&m.object).detail.as_ref().unwrap()["declared_type"],
-            "hologram"
-        );
+        assert_eq!(declared_type(&m.object), "hologram");
     }
 
     #[test]

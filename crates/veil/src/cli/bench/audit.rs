@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{micros, percentile};
-use crate::cli::{Global, load_config};
+use crate::cli::setup::{Global, load_config};
 use crate::clock::SystemClock;
 use crate::config::Require;
 
@@ -28,7 +28,7 @@ pub async fn audit(global: &Global, args: AuditArgs) -> anyhow::Result<()> {
     use crate::audit::{AuditEvent, AuditLog};
     use veil_crypto::merkle;
     let config = load_config(global, None, Require::StorageOnly)?;
-    crate::cli::ensure_sqlite_dir(&config)?;
+    crate::cli::setup::ensure_sqlite_dir(&config)?;
     let store = crate::store::open(config.database_url.expose()).await?;
     store.migrate().await?;
     // The log is append-only: entries written here could never be removed from a real one.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 
 use super::{parse_duration, percentile, start_offline};
-use crate::cli::{Global, load_config};
+use crate::cli::setup::{Global, load_config};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Require;
 
@@ -295,7 +295,7 @@ mod tests {
             panic!()
         };
         assert_eq!(m.customer.wa_id.as_deref(), Some("4915000000042"));
-        let content = crate::whatsapp::webhook::content_of(&m.object);
+        let content = crate::inbox::content::content_of(&m.object);
         assert!(content.text.as_deref().unwrap().ends_with("Grüße"));
     }
 }

@@ -37,7 +37,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub(crate) async fn start_offline(
     mut config: crate::config::Config,
 ) -> anyhow::Result<crate::app::RunningApp> {
-    crate::cli::ensure_sqlite_dir(&config)?;
+    crate::cli::setup::ensure_sqlite_dir(&config)?;
     crate::keys::init_keyring(&config.key_file)?;
     config.whatsapp.phone_number_id = "100000000000001".into();
     config.whatsapp.graph_api_base = "http://127.0.0.1:9/v23.0".into();

@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 
 use super::{measure, start_offline};
-use crate::cli::{Global, load_config};
+use crate::cli::setup::{Global, load_config};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Require;
 

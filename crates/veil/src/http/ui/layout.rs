@@ -30,7 +30,7 @@ impl Nav {
         csrf: &str,
         active: &'static str,
     ) -> Result<Self, AppError> {
-        let alerts = if principal.can(crate::http::ui::admin::ALERTS_PERMISSION) {
+        let alerts = if principal.can(crate::http::ui::admin::sections::ALERTS_PERMISSION) {
             state.alerter.count_open_alerts().await?
         } else {
             0
@@ -41,7 +41,7 @@ impl Nav {
                 .user()
                 .map(|u| u.display_name.clone())
                 .unwrap_or_default(),
-            admin: crate::http::ui::admin::opens_any(principal),
+            admin: crate::http::ui::admin::sections::opens_any(principal),
             audit: principal.can(Permission::AuditRead),
             alerts,
             alerts_shown: l.number(alerts),

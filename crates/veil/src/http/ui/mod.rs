@@ -4,7 +4,6 @@
 pub mod account;
 pub mod admin;
 pub mod audit;
-pub mod guard;
 pub mod inbox;
 pub mod layout;
 pub mod text;

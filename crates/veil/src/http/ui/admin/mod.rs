@@ -4,13 +4,16 @@
 //! into the same domain calls the JSON API uses; each is recorded by the domain.
 
 mod alerts;
+mod guard;
 mod policies;
+pub mod sections;
 mod settings;
 mod teams;
 mod users;
 
 pub use alerts::*;
 pub use policies::*;
+pub use sections::{ALERTS_PERMISSION, ANY_SECTION, opens_any};
 pub use settings::*;
 pub use teams::*;
 pub use users::*;
@@ -20,127 +23,20 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::error::AppError;
-use crate::http::AppState;
+
 use crate::http::access::Page;
 use crate::http::ui::layout::{Nav, lang_of, render};
 use crate::i18n::{Arg, Lang};
-use crate::identity::{Permission, Principal};
+use crate::identity::Principal;
 use alerts::alerts_page;
 use policies::policies_page;
+use sections::{Extra, Head, Section, head};
 use settings::{channels_page, inbox_page};
 use teams::teams_page;
 use users::users_page;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Section {
-    Users,
-    Teams,
-    Channels,
-    Inbox,
-    Policies,
-    Guard,
-    Alerts,
-}
-
-/// Who sees alerts in the inbox and acknowledges them.
-pub const ALERTS_PERMISSION: Permission = Permission::PolicyManage;
-
-impl Section {
-    /// In tab order.
-    const ALL: [Self; 7] = [
-        Self::Users,
-        Self::Teams,
-        Self::Channels,
-        Self::Inbox,
-        Self::Policies,
-        Self::Guard,
-        Self::Alerts,
-    ];
-
-    /// Path, title key, and the permissions that open it (as in `routes.rs`).
-    fn spec(self) -> (&'static str, &'static str, &'static [Permission]) {
-        match self {
-            Self::Users => ("/admin/users", "admin-users", &[Permission::UserRead]),
-            Self::Teams => ("/admin/teams", "admin-teams", &[Permission::UserRead]),
-            Self::Channels => (
-                "/admin/channels",
-                "admin-channels",
-                &[Permission::PolicyManage],
-            ),
-            Self::Inbox => ("/admin/inbox", "admin-inbox", &[Permission::InboxManage]),
-            Self::Policies => (
-                "/admin/policies",
-                "admin-policies",
-                &[Permission::PolicyManage],
-            ),
-            Self::Guard => ("/admin/guard", "admin-guard", &[Permission::PolicyManage]),
-            Self::Alerts => ("/admin/alerts", "admin-alerts", &[ALERTS_PERMISSION]),
-        }
-    }
-
-    fn path(self) -> &'static str {
-        self.spec().0
-    }
-
-    fn open_to(self, principal: &Principal) -> bool {
-        self.spec().2.iter().any(|p| principal.can(*p))
-    }
-}
-
-/// The permissions that open at least one section (the `/admin` gate and the navigation link).
-pub const ANY_SECTION: &[Permission] = &[
-    Permission::UserRead,
-    Permission::InboxManage,
-    Permission::PolicyManage,
-];
-
-/// Whether the principal may open any admin section.
-pub fn opens_any(principal: &Principal) -> bool {
-    ANY_SECTION.iter().any(|p| principal.can(*p))
-}
-
-pub struct Tab {
-    pub(crate) href: &'static str,
-    pub(crate) label: String,
-    pub(crate) active: bool,
-}
-
-/// What every admin page shows above its own content.
-pub struct Head {
-    pub(crate) tabs: Vec<Tab>,
-    pub(crate) error: Option<String>,
-    pub(crate) setup_link: Option<String>,
-    pub(crate) reauth_needed: bool,
-    pub(crate) path: &'static str,
-}
-
 fn role_text(l: Lang, role: &str) -> String {
     l.t(&format!("role-{role}"))
-}
-
-/// What a page shows besides its content.
-#[derive(Default)]
-struct Extra {
-    error: Option<String>,
-    setup_link: Option<String>,
-}
-
-fn head(state: &AppState, principal: &Principal, l: Lang, section: Section, extra: Extra) -> Head {
-    Head {
-        tabs: Section::ALL
-            .into_iter()
-            .filter(|s| s.open_to(principal))
-            .map(|s| Tab {
-                href: s.path(),
-                label: l.t(s.spec().1),
-                active: s == section,
-            })
-            .collect(),
-        error: extra.error,
-        setup_link: extra.setup_link,
-        reauth_needed: state.identity.require_recent_auth(principal).is_err(),
-        path: section.path(),
-    }
 }
 
 impl Page {
@@ -171,10 +67,7 @@ impl Page {
                 status,
                 &policies_page(state, principal, l, title, nav, head),
             ),
-            Section::Guard => render(
-                status,
-                &crate::http::ui::guard::page(state, l, title, nav, head),
-            ),
+            Section::Guard => render(status, &guard::page(state, l, title, nav, head)),
             Section::Alerts => render(status, &alerts_page(state, l, title, nav, head).await?),
         })
     }

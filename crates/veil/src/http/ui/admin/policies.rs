@@ -1,5 +1,5 @@
 //! Administration → Policies (timeouts, network allowlists per role) and saving the guard's
-//! policy (the guard section's page is `ui::guard`).
+//! policy (the guard section's page is `guard.rs`).
 
 use std::collections::HashMap;
 
@@ -85,7 +85,7 @@ pub async fn save_guard(page: Page, body: Bytes) -> Result<Response, AppError> {
         let policy = if fields.contains_key("reset") {
             crate::guard::policy::Policy::default()
         } else {
-            crate::http::ui::guard::policy_from(&fields).map_err(AppError::BadRequest)?
+            super::guard::policy_from(&fields).map_err(AppError::BadRequest)?
         };
         page.state.set_guard_policy(&page.principal, policy).await?;
         Ok(())

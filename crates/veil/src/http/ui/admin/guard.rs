@@ -4,10 +4,10 @@ use std::collections::HashMap;
 
 use askama::Template;
 
+use super::sections::Head;
 use crate::guard::Kind;
 use crate::guard::policy::{Action, Policy, Rule, default_rule};
 use crate::http::AppState;
-use crate::http::ui::admin::Head;
 use crate::http::ui::layout::Nav;
 use crate::i18n::Lang;
 
