@@ -225,6 +225,11 @@ pub enum BenchCommand {
     Audit(crate::cli::bench::AuditArgs),
     /// Inbox list and conversation pages over HTTP against a `veil seed` database.
     Pages(crate::cli::bench::PagesArgs),
+    /// CPU-seconds of the server per 10,000 durable webhooks, the load (wrk or `bench load`)
+    /// in another process on another core; at saturation or a fixed rate.
+    Cost(crate::cli::bench::CostArgs),
+    /// Drives a running Veil with signed webhooks from this process (used by `bench cost`).
+    Load(crate::cli::bench::LoadArgs),
 }
 
 /// Parses the command line and runs it.
@@ -299,6 +304,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             BenchCommand::Audit(args) => crate::cli::bench::audit(&cli.global, args).await,
             BenchCommand::Auth => crate::cli::bench::auth().await,
             BenchCommand::Pages(args) => crate::cli::bench::pages(&cli.global, args).await,
+            BenchCommand::Cost(args) => crate::cli::bench::cost(&cli.global, args).await,
+            BenchCommand::Load(args) => crate::cli::bench::load(args).await,
         },
     }
 }

@@ -1,15 +1,11 @@
 //! `veil bench ingest`: signed Meta-format webhooks over HTTP against a running node (or one
 //! started offline here), each answered only once durably committed.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
-
-use super::{parse_duration, percentile, start_offline};
-use crate::cli::setup::{Global, load_config};
-use crate::clock::{Clock, SystemClock};
-use crate::config::Require;
+use super::load::{LoadPlan, LoadResult, drive};
+use super::{Scratch, parse_duration, percentile};
+use crate::cli::setup::Global;
 
 /// Options of `veil bench ingest`.
 #[derive(Debug, Clone, clap::Args)]
@@ -28,8 +24,6 @@ pub struct IngestArgs {
     pub customers: usize,
 }
 
-const APP_SECRET: &str = "bench-app-secret";
-
 /// A realistic inbound text webhook, escaped as Meta sends it, for customer `customer` (used by
 /// `bench ingest` and `veil seed`).
 pub fn webhook_body(customer: usize, wamid: &str, timestamp: i64) -> String {
@@ -47,117 +41,14 @@ pub fn webhook_body(customer: usize, wamid: &str, timestamp: i64) -> String {
     )
 }
 
-struct TaskResult {
-    latencies_us: Vec<u32>,
-    acked: Vec<String>,
-    /// When each acknowledgement came, in whole seconds since the load started.
-    acked_second: Vec<u32>,
-    errors: u64,
-}
-
-/// What one load connection does.
-struct Load {
-    addr: String,
-    clock: Arc<dyn Clock>,
-    customers: usize,
-    interval: Option<Duration>,
-    started: Instant,
-    deadline: Instant,
-}
-
-/// One keep-alive HTTP/1.1 connection posting signed webhooks until the deadline. A plain hyper
-/// connection: the load generator shares the two cores with Veil, so it must be cheap.
-async fn run_connection(load: Load, task: usize) -> anyhow::Result<TaskResult> {
-    let stream = tokio::net::TcpStream::connect(&load.addr).await?;
-    stream.set_nodelay(true)?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let mut result = TaskResult {
-        latencies_us: Vec::new(),
-        acked: Vec::new(),
-        acked_second: Vec::new(),
-        errors: 0,
-    };
-    let mut ticker = load.interval.map(|every| {
-        let mut t = tokio::time::interval(every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
-    let mut n = 0usize;
-    while Instant::now() < load.deadline {
-        if let Some(ticker) = ticker.as_mut() {
-            ticker.tick().await;
-        }
-        let wamid = format!("wamid.bench.{task}.{n}");
-        let body = webhook_body(
-            (task * 7919 + n) % load.customers,
-            &wamid,
-            load.clock.now_ms() / 1000,
-        );
-        let signature = veil_crypto::sign_hub_body(APP_SECRET.as_bytes(), body.as_bytes());
-        n += 1;
-        let request = hyper::Request::post("/webhooks/whatsapp")
-            .header("host", &load.addr)
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", signature)
-            .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))?;
-        let sent = Instant::now();
-        sender.ready().await?;
-        match sender.send_request(request).await {
-            Ok(response) if response.status().is_success() => {
-                http_body_util::BodyExt::collect(response.into_body()).await?;
-                result
-                    .latencies_us
-                    .push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
-                result.acked.push(wamid);
-                result
-                    .acked_second
-                    .push(u32::try_from(load.started.elapsed().as_secs()).unwrap_or(u32::MAX));
-            }
-            Ok(response) => {
-                http_body_util::BodyExt::collect(response.into_body()).await?;
-                result.errors += 1;
-            }
-            Err(_) => result.errors += 1,
-        }
-    }
-    Ok(result)
-}
-
 /// `veil bench ingest`.
 #[allow(
     clippy::too_many_lines,
     reason = "one benchmark script: set-up, load, report, check, tear-down"
 )]
 pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
-    let scratch = std::env::temp_dir().join(format!("veil-bench-{}", uuid::Uuid::now_v7()));
-    let (database_url, drop_after) = match global.database_url.as_deref() {
-        Some(url) if url.starts_with("postgres") => {
-            let name = format!("veil_bench_{}", uuid::Uuid::now_v7().simple());
-            (
-                crate::store::create_database(url, &name).await?,
-                Some((url.to_owned(), name)),
-            )
-        }
-        _ => (
-            format!("sqlite://{}", scratch.join("veil.db").display()),
-            None,
-        ),
-    };
-    let bench_global = Global {
-        config: None,
-        data_dir: Some(scratch.clone()),
-        database_url: Some(database_url),
-    };
-    let mut config = load_config(
-        &bench_global,
-        Some(([127, 0, 0, 1], 0).into()),
-        Require::StorageOnly,
-    )?;
-    config.whatsapp.app_secret = SecretString::from(APP_SECRET.to_owned());
-    let app = start_offline(config).await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let scratch = Scratch::create(global).await?;
+    let app = scratch.start().await?;
     let backend = app.state.store.backend();
     println!(
         "veil bench ingest: backend {backend}, concurrency {}, duration {:?}, rate {}",
@@ -165,53 +56,19 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
         args.duration,
         args.rate.map_or("unpaced".into(), |r| format!("{r}/s"))
     );
-    let addr = app.url.trim_start_matches("http://").to_owned();
+    let plan = LoadPlan {
+        addr: app.url.trim_start_matches("http://").to_owned(),
+        duration: args.duration,
+        connections: args.concurrency,
+        rate: args.rate,
+        customers: args.customers.max(1),
+        run: "bench".to_owned(),
+    };
     let started = Instant::now();
-    let deadline = started + args.duration;
     // The load runs on its own single-threaded runtime in its own thread, so that it does not
     // steal work from Veil's runtime; both still share the machine's cores.
-    let concurrency = args.concurrency;
-    let customers = args.customers.max(1);
-    let interval = args.rate.map(|rate| {
-        Duration::from_secs_f64(
-            f64::from(u32::try_from(concurrency).unwrap_or(u32::MAX)) / f64::from(rate.max(1)),
-        )
-    });
-    let load_clock = clock.clone();
-    let load_thread = std::thread::spawn(move || -> anyhow::Result<TaskResult> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime.block_on(async move {
-            let mut tasks = tokio::task::JoinSet::new();
-            for task in 0..concurrency {
-                let load = Load {
-                    addr: addr.clone(),
-                    clock: load_clock.clone(),
-                    customers,
-                    interval,
-                    started,
-                    deadline,
-                };
-                tasks.spawn(run_connection(load, task));
-            }
-            let mut all = TaskResult {
-                latencies_us: Vec::new(),
-                acked: Vec::new(),
-                acked_second: Vec::new(),
-                errors: 0,
-            };
-            while let Some(joined) = tasks.join_next().await {
-                let result = joined??;
-                all.latencies_us.extend(result.latencies_us);
-                all.acked.extend(result.acked);
-                all.acked_second.extend(result.acked_second);
-                all.errors += result.errors;
-            }
-            Ok(all)
-        })
-    });
-    let TaskResult {
+    let load_thread = std::thread::spawn(move || drive(plan));
+    let LoadResult {
         latencies_us: mut latencies,
         acked,
         acked_second,
@@ -247,10 +104,7 @@ pub async fn ingest(global: &Global, args: IngestArgs) -> anyhow::Result<()> {
         if all_there { "OK" } else { "MISSING MESSAGES" }
     );
     app.shutdown().await;
-    let _ = std::fs::remove_dir_all(&scratch);
-    if let Some((admin_url, name)) = drop_after {
-        crate::store::drop_database(&admin_url, &name).await?;
-    }
+    scratch.remove().await?;
     anyhow::ensure!(
         all_there,
         "acknowledged messages are missing from the database"

@@ -3,13 +3,17 @@
 //! They print figures; no test asserts on time.
 
 mod audit;
+mod cost;
 mod crypto;
 mod ingest;
+mod load;
 mod pages;
 
 pub use audit::{AuditArgs, audit};
+pub use cost::{CostArgs, cost};
 pub use crypto::{auth, crypto};
 pub use ingest::{IngestArgs, ingest, webhook_body};
+pub use load::{LoadArgs, load};
 pub use pages::{PagesArgs, pages};
 
 use std::sync::Arc;
@@ -52,6 +56,59 @@ pub(crate) async fn start_offline(
         },
     )
     .await
+}
+
+/// A fresh database for one benchmark run: a SQLite file in a temporary folder, or a new
+/// PostgreSQL database on the server `--database-url` names, dropped afterwards.
+struct Scratch {
+    dir: std::path::PathBuf,
+    database_url: String,
+    drop_after: Option<(String, String)>,
+}
+
+impl Scratch {
+    async fn create(global: &crate::cli::setup::Global) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("veil-bench-{}", uuid::Uuid::now_v7()));
+        let (database_url, drop_after) = match global.database_url.as_deref() {
+            Some(url) if url.starts_with("postgres") => {
+                let name = format!("veil_bench_{}", uuid::Uuid::now_v7().simple());
+                (
+                    crate::store::create_database(url, &name).await?,
+                    Some((url.to_owned(), name)),
+                )
+            }
+            _ => (format!("sqlite://{}", dir.join("veil.db").display()), None),
+        };
+        Ok(Self {
+            dir,
+            database_url,
+            drop_after,
+        })
+    }
+
+    /// Starts Veil offline on this database, signing webhooks with [`load::APP_SECRET`].
+    async fn start(&self) -> anyhow::Result<crate::app::RunningApp> {
+        let global = crate::cli::setup::Global {
+            config: None,
+            data_dir: Some(self.dir.clone()),
+            database_url: Some(self.database_url.clone()),
+        };
+        let mut config = crate::cli::setup::load_config(
+            &global,
+            Some(([127, 0, 0, 1], 0).into()),
+            crate::config::Require::StorageOnly,
+        )?;
+        config.whatsapp.app_secret = secrecy::SecretString::from(load::APP_SECRET.to_owned());
+        start_offline(config).await
+    }
+
+    async fn remove(self) -> anyhow::Result<()> {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((admin_url, name)) = self.drop_after {
+            crate::store::drop_database(&admin_url, &name).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The `p` quantile (0..=1) of sorted values, 0 when empty.
