@@ -206,6 +206,7 @@ pub async fn start(
     });
     let (shutdown, mut stop) = watch::channel(false);
     let router = crate::http::router::router(state.clone());
+    let webhook = crate::http::webhook::Direct::new(state.clone());
     let limits = crate::http::server::EdgeLimits {
         max_connections: state.config.max_connections,
         header_timeout: Duration::from_secs(state.config.header_timeout_secs),
@@ -214,8 +215,15 @@ pub async fn start(
         let graceful = async move {
             let _ = stop.changed().await;
         };
-        crate::http::server::serve(listener, router, limits, graceful, Duration::from_secs(10))
-            .await;
+        crate::http::server::serve(
+            listener,
+            router,
+            webhook,
+            limits,
+            graceful,
+            Duration::from_secs(10),
+        )
+        .await;
     });
     let mut tasks = vec![server];
     if let Some(outgoing) = outgoing {

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api;
 pub mod error;
+pub mod policy;
 pub mod router;
 pub mod routes;
 pub mod server;

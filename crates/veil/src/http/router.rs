@@ -2,21 +2,19 @@
 //! security headers, body limits, and a request log line that names the route template (never
 //! the raw path, which carries ids) and the status.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::http::policy::{REQUEST_TIMEOUT, security_headers};
 use crate::http::routes::{self, Limits};
 use crate::http::{AppState, access};
-
-/// Longest a request may take, body upload included (100 MB media over a slow link fits).
-const REQUEST_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// API bodies other than media uploads.
 const API_BODY_LIMIT: usize = 256 * 1024;
@@ -39,38 +37,13 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(middleware::from_fn(log_request))
-        .layer(security_header(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ))
-        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(security_header(header::REFERRER_POLICY, "same-origin"))
-        .layer(security_header(header::X_FRAME_OPTIONS, "DENY"))
-        // Pages and API answers carry customer or account data; only static assets say otherwise.
-        .layer(security_header(header::CACHE_CONTROL, "no-store"))
-        .layer(security_header(
-            HeaderName::from_static("cross-origin-opener-policy"),
-            "same-origin",
-        ))
-        .layer(security_header(
-            HeaderName::from_static("cross-origin-resource-policy"),
-            "same-origin",
-        ));
-    let router = if state.config.tls() {
-        router.layer(security_header(
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=31536000; includeSubDomains",
-        ))
-    } else {
-        router
-    };
+        .layer(middleware::from_fn(log_request));
+    let router = security_headers(state.config.tls())
+        .into_iter()
+        .fold(router, |router, (name, value)| {
+            router.layer(SetResponseHeaderLayer::if_not_present(name, value))
+        });
     router.with_state(state)
-}
-
-fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
-    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
 /// One log line per request: method, route template, status, duration. No path, query or body.

@@ -18,6 +18,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
+use crate::http::webhook::Direct;
+
 /// What the edge allows.
 #[derive(Debug, Clone, Copy)]
 pub struct EdgeLimits {
@@ -32,6 +34,7 @@ pub struct EdgeLimits {
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    webhook: Direct,
     limits: EdgeLimits,
     stop: impl Future<Output = ()>,
     drain: Duration,
@@ -68,18 +71,8 @@ pub async fn serve(
             () = &mut stop => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = router
-            .clone()
-            .map_request(move |mut request: hyper::Request<Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(peer));
-                request
-            });
-        let connection = http.serve_connection(
-            TokioIo::new(stream),
-            hyper_util::service::TowerToHyperService::new(service),
-        );
+        let service = connection_service(router.clone(), webhook.clone(), peer);
+        let connection = http.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A closed or timed-out connection is the client's business, not an error of ours.
@@ -94,4 +87,31 @@ pub async fn serve(
     {
         tracing::warn!("connections still open at shutdown were closed");
     }
+}
+
+/// What one connection's requests go to: the webhook POST skips the router (see
+/// `webhook::Direct`); everything else goes through it, with the peer's address.
+fn connection_service(
+    router: Router,
+    webhook: Direct,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let router = router.clone();
+        let webhook = webhook.clone();
+        async move {
+            if Direct::takes(&request) {
+                return Ok(webhook.receive(request).await);
+            }
+            request
+                .extensions_mut()
+                .insert(ConnectInfo::<SocketAddr>(peer));
+            router.oneshot(request).await
+        }
+    })
 }

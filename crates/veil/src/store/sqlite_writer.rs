@@ -47,7 +47,12 @@ impl SqliteWriter {
         connection.pragma_update(None, "journal_mode", "wal")?;
         connection.pragma_update(None, "synchronous", "full")?;
         connection.pragma_update(None, "foreign_keys", "on")?;
-        connection.pragma_update(None, "cache_size", "-65536")?;
+        // SQLite's default page cache (2 MB), not more: every commit ends by scanning the whole
+        // page cache (`pcache1TruncateUnsafe`, one cache miss per cached page), so the cost of a
+        // commit grew with its size. Profiled under saturating ingest: 6% of the server's CPU
+        // with 64 MB, 4.6% with 8 MB; A/B side by side, 2 MB cut the server's CPU per webhook by
+        // ~25% against 64 MB. The pages it no longer keeps come back from the OS's page cache.
+        connection.pragma_update(None, "cache_size", "-2000")?;
         // Checkpoint the WAL into the database file every ~40 MB instead of ~4 MB: fewer
         // fsyncs of the main file under sustained ingest; readers are unaffected.
         connection.pragma_update(None, "wal_autocheckpoint", "10000")?;

@@ -492,3 +492,68 @@ async fn a_replayed_status_webhook_adds_no_rows() {
     assert_eq!(store.count_status_events(&wamid).await.unwrap(), 1);
     app.shutdown().await;
 }
+
+/// The webhook POST is served before the router (`webhook::Direct`); its answers must still carry
+/// every security header the router's answers carry, whatever their status.
+#[tokio::test]
+async fn webhook_answers_carry_the_routers_security_headers() {
+    let app = TestApp::spawn_with(|config, _| config.webhook_max_body_bytes = 1024).await;
+    let names = [
+        "content-security-policy",
+        "x-content-type-options",
+        "referrer-policy",
+        "x-frame-options",
+        "cache-control",
+        "cross-origin-opener-policy",
+        "cross-origin-resource-policy",
+    ];
+    let headers_of = |response: &reqwest::Response| {
+        names
+            .iter()
+            .map(|n| {
+                response
+                    .headers()
+                    .get(*n)
+                    .map(|v| v.to_str().unwrap().to_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    let routed = app
+        .client
+        .get(app.url("/webhooks/whatsapp?hub.mode=subscribe"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(routed.status(), StatusCode::FORBIDDEN);
+    let expected = headers_of(&routed);
+    assert!(expected.iter().all(Option::is_some), "{expected:?}");
+    let body = text_webhook("wamid.headers", "4915100000002", "hello");
+    let signature = veil_crypto::sign_hub_body(crate::helpers::APP_SECRET.as_bytes(), &body);
+    let cases: [(Vec<u8>, Option<String>, StatusCode); 4] = [
+        (body.clone(), Some(signature), StatusCode::OK),
+        (body.clone(), None, StatusCode::UNAUTHORIZED),
+        (vec![b' '; 2048], None, StatusCode::PAYLOAD_TOO_LARGE),
+        (b"{not json".to_vec(), None, StatusCode::BAD_REQUEST),
+    ];
+    for (body, signature, status) in cases {
+        let signature = signature.unwrap_or_else(|| veil_crypto::sign_hub_body(b"wrong", &body));
+        let signature = if status == StatusCode::BAD_REQUEST {
+            veil_crypto::sign_hub_body(crate::helpers::APP_SECRET.as_bytes(), &body)
+        } else {
+            signature
+        };
+        let response = app
+            .client
+            .post(app.url("/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status);
+        assert_eq!(headers_of(&response), expected, "{status}");
+    }
+    assert_eq!(app.app().state.store.count_messages().await.unwrap(), 1);
+    app.shutdown().await;
+}

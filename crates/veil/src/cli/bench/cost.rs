@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::ingest::webhook_body;
-use super::load::APP_SECRET;
+use super::load::{APP_SECRET, webhook_body};
 use super::{Scratch, parse_duration};
 use crate::app::RunningApp;
 use crate::cli::setup::Global;
@@ -141,6 +140,11 @@ async fn measure(
     };
     let load = tokio::task::spawn_blocking(move || run_load(command)).await??;
     let after = sample(app, postgres).await?;
+    report(&load, &before, &after)
+}
+
+/// Prints the run's figures; fails when a webhook failed or an acknowledged one is missing.
+fn report(load: &LoadReport, before: &Sample, after: &Sample) -> anyhow::Result<()> {
     let committed = u64::try_from(after.committed - before.committed).unwrap_or(0);
     let seconds = after.at.duration_since(before.at).as_secs_f64();
     #[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
@@ -150,7 +154,7 @@ async fn measure(
         load.acked, load.errors
     );
     println!("latency: p50 {}  p99 {}", load.p50, load.p99);
-    print_cost(&before, &after, committed);
+    print_cost(before, after, committed);
     let complete = load.errors == 0 && committed >= load.acked && load.acked > 0;
     println!(
         "check: {}",
@@ -266,7 +270,12 @@ fn postgres_ticks() -> u64 {
     };
     entries
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|stat| stat.contains("(postgres)"))
         .filter_map(|stat| ticks_of(&stat))
@@ -285,7 +294,13 @@ fn pin_server() -> Cores {
     }
     let server = cores - 1;
     let pinned = Command::new("taskset")
-        .args(["-a", "-p", "-c", &server.to_string(), &std::process::id().to_string()])
+        .args([
+            "-a",
+            "-p",
+            "-c",
+            &server.to_string(),
+            &std::process::id().to_string(),
+        ])
         .stdout(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
@@ -303,9 +318,8 @@ fn pin_server() -> Cores {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
 /// `taskset -c <core> <program>` when the server was pinned, else the program alone.
@@ -437,8 +451,12 @@ mod tests {
         let text = "Running 15s test @ http://127.0.0.1:1/\n  1 threads and 64 connections\n  Latency Distribution\n     50%    3.10ms\n     99%   12.00ms\n  61234 requests in 15.00s, 4.5MB read\n  Non-2xx or 3xx responses: 4\nRequests/sec:   4082.00\n";
         let report = parse_wrk(text).unwrap();
         assert_eq!((report.acked, report.errors), (61_230, 4));
-        assert_eq!((report.p50.as_str(), report.p99.as_str()), ("3.10ms", "12.00ms"));
-        let ours = parse_veil_load("acked 10 errors 0 p50_us 1500 p99_us 4000 max_us 9000\n").unwrap();
+        assert_eq!(
+            (report.p50.as_str(), report.p99.as_str()),
+            ("3.10ms", "12.00ms")
+        );
+        let ours =
+            parse_veil_load("acked 10 errors 0 p50_us 1500 p99_us 4000 max_us 9000\n").unwrap();
         assert_eq!((ours.acked, ours.p99.as_str()), (10, "4.00ms"));
     }
 

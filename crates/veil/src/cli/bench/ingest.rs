@@ -24,23 +24,6 @@ pub struct IngestArgs {
     pub customers: usize,
 }
 
-/// A realistic inbound text webhook, escaped as Meta sends it, for customer `customer` (used by
-/// `bench ingest` and `veil seed`).
-pub fn webhook_body(customer: usize, wamid: &str, timestamp: i64) -> String {
-    format!(
-        concat!(
-            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"200000000000002","changes":[{{"value":{{"messaging_product":"whatsapp","#,
-            r#""metadata":{{"display_phone_number":"15550001234","phone_number_id":"100000000000001"}},"#,
-            r#""contacts":[{{"profile":{{"name":"Cust\u00f3mer {c}"}},"wa_id":"4915{c:09}","user_id":"US.{c}"}}],"#,
-            r#""messages":[{{"from":"4915{c:09}","from_user_id":"US.{c}","id":"{w}","timestamp":"{t}","type":"text","#,
-            r#""text":{{"body":"Hallo, wo ist meine Bestellung Nummer {c}? Gr\u00fc\u00dfe"}}}}]}},"field":"messages"}}]}}]}}"#
-        ),
-        c = customer,
-        w = wamid,
-        t = timestamp
-    )
-}
-
 /// `veil bench ingest`.
 #[allow(
     clippy::too_many_lines,
@@ -135,21 +118,4 @@ fn per_second(acked_second: &[u32]) -> String {
             let _ = write!(line, " {n}");
             line
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bench_bodies_are_webhooks_veil_parses() {
-        let body = webhook_body(42, "wamid.bench.0.0", 1_700_000_000);
-        let items = crate::whatsapp::webhook::parse(body.as_bytes()).unwrap();
-        let [crate::whatsapp::webhook::WebhookItem::Message(m)] = items.as_slice() else {
-            panic!()
-        };
-        assert_eq!(m.customer.wa_id.as_deref(), Some("4915000000042"));
-        let content = crate::inbox::content::content_of(&m.object);
-        assert!(content.text.as_deref().unwrap().ends_with("Grüße"));
-    }
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::ingest::webhook_body;
 use super::{parse_duration, percentile};
 use crate::clock::{Clock, SystemClock};
 
@@ -32,6 +31,23 @@ pub struct LoadArgs {
     /// Distinguishes this run's wamids from earlier runs against the same database.
     #[arg(long, default_value = "load")]
     pub run: String,
+}
+
+/// A realistic inbound text webhook, escaped as Meta sends it, for customer `customer` (used by
+/// `bench ingest` and `veil seed`).
+pub fn webhook_body(customer: usize, wamid: &str, timestamp: i64) -> String {
+    format!(
+        concat!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"200000000000002","changes":[{{"value":{{"messaging_product":"whatsapp","#,
+            r#""metadata":{{"display_phone_number":"15550001234","phone_number_id":"100000000000001"}},"#,
+            r#""contacts":[{{"profile":{{"name":"Cust\u00f3mer {c}"}},"wa_id":"4915{c:09}","user_id":"US.{c}"}}],"#,
+            r#""messages":[{{"from":"4915{c:09}","from_user_id":"US.{c}","id":"{w}","timestamp":"{t}","type":"text","#,
+            r#""text":{{"body":"Hallo, wo ist meine Bestellung Nummer {c}? Gr\u00fc\u00dfe"}}}}]}},"field":"messages"}}]}}]}}"#
+        ),
+        c = customer,
+        w = wamid,
+        t = timestamp
+    )
 }
 
 /// What a load run saw.
@@ -83,8 +99,7 @@ pub fn drive(plan: LoadPlan) -> anyhow::Result<LoadResult> {
     let deadline = started + plan.duration;
     let interval = plan.rate.map(|rate| {
         Duration::from_secs_f64(
-            f64::from(u32::try_from(plan.connections).unwrap_or(u32::MAX))
-                / f64::from(rate.max(1)),
+            f64::from(u32::try_from(plan.connections).unwrap_or(u32::MAX)) / f64::from(rate.max(1)),
         )
     });
     let plan = Arc::new(plan);
@@ -186,4 +201,21 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
         percentile(&result.latencies_us, 1.0)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_bodies_are_webhooks_veil_parses() {
+        let body = webhook_body(42, "wamid.bench.0.0", 1_700_000_000);
+        let items = crate::whatsapp::webhook::parse(body.as_bytes()).unwrap();
+        let [crate::whatsapp::webhook::WebhookItem::Message(m)] = items.as_slice() else {
+            panic!()
+        };
+        assert_eq!(m.customer.wa_id.as_deref(), Some("4915000000042"));
+        let content = crate::inbox::content::content_of(&m.object);
+        assert!(content.text.as_deref().unwrap().ends_with("Grüße"));
+    }
 }

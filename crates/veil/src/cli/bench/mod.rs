@@ -12,8 +12,8 @@ mod pages;
 pub use audit::{AuditArgs, audit};
 pub use cost::{CostArgs, cost};
 pub use crypto::{auth, crypto};
-pub use ingest::{IngestArgs, ingest, webhook_body};
-pub use load::{LoadArgs, load};
+pub use ingest::{IngestArgs, ingest};
+pub use load::{LoadArgs, load, webhook_body};
 pub use pages::{PagesArgs, pages};
 
 use std::sync::Arc;
