@@ -132,8 +132,13 @@ async fn run_connection(load: Connection, task: usize) -> anyhow::Result<LoadRes
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     let mut result = LoadResult::default();
+    // Each connection's ticks are offset by its share of the interval, so that a paced load
+    // arrives evenly, not as one burst of every connection at once per interval.
+    let connections = u32::try_from(load.plan.connections.max(1)).unwrap_or(u32::MAX);
+    let phase = u32::try_from(task).unwrap_or(0);
     let mut ticker = load.interval.map(|every| {
-        let mut t = tokio::time::interval(every);
+        let offset = every / connections * phase;
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
