@@ -12,9 +12,14 @@ mod contacts;
 mod messages;
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 use veil_crypto::{Aad, DataKey};
@@ -26,6 +31,23 @@ use crate::whatsapp::webhook::WebhookItem;
 
 /// Most webhooks one transaction takes.
 const MAX_GROUP: usize = 512;
+
+/// How long a webhook may wait for others to share its commit, when nothing is committing and
+/// webhooks arrive at least every `GATHER_BUSY_GAP`. At a steady 1,000/s most webhooks otherwise
+/// commit alone, and a commit (WAL frames for every page it dirtied, one fsync) is most of a
+/// webhook's cost. Tokio's timer rounds up to the next millisecond, so the wait is 1–2 ms.
+const GATHER_WINDOW: Duration = Duration::from_millis(1);
+
+/// Webhooks closer together than this on average (500/s and more) make waiting worthwhile.
+const GATHER_BUSY_GAP: Duration = Duration::from_millis(2);
+
+/// A group this large commits at once.
+const GATHER_ENOUGH: usize = 16;
+
+/// After this many waits in a row that gathered nobody (the senders wait for our answers, as a
+/// few connections at full speed do), the writer stops waiting for `GATHER_PAUSE` groups.
+const GATHER_FRUITLESS: u32 = 2;
+const GATHER_PAUSE: u32 = 64;
 
 /// Contacts whose keys stay unsealed in memory; past this the cache starts over.
 const CONTACT_CACHE_LIMIT: usize = 50_000;
@@ -85,26 +107,128 @@ impl Ingestor {
     }
 }
 
-/// A group whose transaction is running in its own task.
-type InFlight = (
-    Vec<Job>,
-    tokio::task::JoinHandle<Result<IngestOutcome, StoreError>>,
-);
+/// A group's transaction, polled by the writer task itself (a task of its own cost a spawn and a
+/// wake-up per group, which at light traffic is per webhook).
+type Commit = Pin<Box<dyn Future<Output = Result<IngestOutcome, StoreError>> + Send>>;
+
+/// A group whose transaction is running.
+type InFlight = (Vec<Job>, Commit);
 
 enum Next {
-    Committed(Result<Result<IngestOutcome, StoreError>, tokio::task::JoinError>),
+    Committed(Result<IngestOutcome, StoreError>),
     Job(Option<Job>),
 }
 
+/// Starts a group's transaction. A panic in it fails the group as an error would.
+fn commit(store: Arc<dyn Store>, write: IngestWrite) -> Commit {
+    Box::pin(async move {
+        AssertUnwindSafe(store.apply_ingest(write))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Writer("ingest transaction panicked".into())))
+    })
+}
+
+/// Gaps are counted up to this, so that the average comes down within a few dozen webhooks
+/// after a quiet spell.
+const QUIET_GAP: Duration = Duration::from_millis(20);
+
+/// When webhooks arrive, to decide whether one should wait for company (`GATHER_WINDOW`).
+struct Arrivals {
+    last: Option<Instant>,
+    /// Moving average of the time between two webhooks.
+    gap: Duration,
+    fruitless: u32,
+    paused: u32,
+}
+
+impl Arrivals {
+    fn new() -> Self {
+        Self {
+            last: None,
+            gap: QUIET_GAP,
+            fruitless: 0,
+            paused: 0,
+        }
+    }
+
+    fn note(&mut self, now: Instant) {
+        if let Some(last) = self.last {
+            let gap = now.saturating_duration_since(last).min(QUIET_GAP);
+            self.gap = (self.gap * 7 + gap) / 8;
+        }
+        self.last = Some(now);
+    }
+
+    /// Whether a group of `size` should wait for more.
+    fn should_wait(&mut self, size: usize) -> bool {
+        if self.paused > 0 {
+            self.paused -= 1;
+            return false;
+        }
+        size < GATHER_ENOUGH && self.gap < GATHER_BUSY_GAP
+    }
+
+    fn waited(&mut self, gathered: usize) {
+        if gathered > 0 {
+            self.fruitless = 0;
+            return;
+        }
+        self.fruitless += 1;
+        if self.fruitless >= GATHER_FRUITLESS {
+            self.fruitless = 0;
+            self.paused = GATHER_PAUSE;
+        }
+    }
+}
+
+/// Takes every job already waiting, up to `MAX_GROUP`.
+fn drain(rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>, arrivals: &mut Arrivals) {
+    while jobs.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(job) => {
+                arrivals.note(Instant::now());
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+/// Waits until `deadline` for more jobs, while the group is smaller than `GATHER_ENOUGH`.
+async fn gather(
+    rx: &mut mpsc::Receiver<Job>,
+    jobs: &mut Vec<Job>,
+    arrivals: &mut Arrivals,
+    deadline: Instant,
+) {
+    let before = jobs.len();
+    let deadline = tokio::time::Instant::from_std(deadline);
+    while jobs.len() < GATHER_ENOUGH {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(job)) => {
+                arrivals.note(Instant::now());
+                jobs.push(job);
+                drain(rx, jobs, arrivals);
+            }
+            // Closed: the loop sees it at its next `recv`.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    arrivals.waited(jobs.len() - before);
+}
+
 /// The writer loop, pipelined one deep: while group N's transaction commits, group N+1 is
-/// gathered and sealed. Transactions still run one at a time and in order.
+/// gathered and sealed. Transactions still run one at a time and in order. When nothing is
+/// committing and webhooks come often, a small group waits up to `GATHER_WINDOW` for more.
 async fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
     let mut inflight: Option<InFlight> = None;
+    let mut arrivals = Arrivals::new();
     loop {
         let next = match inflight.as_mut() {
-            Some((_, handle)) => tokio::select! {
+            Some((_, running)) => tokio::select! {
                 biased;
-                done = handle => Next::Committed(done),
+                done = running => Next::Committed(done),
                 job = rx.recv() => Next::Job(job),
             },
             None => Next::Job(rx.recv().await),
@@ -116,32 +240,35 @@ async fn run_writer(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
                 }
             }
             Next::Job(None) => {
-                if let Some((jobs, handle)) = inflight.take() {
-                    writer.finish(jobs, handle.await).await;
+                if let Some((jobs, running)) = inflight.take() {
+                    writer.finish(jobs, running.await).await;
                 }
                 return;
             }
             Next::Job(Some(first)) => {
+                let start = Instant::now();
+                arrivals.note(start);
                 let mut jobs = vec![first];
-                while jobs.len() < MAX_GROUP {
-                    match rx.try_recv() {
-                        Ok(job) => jobs.push(job),
-                        Err(_) => break,
-                    }
+                drain(&mut rx, &mut jobs, &mut arrivals);
+                if inflight.is_none() && arrivals.should_wait(jobs.len()) {
+                    gather(&mut rx, &mut jobs, &mut arrivals, start + GATHER_WINDOW).await;
                 }
                 let all: Vec<&[WebhookItem]> = jobs.iter().map(|j| j.items.as_slice()).collect();
-                let prepared = writer.prepare(&all).await;
-                let previous_ok = match inflight.take() {
-                    Some((previous, handle)) => writer.finish(previous, handle.await).await,
+                // Group N+1 is sealed while group N's transaction runs.
+                let (prepared, previous) = match inflight.take() {
+                    Some((previous, running)) => {
+                        let (prepared, done) = tokio::join!(writer.prepare(&all), running);
+                        (prepared, Some((previous, done)))
+                    }
+                    None => (writer.prepare(&all).await, None),
+                };
+                let previous_ok = match previous {
+                    Some((previous, done)) => writer.finish(previous, done).await,
                     None => true,
                 };
                 match prepared {
                     Ok(write) if previous_ok => {
-                        let store = writer.deps.store.clone();
-                        inflight = Some((
-                            jobs,
-                            tokio::spawn(async move { store.apply_ingest(write).await }),
-                        ));
+                        inflight = Some((jobs, commit(writer.deps.store.clone(), write)));
                     }
                     // The previous group failed (the cache may hold what it created) or sealing
                     // failed: write this group afresh, one job at a time if need be.
@@ -269,13 +396,9 @@ impl Writer {
     }
 
     /// Answers the jobs of a committed (or failed) group. Returns whether it committed.
-    async fn finish(
-        &mut self,
-        jobs: Vec<Job>,
-        result: Result<Result<IngestOutcome, StoreError>, tokio::task::JoinError>,
-    ) -> bool {
+    async fn finish(&mut self, jobs: Vec<Job>, result: Result<IngestOutcome, StoreError>) -> bool {
         match result {
-            Ok(Ok(outcome)) => {
+            Ok(outcome) => {
                 for job in jobs {
                     let _ = job.reply.send(Ok(outcome));
                 }
@@ -322,5 +445,68 @@ impl IngestError {
 impl From<veil_crypto::CryptoError> for IngestError {
     fn from(e: veil_crypto::CryptoError) -> Self {
         Self::from_crypto(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steady(arrivals: &mut Arrivals, start: Instant, every: Duration, count: u32) -> Instant {
+        let mut at = start;
+        for _ in 0..count {
+            at += every;
+            arrivals.note(at);
+        }
+        at
+    }
+
+    #[test]
+    fn webhooks_wait_for_company_only_when_others_come_often() {
+        let start = Instant::now();
+        let mut idle = Arrivals::new();
+        assert!(
+            !idle.should_wait(1),
+            "the first webhook after a quiet spell commits at once"
+        );
+        steady(&mut idle, start, Duration::from_millis(10), 50);
+        assert!(
+            !idle.should_wait(1),
+            "at 100/s a webhook commits alone, without waiting"
+        );
+
+        let mut busy = Arrivals::new();
+        steady(&mut busy, start, Duration::from_millis(1), 50);
+        assert!(busy.should_wait(1), "at 1,000/s a lone webhook waits");
+        assert!(
+            !busy.should_wait(GATHER_ENOUGH),
+            "a group that is large enough commits"
+        );
+    }
+
+    #[test]
+    fn waits_that_gather_nobody_stop_for_a_while() {
+        let start = Instant::now();
+        let mut arrivals = Arrivals::new();
+        steady(&mut arrivals, start, Duration::from_micros(100), 50);
+        assert!(arrivals.should_wait(4));
+        arrivals.waited(1);
+        assert!(
+            arrivals.should_wait(4),
+            "a wait that gathered someone is kept"
+        );
+        arrivals.waited(0);
+        assert!(
+            arrivals.should_wait(4),
+            "one empty wait is not enough to stop"
+        );
+        arrivals.waited(0);
+        for _ in 0..GATHER_PAUSE {
+            assert!(
+                !arrivals.should_wait(4),
+                "paused after empty waits in a row"
+            );
+        }
+        assert!(arrivals.should_wait(4), "and tried again after the pause");
     }
 }
