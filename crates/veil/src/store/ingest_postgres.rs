@@ -41,29 +41,10 @@ fn message_chunks(messages: &[InboundMessageWrite]) -> Vec<&[InboundMessageWrite
 /// conversation was not updated (key shredded or replaced meanwhile), `veil_assert` raises and
 /// the statement, with its transaction, fails. Arrays, one per column, keep the text fixed, so it
 /// is parsed and planned once per connection (a `VALUES` list of n rows is a new statement for
-/// every n, and planning 2,000 parameters cost more than the insert).
-const INGEST_MESSAGES_POSTGRES: &str = "\
-WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], \
-    $8::bytea[], $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[]) \
-    AS v(id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, status, \
-    status_rank, sent_at, created_at, key_id, inbound_at)), \
-ins AS (INSERT INTO messages (id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, \
-    context_wamid, status, status_rank, sent_at, created_at, updated_at) \
-    SELECT id, conversation_id, contact_id, wamid, direction, kind, content_ct, raw_ct, context_wamid, status, \
-    status_rank, sent_at, created_at, created_at FROM v \
-    ON CONFLICT (wamid) DO NOTHING RETURNING id), \
-t AS (SELECT v.conversation_id AS id, min(v.key_id) AS key_id, count(*) FILTER (WHERE v.direction = 'in') AS unread, \
-    max(v.created_at) AS activity, max(v.inbound_at) AS inbound FROM ins JOIN v ON v.id = ins.id \
-    GROUP BY v.conversation_id), \
-upd AS (UPDATE conversations SET unread_count = conversations.unread_count + t.unread, status = 'open', \
-    last_activity_at = GREATEST(conversations.last_activity_at, t.activity), \
-    last_inbound_at = GREATEST(conversations.last_inbound_at, t.inbound) \
-    FROM t WHERE conversations.id = t.id \
-    AND EXISTS (SELECT 1 FROM contacts c WHERE c.id = conversations.contact_id AND c.key_id = t.key_id) \
-    RETURNING 1), \
-ren AS (UPDATE contacts SET name_ct = r.name FROM unnest($16::text[], $17::bytea[], $18::text[]) AS r(id, name, key_id) \
-    WHERE contacts.id = r.id AND contacts.key_id = r.key_id RETURNING 1) \
-SELECT ins.id FROM ins WHERE veil_assert((SELECT count(*) FROM upd) = (SELECT count(*) FROM t), 'stale contact key')";
+/// every n, and planning 2,000 parameters cost more than the insert). The statement itself is the
+/// function `veil_ingest_messages` (migration 0010), so that it is planned with sequential scans
+/// and hash joins off whatever the statistics say.
+const INGEST_MESSAGES_POSTGRES: &str = "SELECT veil_ingest_messages($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 
 /// The SQLSTATE `veil_assert` raises (migration 0008).
 const ASSERT_SQLSTATE: &str = "VE001";
